@@ -1,0 +1,150 @@
+// Flavor- and version-specific SQL. The only place (with rows.ts) where MASTER/SLAVE words live.
+// MySQL: SHOW REPLICA STATUS, START/STOP REPLICA and SHOW REPLICAS since 8.0.22; CHANGE REPLICATION
+//   SOURCE TO since 8.0.23; 8.4 removed the old statements.
+//   https://dev.mysql.com/doc/refman/8.4/en/replication-statements-replica.html
+// MariaDB: CHANGE MASTER TO ... MASTER_USE_GTID=slave_pos; SHOW ALL SLAVES STATUS lists every
+//   connection (multi-source); SHOW REPLICA HOSTS since 10.5.1.
+//   https://mariadb.com/kb/en/change-master-to/
+import mysql from 'mysql2/promise';
+import type { Flavor } from '../../core/model.js';
+
+/** A statement with its parameters; secrets are masked when it is displayed. */
+export interface Statement {
+  readonly sql: string;
+  readonly values: readonly unknown[];
+  /** Indexes into `values` that are secrets. */
+  readonly secret: readonly number[];
+}
+
+export function stmt(sql: string, values: readonly unknown[] = [], secret: readonly number[] = []): Statement {
+  return { sql, values, secret };
+}
+
+/** The statement as text, with secrets replaced by '****'. Safe for logs, plans and commits. */
+export function displaySql(s: Statement): string {
+  const shown = s.values.map((v, i) => (s.secret.includes(i) ? '****' : v));
+  return mysql.format(s.sql, shown as Parameters<typeof mysql.format>[1]);
+}
+
+export interface ServerVersion {
+  readonly flavor: Flavor;
+  readonly major: number;
+  readonly minor: number;
+  readonly patch: number;
+}
+
+export function parseVersion(version: string, versionComment = ''): ServerVersion {
+  const m = /^(\d+)\.(\d+)\.(\d+)/.exec(version);
+  const flavor: Flavor = /mariadb/i.test(version) || /mariadb/i.test(versionComment) ? 'mariadb' : 'mysql';
+  if (!m) return { flavor, major: 0, minor: 0, patch: 0 };
+  return { flavor, major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]) };
+}
+
+export function atLeast(v: ServerVersion, major: number, minor: number, patch: number): boolean {
+  if (v.major !== major) return v.major > major;
+  if (v.minor !== minor) return v.minor > minor;
+  return v.patch >= patch;
+}
+
+const mysqlNewWords = (v: ServerVersion) => v.flavor === 'mysql' && atLeast(v, 8, 0, 22);
+
+export function showReplicaStatus(v: ServerVersion): string {
+  if (v.flavor === 'mariadb') return 'SHOW ALL SLAVES STATUS';
+  return mysqlNewWords(v) ? 'SHOW REPLICA STATUS' : 'SHOW SLAVE STATUS';
+}
+
+export function showReplicas(v: ServerVersion): string {
+  if (v.flavor === 'mariadb') return atLeast(v, 10, 5, 1) ? 'SHOW REPLICA HOSTS' : 'SHOW SLAVE HOSTS';
+  return mysqlNewWords(v) ? 'SHOW REPLICAS' : 'SHOW SLAVE HOSTS';
+}
+
+export function startReplica(v: ServerVersion): Statement {
+  if (v.flavor === 'mariadb') return stmt(atLeast(v, 10, 5, 1) ? 'START REPLICA' : 'START SLAVE');
+  return stmt(mysqlNewWords(v) ? 'START REPLICA' : 'START SLAVE');
+}
+
+export function stopReplica(v: ServerVersion): Statement {
+  if (v.flavor === 'mariadb') return stmt(atLeast(v, 10, 5, 1) ? 'STOP REPLICA' : 'STOP SLAVE');
+  return stmt(mysqlNewWords(v) ? 'STOP REPLICA' : 'STOP SLAVE');
+}
+
+/** Forgets the replication configuration entirely (the replica becomes a primary). */
+export function resetReplicaAll(v: ServerVersion): Statement {
+  if (v.flavor === 'mariadb') return stmt(atLeast(v, 10, 5, 1) ? 'RESET REPLICA ALL' : 'RESET SLAVE ALL');
+  return stmt(mysqlNewWords(v) ? 'RESET REPLICA ALL' : 'RESET SLAVE ALL');
+}
+
+export interface SourceParams {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  /** Seconds between reconnection attempts. */
+  readonly connectRetry: number;
+  /** Seconds; the source sends a heartbeat when idle this long, so a dead link is noticed. */
+  readonly heartbeatPeriod: number;
+}
+
+/** Points a (stopped) replica at a source with GTID auto-positioning. */
+export function changeSource(v: ServerVersion, p: SourceParams): Statement {
+  if (v.flavor === 'mariadb') {
+    return stmt(
+      'CHANGE MASTER TO MASTER_HOST=?, MASTER_PORT=?, MASTER_USER=?, MASTER_PASSWORD=?, ' +
+        'MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=?, MASTER_HEARTBEAT_PERIOD=?',
+      [p.host, p.port, p.user, p.password, p.connectRetry, p.heartbeatPeriod],
+      [3],
+    );
+  }
+  // caching_sha2_password without TLS needs the source's RSA key (MySQL 8.0+).
+  const publicKey = atLeast(v, 8, 0, 0);
+  if (atLeast(v, 8, 0, 23)) {
+    return stmt(
+      'CHANGE REPLICATION SOURCE TO SOURCE_HOST=?, SOURCE_PORT=?, SOURCE_USER=?, SOURCE_PASSWORD=?, ' +
+        'SOURCE_AUTO_POSITION=1, SOURCE_CONNECT_RETRY=?, SOURCE_HEARTBEAT_PERIOD=?' +
+        (publicKey ? ', GET_SOURCE_PUBLIC_KEY=1' : ''),
+      [p.host, p.port, p.user, p.password, p.connectRetry, p.heartbeatPeriod],
+      [3],
+    );
+  }
+  return stmt(
+    'CHANGE MASTER TO MASTER_HOST=?, MASTER_PORT=?, MASTER_USER=?, MASTER_PASSWORD=?, ' +
+      'MASTER_AUTO_POSITION=1, MASTER_CONNECT_RETRY=?, MASTER_HEARTBEAT_PERIOD=?' +
+      (publicKey ? ', GET_MASTER_PUBLIC_KEY=1' : ''),
+    [p.host, p.port, p.user, p.password, p.connectRetry, p.heartbeatPeriod],
+    [3],
+  );
+}
+
+export function setReadOnly(v: ServerVersion, readOnly: boolean): Statement[] {
+  // super_read_only exists on MySQL 5.7.8+ only; turning read_only off turns it off too.
+  if (v.flavor === 'mysql' && readOnly) return [stmt('SET GLOBAL read_only = 1'), stmt('SET GLOBAL super_read_only = 1')];
+  if (v.flavor === 'mysql') return [stmt('SET GLOBAL super_read_only = 0'), stmt('SET GLOBAL read_only = 0')];
+  return [stmt(`SET GLOBAL read_only = ${readOnly ? 1 : 0}`)];
+}
+
+/** The variables one probe reads; SHOW GLOBAL VARIABLES simply omits those a server lacks. */
+export const PROBE_VARIABLES = [
+  'version',
+  'version_comment',
+  'server_id',
+  'server_uuid',
+  'hostname',
+  'port',
+  'report_host',
+  'report_port',
+  'read_only',
+  'super_read_only',
+  'log_bin',
+  'log_slave_updates',
+  'log_replica_updates',
+  'binlog_format',
+  'gtid_mode',
+  'gtid_executed',
+  'gtid_purged',
+  'gtid_current_pos',
+  'gtid_binlog_pos',
+  'gtid_slave_pos',
+  'gtid_strict_mode',
+] as const;
+
+export const PROBE_VARIABLES_SQL = `SHOW GLOBAL VARIABLES WHERE Variable_name IN (${PROBE_VARIABLES.map((n) => `'${n}'`).join(', ')})`;

@@ -1,0 +1,190 @@
+// `topogit sandbox up|down|kill|stop|start|freeze|thaw|ls`: the fleet's lifecycle and its faults.
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { TopogitError } from '../../core/errors.js';
+import { renderTopology } from '../../config/render.js';
+import { findServerBinary, INSTALL_HINT, type ServerBinary } from './binaries.js';
+import { paths, randomPassword, startProcess, upLocal, type SandboxInstance, type SandboxState } from './local.js';
+
+export interface SandboxContext {
+  readonly stateDir: string;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+export function defaultStateDir(cwd: string, env: NodeJS.ProcessEnv): string {
+  return env.TOPOGIT_SANDBOX_DIR ? path.resolve(cwd, env.TOPOGIT_SANDBOX_DIR) : path.join(cwd, '.topogit', 'sandbox');
+}
+
+export async function readState(ctx: SandboxContext, cluster: string): Promise<SandboxState> {
+  const file = path.join(ctx.stateDir, cluster, 'sandbox.json');
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as SandboxState;
+  } catch {
+    throw new TopogitError('TOPOGIT_SANDBOX', `no sandbox named ${cluster} in ${ctx.stateDir}`, 'start one with `topogit sandbox up`');
+  }
+}
+
+export interface UpRequest {
+  readonly cluster: string;
+  readonly instances: number;
+  readonly baseOctet: number;
+  /** Directory the topology file is written to. */
+  readonly topologiesDir: string;
+}
+
+export interface UpResult {
+  readonly state: SandboxState;
+  readonly topologyFile: string;
+  readonly ms: number;
+}
+
+export async function sandboxUp(ctx: SandboxContext, req: UpRequest): Promise<UpResult> {
+  const started = Date.now();
+  const bin = await requireBinary(ctx.env);
+  const secrets = path.join(ctx.stateDir, req.cluster, 'secrets');
+  // Passwords come from the environment when set there; otherwise the sandbox makes its own and
+  // keeps them in 0600 files beside the servers, which the topology file then names.
+  const adminPw = ctx.env.TOPOGIT_PASSWORD ?? randomPassword();
+  const replPw = ctx.env.TOPOGIT_REPL_PASSWORD ?? randomPassword();
+  const admin = { user: ctx.env.TOPOGIT_USER ?? 'topogit', password: adminPw };
+  const repl = { user: ctx.env.TOPOGIT_REPL_USER ?? 'repl', password: replPw };
+  let state: SandboxState;
+  try {
+    state = await upLocal(bin, { cluster: req.cluster, count: req.instances, baseOctet: req.baseOctet, stateDir: ctx.stateDir, admin, repl });
+  } catch (e) {
+    if (e instanceof TopogitError && /already exists|in use/.test(e.message)) throw e;
+    await sandboxDown(ctx, req.cluster, req.topologiesDir).catch(() => undefined);
+    throw e;
+  }
+  await mkdir(secrets, { recursive: true, mode: 0o700 });
+  const topologyFile = path.join(req.topologiesDir, `${req.cluster}.yaml`);
+  const ref = async (kind: 'admin' | 'replication', envName: string, user: string, pw: string): Promise<Record<string, string>> => {
+    if (ctx.env[envName] !== undefined) return { user, passwordEnv: envName };
+    const f = path.join(secrets, `${kind}.password`);
+    await writeFile(f, pw + '\n', { mode: 0o600 });
+    await chmod(f, 0o600);
+    return { user, passwordFile: path.relative(req.topologiesDir, f) };
+  };
+  const credentials = {
+    admin: await ref('admin', 'TOPOGIT_PASSWORD', admin.user, adminPw),
+    replication: await ref('replication', 'TOPOGIT_REPL_PASSWORD', repl.user, replPw),
+  };
+  await mkdir(req.topologiesDir, { recursive: true });
+  const [primary] = state.instances;
+  const yaml = renderTopology({
+    cluster: state.cluster,
+    flavor: state.flavor,
+    header: [`Written by \`topogit sandbox up\`: ${state.instances.length} ${state.flavor} ${state.version} servers on loopback.`],
+    credentials,
+    instances: state.instances.map((i) => ({ name: i.name, host: i.host, port: i.port, ...(i === primary ? {} : { source: primary?.name }) })),
+    failoverAuto: false,
+  });
+  await writeFile(topologyFile, yaml);
+  return { state, topologyFile, ms: Date.now() - started };
+}
+
+async function requireBinary(env: NodeJS.ProcessEnv): Promise<ServerBinary> {
+  const bin = await findServerBinary(env);
+  if (bin) return bin;
+  throw new TopogitError('TOPOGIT_NO_SERVER_BINARY', INSTALL_HINT);
+}
+
+export async function sandboxDown(ctx: SandboxContext, cluster: string, topologiesDir?: string): Promise<number> {
+  let state: SandboxState | undefined;
+  try {
+    state = await readState(ctx, cluster);
+  } catch {
+    state = undefined;
+  }
+  let stopped = 0;
+  for (const i of state?.instances ?? []) {
+    const pid = await livePid(i);
+    if (pid) {
+      signal(pid, 'SIGCONT');
+      signal(pid, 'SIGKILL');
+      await waitGone(pid, 5000);
+      stopped++;
+    }
+  }
+  await rm(path.join(ctx.stateDir, cluster), { recursive: true, force: true });
+  if (topologiesDir) await rm(path.join(topologiesDir, `${cluster}.yaml`), { force: true });
+  return stopped;
+}
+
+export type Fault = 'kill' | 'stop' | 'start' | 'freeze' | 'thaw';
+
+export async function sandboxFault(ctx: SandboxContext, cluster: string, fault: Fault, name: string): Promise<string> {
+  const state = await readState(ctx, cluster);
+  const i = state.instances.find((x) => x.name === name);
+  if (!i) throw new TopogitError('TOPOGIT_USAGE', `sandbox ${cluster} has no instance ${name}`, `instances: ${state.instances.map((x) => x.name).join(', ')}`);
+  const pid = await livePid(i);
+  switch (fault) {
+    case 'start': {
+      if (pid) return `${name} is already running (pid ${pid})`;
+      const bin = await requireBinary(ctx.env);
+      const newPid = await startProcess(bin, i);
+      return `${name} started (pid ${newPid})`;
+    }
+    case 'kill':
+    case 'stop': {
+      if (!pid) return `${name} is not running`;
+      signal(pid, 'SIGCONT');
+      signal(pid, fault === 'kill' ? 'SIGKILL' : 'SIGTERM');
+      await waitGone(pid, fault === 'kill' ? 5000 : 60_000);
+      return `${name} ${fault === 'kill' ? 'killed (SIGKILL)' : 'shut down cleanly'}`;
+    }
+    case 'freeze':
+    case 'thaw': {
+      if (!pid) throw new TopogitError('TOPOGIT_SANDBOX', `${name} is not running`);
+      signal(pid, fault === 'freeze' ? 'SIGSTOP' : 'SIGCONT');
+      return `${name} ${fault === 'freeze' ? 'frozen (SIGSTOP)' : 'thawed (SIGCONT)'}`;
+    }
+  }
+}
+
+/** The pid from the pid file, if that process is alive and really is this instance's server. */
+export async function livePid(i: SandboxInstance): Promise<number | undefined> {
+  const pid = Number((await readFile(paths(i).pid, 'utf8').catch(() => '')).trim());
+  if (!pid) return undefined;
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  // A stale pid file may name a pid the OS has since given to something else: never signal that.
+  if (!cmdline.includes(`--datadir=${paths(i).data}`)) return undefined;
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  if (/\) Z /.test(stat)) return undefined;
+  return pid;
+}
+
+function signal(pid: number, sig: NodeJS.Signals) {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    /* already gone */
+  }
+}
+
+async function waitGone(pid: number, ms: number) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    if (!stat || /\) Z /.test(stat)) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new TopogitError('TOPOGIT_SANDBOX', `process ${pid} did not exit within ${ms} ms`);
+}
+
+export interface InstanceRunState {
+  readonly instance: SandboxInstance;
+  readonly pid?: number;
+  readonly frozen: boolean;
+}
+
+export async function sandboxList(ctx: SandboxContext, cluster: string): Promise<InstanceRunState[]> {
+  const state = await readState(ctx, cluster);
+  return Promise.all(
+    state.instances.map(async (instance) => {
+      const pid = await livePid(instance);
+      const stat = pid ? await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '') : '';
+      return { instance, ...(pid ? { pid } : {}), frozen: /\) T /.test(stat) };
+    }),
+  );
+}
