@@ -1,5 +1,5 @@
 // `topogit sandbox up|down|kill|stop|start|freeze|thaw|ls`: the fleet's lifecycle and its faults.
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TopogitError } from '../../core/errors.js';
 import { renderTopology } from '../../config/render.js';
@@ -13,6 +13,17 @@ export interface SandboxContext {
 
 export function defaultStateDir(cwd: string, env: NodeJS.ProcessEnv): string {
   return env.TOPOGIT_SANDBOX_DIR ? path.resolve(cwd, env.TOPOGIT_SANDBOX_DIR) : path.join(cwd, '.topogit', 'sandbox');
+}
+
+/** The named sandbox, else the only one there is, else `sandbox`. */
+export async function pickCluster(ctx: SandboxContext, given: string | undefined): Promise<string> {
+  if (given) return given;
+  const names = await readdir(ctx.stateDir).catch(() => [] as string[]);
+  const found: string[] = [];
+  for (const n of names) {
+    if (!n.startsWith('.') && (await access(path.join(ctx.stateDir, n, 'sandbox.json')).then(() => true, () => false))) found.push(n);
+  }
+  return found.length === 1 ? (found[0] as string) : 'sandbox';
 }
 
 export async function readState(ctx: SandboxContext, cluster: string): Promise<SandboxState> {

@@ -1,0 +1,227 @@
+// argv -> command -> data -> render. The only layer that knows about stdout and exit codes.
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { isTopogitError, TopogitError } from '../core/errors.js';
+import { endpointKey, type ClusterSpec } from '../core/model.js';
+import { formatIssue, loadTopologies, resolveCredentials } from '../config/load.js';
+import { renderTopology } from '../config/render.js';
+import { probe } from '../adapters/mysql/probe.js';
+import type { Timeouts } from '../adapters/mysql/session.js';
+import { defaultStateDir, pickCluster, sandboxDown, sandboxFault, sandboxList, sandboxUp, type Fault } from '../adapters/sandbox/sandbox.js';
+import { gather } from '../engine/gather.js';
+import { discover } from '../engine/discover.js';
+import { renderStatusText, statusJson } from './render-status.js';
+
+export interface Io {
+  readonly out: (s: string) => void;
+  readonly err: (s: string) => void;
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+}
+
+const defaultIo: Io = {
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+  env: process.env,
+  cwd: process.cwd(),
+};
+
+/** Exit codes: 0 ok, 1 error (bad input, unreachable, invalid files), 2 unhealthy or drifted (status). */
+export async function main(argv: readonly string[], io: Io = defaultIo): Promise<number> {
+  let code = 0;
+  const program = buildProgram(io, (c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version exit 0; usage mistakes have already been printed by commander.
+      return e.exitCode === 0 ? 0 : 1;
+    }
+    if (isTopogitError(e)) {
+      io.err(`topogit: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`);
+      return 1;
+    }
+    io.err(`topogit: internal error: ${(e as Error).stack ?? String(e)}\n`);
+    return 1;
+  }
+}
+
+const int = (name: string, min: number, max: number) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
+  return n;
+};
+
+function buildProgram(io: Io, setCode: (c: number) => void): Command {
+  const program = new Command('topogit')
+    .description('MySQL/MariaDB replication topologies as code: YAML in Git, reconciled against live servers')
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .showHelpAfterError('(run with --help for usage)')
+    .addOption(new Option('--connect-timeout <ms>', 'connect timeout per server').default(1000).argParser(int('--connect-timeout', 50, 600_000)))
+    .addOption(new Option('--query-timeout <ms>', 'query timeout per statement').default(1000).argParser(int('--query-timeout', 50, 600_000)))
+    .addOption(new Option('--concurrency <n>', 'servers probed at the same time').default(32).argParser(int('--concurrency', 1, 4096)));
+  const timeouts = (): Timeouts => {
+    const o = program.opts<{ connectTimeout: number; queryTimeout: number }>();
+    return { connectMs: o.connectTimeout, queryMs: o.queryTimeout };
+  };
+  const concurrency = () => program.opts<{ concurrency: number }>().concurrency;
+
+  program
+    .command('validate')
+    .description('check topology files (default: topologies/) against the schema and the tree rules')
+    .argument('[paths...]', 'files or directories', ['topologies'])
+    .action(async (paths: string[]) => {
+      const { specs, issues } = await loadTopologies(paths, { env: io.env, cwd: io.cwd });
+      for (const i of issues) io.err(formatIssue(i) + '\n');
+      if (issues.length === 0) io.out(`${specs.length} topology file${specs.length === 1 ? '' : 's'} valid: ${specs.map((s) => s.cluster).join(', ')}\n`);
+      setCode(issues.length === 0 ? 0 : 1);
+    });
+
+  program
+    .command('status')
+    .description('probe every instance and show each cluster as a tree with health words')
+    .option('-c, --cluster <name>', 'only this cluster')
+    .option('--json', 'machine-readable output (the input of `plan --against`)')
+    .option('-f, --files <path...>', 'topology files or directories', ['topologies'])
+    .action(async (o: { cluster?: string; json?: boolean; files: string[] }) => {
+      const specs = await loadValid(o.files, io, o.cluster);
+      const observations = await gather(specs, { env: io.env, timeouts: timeouts(), concurrency: concurrency(), probe });
+      const views = observations.map((x) => x.view);
+      io.out(o.json ? JSON.stringify(statusJson(views, new Date()), null, 2) + '\n' : renderStatusText(views));
+      setCode(views.every((v) => v.healthy && v.inSync) ? 0 : 2);
+    });
+
+  program
+    .command('discover')
+    .description('crawl a live topology from any member and print it as a topology file')
+    .argument('<host[:port]>', 'any member of the cluster')
+    .option('-c, --cluster <name>', 'cluster name (default: the primary\'s name)')
+    .option('-o, --output <file>', 'write the file here instead of stdout')
+    .option('-f, --files <path...>', 'reuse instance names (and credentials) from these topology files')
+    .option('--password-file <file>', 'read the admin password from this file (default: $TOPOGIT_PASSWORD)')
+    .action(async (target: string, o: { cluster?: string; output?: string; files?: string[]; passwordFile?: string }) => {
+      const start = parseEndpoint(target);
+      const known = await knownFromFiles(o.files, io);
+      const knownNames = new Map([...known].map(([k, v]) => [k, v.name]));
+      const knownSpec = known.get(endpointKey(start))?.spec;
+      const login = await discoverLogin(io, o.passwordFile, knownSpec);
+      const cluster = o.cluster ?? knownSpec?.cluster;
+      const d = await discover(start, { login, timeouts: timeouts(), probe, knownNames, ...(cluster ? { cluster } : {}) });
+      for (const w of d.warnings) io.err(`warning: ${w}\n`);
+      const yaml = renderTopology({
+        cluster: d.cluster,
+        flavor: d.flavor,
+        header: [`Discovered by \`topogit discover ${target}\` on ${new Date().toISOString()}${d.version ? ` (${d.version})` : ''}.`],
+        instances: d.instances.map((i) => ({ name: i.name, host: i.endpoint.host, port: i.endpoint.port, ...(i.source ? { source: i.source } : {}) })),
+        failoverAuto: false,
+      });
+      if (o.output) {
+        await writeFile(path.resolve(io.cwd, o.output), yaml);
+        io.err(`wrote ${o.output}: ${d.instances.length} instances, primary ${d.instances[0]?.name}\n`);
+      } else io.out(yaml);
+    });
+
+  const sandbox = program.command('sandbox').description('a local fleet of real MariaDB/MySQL servers on loopback addresses');
+  const stateDir = () => defaultStateDir(io.cwd, io.env);
+  const ctx = () => ({ stateDir: stateDir(), env: io.env });
+  sandbox
+    .command('up')
+    .description('start N servers with GTID replication (first primary) and write topologies/<cluster>.yaml')
+    .option('-n, --instances <n>', 'how many servers', int('--instances', 1, 200), 3)
+    .option('-c, --cluster <name>', 'cluster name', 'sandbox')
+    .option('--base-ip <octet>', 'first address is 127.0.0.<octet>', int('--base-ip', 2, 254), 11)
+    .option('--topologies <dir>', 'where the topology file is written', 'topologies')
+    .action(async (o: { instances: number; cluster: string; baseIp: number; topologies: string }) => {
+      const r = await sandboxUp(ctx(), { cluster: o.cluster, instances: o.instances, baseOctet: o.baseIp, topologiesDir: path.resolve(io.cwd, o.topologies) });
+      for (const i of r.state.instances) io.out(`${i.name}  ${i.host}:${i.port}  ${i === r.state.instances[0] ? 'primary' : 'replica'}\n`);
+      io.out(`sandbox ${o.cluster}: ${r.state.instances.length} ${r.state.flavor} ${r.state.version} servers up in ${(r.ms / 1000).toFixed(1)} s; wrote ${path.relative(io.cwd, r.topologyFile)}\n`);
+    });
+  sandbox
+    .command('down')
+    .description('stop every server of the sandbox and remove its files and topology file')
+    .option('-c, --cluster <name>', 'cluster name (default: the only sandbox)')
+    .option('--topologies <dir>', 'where the topology file was written', 'topologies')
+    .action(async (o: { cluster?: string; topologies: string }) => {
+      const cluster = await pickCluster(ctx(), o.cluster);
+      const n = await sandboxDown(ctx(), cluster, path.resolve(io.cwd, o.topologies));
+      io.out(`sandbox ${cluster}: stopped ${n} servers, removed its files\n`);
+    });
+  sandbox
+    .command('ls')
+    .description('list the sandbox instances and whether they run')
+    .option('-c, --cluster <name>', 'cluster name (default: the only sandbox)')
+    .action(async (o: { cluster?: string }) => {
+      for (const r of await sandboxList(ctx(), await pickCluster(ctx(), o.cluster))) {
+        io.out(`${r.instance.name}  ${r.instance.host}:${r.instance.port}  ${r.pid ? `running pid ${r.pid}${r.frozen ? ' (frozen)' : ''}` : 'not running'}\n`);
+      }
+    });
+  const faults: [Fault, string][] = [
+    ['kill', 'SIGKILL the server (a crash)'],
+    ['stop', 'shut the server down cleanly'],
+    ['start', 'start a stopped or killed server again'],
+    ['freeze', 'SIGSTOP the server (a hang: connections stay open)'],
+    ['thaw', 'SIGCONT a frozen server'],
+  ];
+  for (const [fault, description] of faults) {
+    sandbox
+      .command(fault)
+      .description(description)
+      .argument('<instance>', 'instance name, e.g. db001')
+      .option('-c, --cluster <name>', 'cluster name (default: the only sandbox)')
+      .action(async (name: string, o: { cluster?: string }) => {
+        io.out((await sandboxFault(ctx(), await pickCluster(ctx(), o.cluster), fault, name)) + '\n');
+      });
+  }
+  return program;
+}
+
+/** Loads and validates; any issue stops the command before a server is touched. */
+async function loadValid(files: string[], io: Io, cluster?: string): Promise<ClusterSpec[]> {
+  const { specs, issues } = await loadTopologies(files, { env: io.env, cwd: io.cwd });
+  if (issues.length > 0) {
+    for (const i of issues) io.err(formatIssue(i) + '\n');
+    throw new TopogitError('TOPOGIT_CONFIG_INVALID', `${issues.length} problem${issues.length === 1 ? '' : 's'} in the topology files; nothing was probed`, 'fix them (topogit validate) and run again');
+  }
+  if (!cluster) return specs;
+  const picked = specs.filter((s) => s.cluster === cluster);
+  if (picked.length === 0) throw new TopogitError('TOPOGIT_UNKNOWN_CLUSTER', `no cluster named ${cluster} in ${files.join(', ')}`, `clusters: ${specs.map((s) => s.cluster).join(', ')}`);
+  return picked;
+}
+
+async function knownFromFiles(files: string[] | undefined, io: Io): Promise<Map<string, { name: string; spec: ClusterSpec }>> {
+  const out = new Map<string, { name: string; spec: ClusterSpec }>();
+  if (!files) return out;
+  const { specs } = await loadTopologies(files, { env: io.env, cwd: io.cwd, checkCredentials: false });
+  for (const spec of specs) for (const i of spec.instances) out.set(endpointKey(i), { name: i.name, spec });
+  return out;
+}
+
+/** --password-file, else the file's credentials for a known member, else TOPOGIT_USER/PASSWORD. */
+async function discoverLogin(io: Io, passwordFile: string | undefined, spec: ClusterSpec | undefined): Promise<{ user: string; password: string }> {
+  const user = io.env.TOPOGIT_USER ?? 'topogit';
+  if (passwordFile) {
+    const text = await readFile(path.resolve(io.cwd, passwordFile), 'utf8').catch(() => {
+      throw new TopogitError('TOPOGIT_SECRET_MISSING', `cannot read password file ${passwordFile}`);
+    });
+    return { user, password: text.replace(/\r?\n$/, '') };
+  }
+  if (spec) return resolveCredentials(spec, io.env).admin;
+  if (io.env.TOPOGIT_PASSWORD === undefined && io.env.TOPOGIT_PASSWORD_FILE === undefined) {
+    throw new TopogitError('TOPOGIT_SECRET_MISSING', 'no password for discovery: TOPOGIT_PASSWORD is not set', 'set TOPOGIT_PASSWORD, pass --password-file, or pass -f with a topology file that lists the member');
+  }
+  if (io.env.TOPOGIT_PASSWORD !== undefined) return { user, password: io.env.TOPOGIT_PASSWORD };
+  return discoverLogin(io, io.env.TOPOGIT_PASSWORD_FILE, undefined);
+}
+
+export function parseEndpoint(s: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:]+\]|[^:]+)(?::(\d{1,5}))?$/.exec(s);
+  const port = m?.[2] ? Number(m[2]) : 3306;
+  if (!m?.[1] || port < 1 || port > 65535) throw new TopogitError('TOPOGIT_USAGE', `"${s}" is not host[:port]`, 'e.g. 127.0.0.11:3306');
+  return { host: m[1].replace(/^\[|\]$/g, ''), port };
+}

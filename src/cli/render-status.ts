@@ -1,0 +1,99 @@
+// Renders cluster views as the operator's tree and as the documented JSON.
+import type { ClusterView, InstanceView } from '../core/classify.js';
+
+export interface StatusJson {
+  readonly formatVersion: 1;
+  readonly observedAt: string;
+  readonly clusters: readonly {
+    name: string;
+    file: string;
+    flavor: string | null;
+    version: string | null;
+    primary: string;
+    livePrimaries: readonly string[];
+    healthy: boolean;
+    inSync: boolean;
+    notes: readonly string[];
+    unmanaged: ClusterView['unmanaged'];
+    instances: readonly InstanceView[];
+  }[];
+}
+
+export function statusJson(views: readonly ClusterView[], observedAt: Date): StatusJson {
+  return {
+    formatVersion: 1,
+    observedAt: observedAt.toISOString(),
+    clusters: views.map((v) => ({
+      name: v.name,
+      file: v.file,
+      flavor: v.flavor,
+      version: v.version,
+      primary: v.primary,
+      livePrimaries: v.livePrimaries,
+      healthy: v.healthy,
+      inSync: v.inSync,
+      notes: v.notes,
+      unmanaged: v.unmanaged,
+      instances: v.instances,
+    })),
+  };
+}
+
+export function renderStatusText(views: readonly ClusterView[]): string {
+  return views.map(renderCluster).join('\n');
+}
+
+function renderCluster(v: ClusterView): string {
+  const version = v.version ? ` ${shortVersion(v.version)}` : '';
+  const lines = [`${v.name}  (${v.flavor ?? 'flavor unknown'}${version})  ${v.file}`];
+  const byName = new Map(v.instances.map((i) => [i.name, i]));
+  // Draw the tree the servers report; fall back to the file's tree for what cannot be seen.
+  const parentOf = (i: InstanceView) => {
+    const live = i.liveSource !== null && byName.has(i.liveSource) ? i.liveSource : null;
+    if (live !== null) return live;
+    if (i.liveRole === 'primary') return null;
+    return i.source;
+  };
+  const children = new Map<string | null, InstanceView[]>();
+  for (const i of v.instances) {
+    const p = parentOf(i);
+    children.set(p, [...(children.get(p) ?? []), i]);
+  }
+  const rows: { prefix: string; i: InstanceView }[] = [];
+  const visited = new Set<string>();
+  const walk = (parent: string | null, prefix: string, top: boolean) => {
+    const kids = children.get(parent) ?? [];
+    kids.forEach((k, n) => {
+      if (visited.has(k.name)) return;
+      visited.add(k.name);
+      const last = n === kids.length - 1;
+      rows.push({ prefix: top ? '' : prefix + (last ? '└─ ' : '├─ '), i: k });
+      walk(k.name, top ? '' : prefix + (last ? '   ' : '│  '), false);
+    });
+  };
+  walk(null, '', true);
+  // Anything in a cycle or under an unknown parent still gets a row.
+  for (const i of v.instances) if (!visited.has(i.name)) rows.push({ prefix: '?  ', i });
+  const cells = rows.map(({ prefix, i }) => [
+    prefix + i.name,
+    `${i.host}:${i.port}`,
+    i.liveRole === 'unknown' ? i.role : i.liveRole,
+    i.health,
+    i.lagSeconds !== null ? `lag ${i.lagSeconds}s` : '',
+    i.readOnly === null ? '' : i.readOnly ? 'ro' : 'rw',
+    [i.gtid ? `gtid ${i.gtid}` : '', i.promotion === 'never' ? 'never-promote' : i.promotion === 'prefer' ? 'prefer-promote' : '']
+      .filter(Boolean)
+      .join('  '),
+  ]);
+  const widths = cells[0]?.map((_, c) => Math.max(...cells.map((r) => (r[c] ?? '').length))) ?? [];
+  for (const r of cells) lines.push(r.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join('  ').trimEnd());
+  const details = v.instances.flatMap((i) => i.problems.map((p) => `  ! ${i.name}: ${p.health}: ${p.detail}`));
+  lines.push(...details);
+  for (const u of v.unmanaged) lines.push(`  ! unmanaged replica ${u.host}:${u.port} (server_id ${u.serverId}) of ${u.of}: not in ${v.file}`);
+  for (const n of v.notes) lines.push(`  ! ${n}`);
+  return lines.join('\n') + '\n';
+}
+
+function shortVersion(v: string): string {
+  return /^(\d+\.\d+)/.exec(v)?.[1] ?? v;
+}
