@@ -42,7 +42,8 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
       return e.exitCode === 0 ? 0 : 1;
     }
     if (isTopogitError(e)) {
-      io.err(`topogit: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`);
+      // One line: the message, then what to do about it.
+      io.err(`topogit: ${e.message}${e.hint ? ` (${e.hint})` : ''}\n`);
       return 1;
     }
     io.err(`topogit: internal error: ${(e as Error).stack ?? String(e)}\n`);

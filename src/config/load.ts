@@ -106,8 +106,15 @@ function parseInternal(text: string, file: string, baseDir: string): Parsed {
     const { line, col } = lineCounter.linePos(offset);
     return { line, col };
   };
-  const yamlIssues = [...doc.errors, ...doc.warnings].map((e) => issue(file, posOf(e.pos[0]), [], yamlMessage(doc, e)));
-  if (doc.errors.length > 0) return { issues: yamlIssues.sort(byPosition) };
+  if (doc.errors.length > 0) {
+    // After the first syntax error the parser's further complaints are mostly echoes of it: report
+    // that one (the user fixes it and reruns), but every duplicate key, which are independent.
+    const errors = [...doc.errors].sort((a, b) => a.pos[0] - b.pos[0]);
+    const syntax = errors.find((e) => e.code !== 'DUPLICATE_KEY');
+    const kept = errors.filter((e) => e.code === 'DUPLICATE_KEY' || e === syntax);
+    return { issues: kept.map((e) => issue(file, posOf(e.pos[0]), [], yamlMessage(doc, e))).sort(byPosition) };
+  }
+  const yamlIssues = doc.warnings.map((e) => issue(file, posOf(e.pos[0]), [], yamlMessage(doc, e)));
 
   if (doc.contents === null) return { issues: [issue(file, FILE_START, [], 'file is empty')] };
   visit(doc, {
