@@ -4,14 +4,14 @@ import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isTopogitError, TopogitError } from '../core/errors.js';
 import { endpointKey, type ClusterSpec } from '../core/model.js';
-import { formatIssue, loadTopologies, resolveCredentials } from '../config/load.js';
-import { renderTopology } from '../config/render.js';
-import { probe } from '../adapters/mysql/probe.js';
 import type { Timeouts } from '../adapters/mysql/session.js';
-import { defaultStateDir, pickCluster, sandboxDown, sandboxFault, sandboxList, sandboxUp, type Fault } from '../adapters/sandbox/sandbox.js';
-import { gather } from '../engine/gather.js';
-import { discover } from '../engine/discover.js';
-import { renderStatusText, statusJson } from './render-status.js';
+import type { Fault } from '../adapters/sandbox/sandbox.js';
+
+// Commands load what they need when they run: `--help`, `validate` and `sandbox` start faster
+// without mysql2, and `status` without the sandbox code.
+const config = () => import('../config/load.js');
+const sandboxMod = () => import('../adapters/sandbox/sandbox.js');
+const probeMod = () => import('../adapters/mysql/probe.js');
 
 export interface Io {
   readonly out: (s: string) => void;
@@ -78,6 +78,7 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .description('check topology files (default: topologies/) against the schema and the tree rules')
     .argument('[paths...]', 'files or directories', ['topologies'])
     .action(async (paths: string[]) => {
+      const { loadTopologies, formatIssue } = await config();
       const { specs, issues } = await loadTopologies(paths, { env: io.env, cwd: io.cwd });
       for (const i of issues) io.err(formatIssue(i) + '\n');
       if (issues.length === 0) io.out(`${specs.length} topology file${specs.length === 1 ? '' : 's'} valid: ${specs.map((s) => s.cluster).join(', ')}\n`);
@@ -92,6 +93,7 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('-f, --files <path...>', 'topology files or directories', ['topologies'])
     .action(async (o: { cluster?: string; json?: boolean; files: string[] }) => {
       const specs = await loadValid(o.files, io, o.cluster);
+      const [{ gather }, { probe }, { renderStatusText, statusJson }] = await Promise.all([import('../engine/gather.js'), probeMod(), import('./render-status.js')]);
       const observations = await gather(specs, { env: io.env, timeouts: timeouts(), concurrency: concurrency(), probe });
       const views = observations.map((x) => x.view);
       io.out(o.json ? JSON.stringify(statusJson(views, new Date()), null, 2) + '\n' : renderStatusText(views));
@@ -113,6 +115,7 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
       const knownSpec = known.get(endpointKey(start))?.spec;
       const login = await discoverLogin(io, o.passwordFile, knownSpec);
       const cluster = o.cluster ?? knownSpec?.cluster;
+      const [{ discover }, { probe }, { renderTopology }] = await Promise.all([import('../engine/discover.js'), probeMod(), import('../config/render.js')]);
       const d = await discover(start, { login, timeouts: timeouts(), probe, knownNames, ...(cluster ? { cluster } : {}) });
       for (const w of d.warnings) io.err(`warning: ${w}\n`);
       const yaml = renderTopology({
@@ -129,8 +132,7 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
     });
 
   const sandbox = program.command('sandbox').description('a local fleet of real MariaDB/MySQL servers on loopback addresses');
-  const stateDir = () => defaultStateDir(io.cwd, io.env);
-  const ctx = () => ({ stateDir: stateDir(), env: io.env });
+  const ctx = async () => ({ stateDir: (await sandboxMod()).defaultStateDir(io.cwd, io.env), env: io.env });
   sandbox
     .command('up')
     .description('start N servers with GTID replication (first primary) and write topologies/<cluster>.yaml')
@@ -139,7 +141,8 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('--base-ip <octet>', 'first address is 127.0.0.<octet>', int('--base-ip', 2, 254), 11)
     .option('--topologies <dir>', 'where the topology file is written', 'topologies')
     .action(async (o: { instances: number; cluster: string; baseIp: number; topologies: string }) => {
-      const r = await sandboxUp(ctx(), { cluster: o.cluster, instances: o.instances, baseOctet: o.baseIp, topologiesDir: path.resolve(io.cwd, o.topologies) });
+      const { sandboxUp } = await sandboxMod();
+      const r = await sandboxUp(await ctx(), { cluster: o.cluster, instances: o.instances, baseOctet: o.baseIp, topologiesDir: path.resolve(io.cwd, o.topologies) });
       for (const i of r.state.instances) io.out(`${i.name}  ${i.host}:${i.port}  ${i === r.state.instances[0] ? 'primary' : 'replica'}\n`);
       io.out(`sandbox ${o.cluster}: ${r.state.instances.length} ${r.state.flavor} ${r.state.version} servers up in ${(r.ms / 1000).toFixed(1)} s; wrote ${path.relative(io.cwd, r.topologyFile)}\n`);
     });
@@ -149,8 +152,9 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('-c, --cluster <name>', 'cluster name (default: the only sandbox)')
     .option('--topologies <dir>', 'where the topology file was written', 'topologies')
     .action(async (o: { cluster?: string; topologies: string }) => {
-      const cluster = await pickCluster(ctx(), o.cluster);
-      const n = await sandboxDown(ctx(), cluster, path.resolve(io.cwd, o.topologies));
+      const { pickCluster, sandboxDown } = await sandboxMod();
+      const cluster = await pickCluster(await ctx(), o.cluster);
+      const n = await sandboxDown(await ctx(), cluster, path.resolve(io.cwd, o.topologies));
       io.out(`sandbox ${cluster}: stopped ${n} servers, removed its files\n`);
     });
   sandbox
@@ -158,7 +162,8 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .description('list the sandbox instances and whether they run')
     .option('-c, --cluster <name>', 'cluster name (default: the only sandbox)')
     .action(async (o: { cluster?: string }) => {
-      for (const r of await sandboxList(ctx(), await pickCluster(ctx(), o.cluster))) {
+      const { pickCluster, sandboxList } = await sandboxMod();
+      for (const r of await sandboxList(await ctx(), await pickCluster(await ctx(), o.cluster))) {
         io.out(`${r.instance.name}  ${r.instance.host}:${r.instance.port}  ${r.pid ? `running pid ${r.pid}${r.frozen ? ' (frozen)' : ''}` : 'not running'}\n`);
       }
     });
@@ -176,7 +181,8 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
       .argument('<instance>', 'instance name, e.g. db001')
       .option('-c, --cluster <name>', 'cluster name (default: the only sandbox)')
       .action(async (name: string, o: { cluster?: string }) => {
-        io.out((await sandboxFault(ctx(), await pickCluster(ctx(), o.cluster), fault, name)) + '\n');
+        const { pickCluster, sandboxFault } = await sandboxMod();
+        io.out((await sandboxFault(await ctx(), await pickCluster(await ctx(), o.cluster), fault, name)) + '\n');
       });
   }
   return program;
@@ -184,6 +190,7 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
 
 /** Loads and validates; any issue stops the command before a server is touched. */
 async function loadValid(files: string[], io: Io, cluster?: string): Promise<ClusterSpec[]> {
+  const { loadTopologies, formatIssue } = await config();
   const { specs, issues } = await loadTopologies(files, { env: io.env, cwd: io.cwd });
   if (issues.length > 0) {
     for (const i of issues) io.err(formatIssue(i) + '\n');
@@ -198,6 +205,7 @@ async function loadValid(files: string[], io: Io, cluster?: string): Promise<Clu
 async function knownFromFiles(files: string[] | undefined, io: Io): Promise<Map<string, { name: string; spec: ClusterSpec }>> {
   const out = new Map<string, { name: string; spec: ClusterSpec }>();
   if (!files) return out;
+  const { loadTopologies } = await config();
   const { specs } = await loadTopologies(files, { env: io.env, cwd: io.cwd, checkCredentials: false });
   for (const spec of specs) for (const i of spec.instances) out.set(endpointKey(i), { name: i.name, spec });
   return out;
@@ -212,7 +220,7 @@ async function discoverLogin(io: Io, passwordFile: string | undefined, spec: Clu
     });
     return { user, password: text.replace(/\r?\n$/, '') };
   }
-  if (spec) return resolveCredentials(spec, io.env).admin;
+  if (spec) return (await config()).resolveCredentials(spec, io.env).admin;
   if (io.env.TOPOGIT_PASSWORD === undefined && io.env.TOPOGIT_PASSWORD_FILE === undefined) {
     throw new TopogitError('TOPOGIT_SECRET_MISSING', 'no password for discovery: TOPOGIT_PASSWORD is not set', 'set TOPOGIT_PASSWORD, pass --password-file, or pass -f with a topology file that lists the member');
   }
