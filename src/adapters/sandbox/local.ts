@@ -157,7 +157,7 @@ export function rootSession(i: SandboxInstance): Promise<Session> {
 export function adminGrants(flavor: Flavor): string {
   return flavor === 'mariadb'
     ? 'SUPER, RELOAD, PROCESS, REPLICATION SLAVE ADMIN, REPLICATION MASTER ADMIN, BINLOG MONITOR, BINLOG ADMIN, REPLICA MONITOR, READ_ONLY ADMIN, CONNECTION ADMIN'
-    : 'SUPER, RELOAD, PROCESS, REPLICATION CLIENT, REPLICATION_SLAVE_ADMIN, SYSTEM_VARIABLES_ADMIN, CONNECTION_ADMIN';
+    : 'RELOAD, PROCESS, REPLICATION CLIENT, REPLICATION SLAVE, REPLICATION_SLAVE_ADMIN, SYSTEM_VARIABLES_ADMIN, CONNECTION_ADMIN';
 }
 
 function userStatements(flavor: Flavor, admin: { user: string; password: string }, repl: { user: string; password: string }): Statement[] {
