@@ -88,6 +88,8 @@ export interface GtidState {
   readonly executed: string;
   readonly purged?: string;
   readonly binlogPos?: string;
+  /** MariaDB gtid_binlog_state: the last seq of every (domain, server_id) pair in the binlog. */
+  readonly binlogState?: string;
   readonly slavePos?: string;
   readonly strictMode?: boolean;
   readonly mode?: string;

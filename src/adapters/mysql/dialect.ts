@@ -117,8 +117,9 @@ export function changeSource(v: ServerVersion, p: SourceParams): Statement {
 
 export function setReadOnly(v: ServerVersion, readOnly: boolean): Statement[] {
   // super_read_only exists on MySQL 5.7.8+ only; turning read_only off turns it off too.
-  if (v.flavor === 'mysql' && readOnly) return [stmt('SET GLOBAL read_only = 1'), stmt('SET GLOBAL super_read_only = 1')];
-  if (v.flavor === 'mysql') return [stmt('SET GLOBAL super_read_only = 0'), stmt('SET GLOBAL read_only = 0')];
+  const superRo = v.flavor === 'mysql' && atLeast(v, 5, 7, 8);
+  if (superRo && readOnly) return [stmt('SET GLOBAL read_only = 1'), stmt('SET GLOBAL super_read_only = 1')];
+  if (superRo) return [stmt('SET GLOBAL super_read_only = 0'), stmt('SET GLOBAL read_only = 0')];
   return [stmt(`SET GLOBAL read_only = ${readOnly ? 1 : 0}`)];
 }
 
@@ -143,6 +144,7 @@ export const PROBE_VARIABLES = [
   'gtid_purged',
   'gtid_current_pos',
   'gtid_binlog_pos',
+  'gtid_binlog_state',
   'gtid_slave_pos',
   'gtid_strict_mode',
 ] as const;

@@ -114,6 +114,7 @@ function parseGtidState(flavor: Flavor, vars: Variables): GtidState {
     return {
       executed: gtidText(vars.get('gtid_current_pos')),
       binlogPos: gtidText(vars.get('gtid_binlog_pos')),
+      binlogState: gtidText(vars.get('gtid_binlog_state')),
       slavePos: gtidText(vars.get('gtid_slave_pos')),
       strictMode: flag(vars.get('gtid_strict_mode')),
     };
