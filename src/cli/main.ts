@@ -1,8 +1,11 @@
 // argv -> command -> data -> render. The only layer that knows about stdout and exit codes.
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
+import { int, loadValid, type Io } from './shared.js';
+import { registerPlanCommands } from './plan-commands.js';
 import { isTopogitError, TopogitError } from '../core/errors.js';
+import { createInterface } from 'node:readline/promises';
 import { endpointKey, type ClusterSpec } from '../core/model.js';
 import type { Timeouts } from '../adapters/mysql/session.js';
 import type { Fault } from '../adapters/sandbox/sandbox.js';
@@ -13,18 +16,24 @@ const config = () => import('../config/load.js');
 const sandboxMod = () => import('../adapters/sandbox/sandbox.js');
 const probeMod = () => import('../adapters/mysql/probe.js');
 
-export interface Io {
-  readonly out: (s: string) => void;
-  readonly err: (s: string) => void;
-  readonly env: NodeJS.ProcessEnv;
-  readonly cwd: string;
-}
 
 const defaultIo: Io = {
   out: (s) => process.stdout.write(s),
   err: (s) => process.stderr.write(s),
   env: process.env,
   cwd: process.cwd(),
+  ...(process.stdin.isTTY
+    ? {
+        confirm: async (question: string) => {
+          const rl = createInterface({ input: process.stdin, output: process.stderr });
+          try {
+            return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
+          } finally {
+            rl.close();
+          }
+        },
+      }
+    : {}),
 };
 
 /** Exit codes: 0 ok, 1 error (bad input, unreachable, invalid files), 2 unhealthy or drifted (status). */
@@ -51,11 +60,6 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
   }
 }
 
-const int = (name: string, min: number, max: number) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
-  return n;
-};
 
 function buildProgram(io: Io, setCode: (c: number) => void): Command {
   const program = new Command('topogit')
@@ -96,7 +100,7 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
       const [{ gather }, { probe }, { renderStatusText, statusJson }] = await Promise.all([import('../engine/gather.js'), probeMod(), import('./render-status.js')]);
       const observations = await gather(specs, { env: io.env, timeouts: timeouts(), concurrency: concurrency(), probe });
       const views = observations.map((x) => x.view);
-      io.out(o.json ? JSON.stringify(statusJson(views, new Date()), null, 2) + '\n' : renderStatusText(views));
+      io.out(o.json ? JSON.stringify(statusJson(observations, new Date()), null, 2) + '\n' : renderStatusText(views));
       setCode(views.every((v) => v.healthy && v.inSync) ? 0 : 2);
     });
 
@@ -185,22 +189,10 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
         io.out((await sandboxFault(await ctx(), await pickCluster(await ctx(), o.cluster), fault, name)) + '\n');
       });
   }
+  registerPlanCommands(program, { io, setCode, timeouts, concurrency });
   return program;
 }
 
-/** Loads and validates; any issue stops the command before a server is touched. */
-async function loadValid(files: string[], io: Io, cluster?: string): Promise<ClusterSpec[]> {
-  const { loadTopologies, formatIssue } = await config();
-  const { specs, issues } = await loadTopologies(files, { env: io.env, cwd: io.cwd });
-  if (issues.length > 0) {
-    for (const i of issues) io.err(formatIssue(i) + '\n');
-    throw new TopogitError('TOPOGIT_CONFIG_INVALID', `${issues.length} problem${issues.length === 1 ? '' : 's'} in the topology files; nothing was probed`, 'fix them (topogit validate) and run again');
-  }
-  if (!cluster) return specs;
-  const picked = specs.filter((s) => s.cluster === cluster);
-  if (picked.length === 0) throw new TopogitError('TOPOGIT_UNKNOWN_CLUSTER', `no cluster named ${cluster} in ${files.join(', ')}`, `clusters: ${specs.map((s) => s.cluster).join(', ')}`);
-  return picked;
-}
 
 async function knownFromFiles(files: string[] | undefined, io: Io): Promise<Map<string, { name: string; spec: ClusterSpec }>> {
   const out = new Map<string, { name: string; spec: ClusterSpec }>();
@@ -234,3 +226,4 @@ export function parseEndpoint(s: string): { host: string; port: number } {
   if (!m?.[1] || port < 1 || port > 65535) throw new TopogitError('TOPOGIT_USAGE', `"${s}" is not host[:port]`, 'e.g. 127.0.0.11:3306');
   return { host: m[1].replace(/^\[|\]$/g, ''), port };
 }
+export type { Io } from './shared.js';

@@ -1,5 +1,10 @@
 // Renders cluster views as the operator's tree and as the documented JSON.
 import type { ClusterView, InstanceView } from '../core/classify.js';
+import type { InstanceState } from '../core/model.js';
+import type { Observation } from '../engine/gather.js';
+
+/** One instance in `status --json`: the view, plus the raw probe so `plan --against` can replay it. */
+export type StatusInstanceJson = InstanceView & { readonly state: InstanceState | null; readonly errorCode: string | null };
 
 export interface StatusJson {
   readonly formatVersion: 1;
@@ -15,15 +20,15 @@ export interface StatusJson {
     inSync: boolean;
     notes: readonly string[];
     unmanaged: ClusterView['unmanaged'];
-    instances: readonly InstanceView[];
+    instances: readonly StatusInstanceJson[];
   }[];
 }
 
-export function statusJson(views: readonly ClusterView[], observedAt: Date): StatusJson {
+export function statusJson(observations: readonly Observation[], observedAt: Date): StatusJson {
   return {
     formatVersion: 1,
     observedAt: observedAt.toISOString(),
-    clusters: views.map((v) => ({
+    clusters: observations.map(({ view: v, probes }) => ({
       name: v.name,
       file: v.file,
       flavor: v.flavor,
@@ -34,7 +39,10 @@ export function statusJson(views: readonly ClusterView[], observedAt: Date): Sta
       inSync: v.inSync,
       notes: v.notes,
       unmanaged: v.unmanaged,
-      instances: v.instances,
+      instances: v.instances.map((i) => {
+        const p = probes.get(i.name);
+        return { ...i, state: p?.ok ? p.state : null, errorCode: p && !p.ok ? p.code : null };
+      }),
     })),
   };
 }

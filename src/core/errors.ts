@@ -10,7 +10,11 @@ export type ErrorCode =
   | 'TOPOGIT_UNKNOWN_CLUSTER'
   | 'TOPOGIT_SANDBOX'
   | 'TOPOGIT_NO_SERVER_BINARY'
-  | 'TOPOGIT_USAGE';
+  | 'TOPOGIT_USAGE'
+  | 'TOPOGIT_LOCKED'
+  | 'TOPOGIT_STALE_PLAN'
+  | 'TOPOGIT_APPLY_FAILED'
+  | 'TOPOGIT_CONFIRMATION_REQUIRED';
 
 export class TopogitError extends Error {
   override readonly name = 'TopogitError';

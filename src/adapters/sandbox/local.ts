@@ -8,6 +8,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { TopogitError } from '../../core/errors.js';
 import type { Flavor } from '../../core/model.js';
+import { DEFAULT_REPLICATION } from '../../core/plan.js';
 import { openSession, type Session } from '../mysql/session.js';
 import { changeSource, parseVersion, startReplica, stmt, type Statement } from '../mysql/dialect.js';
 import type { ServerBinary } from './binaries.js';
@@ -31,6 +32,10 @@ export interface SandboxState {
   readonly instances: readonly SandboxInstance[];
   readonly adminUser: string;
   readonly replUser: string;
+  /** Where the servers run; absent in state files written before containers existed: local. */
+  readonly backend?: 'local' | 'docker';
+  /** Docker backend only: instance name -> container id. */
+  readonly containers?: Record<string, string>;
 }
 
 export const paths = (i: SandboxInstance) => ({
@@ -160,7 +165,7 @@ export function adminGrants(flavor: Flavor): string {
     : 'RELOAD, PROCESS, REPLICATION CLIENT, REPLICATION SLAVE, REPLICATION_SLAVE_ADMIN, SYSTEM_VARIABLES_ADMIN, CONNECTION_ADMIN';
 }
 
-function userStatements(flavor: Flavor, admin: { user: string; password: string }, repl: { user: string; password: string }): Statement[] {
+export function userStatements(flavor: Flavor, admin: { user: string; password: string }, repl: { user: string; password: string }): Statement[] {
   return [
     // Local to each instance: users must not become GTID events the replicas would have to agree on.
     stmt('SET SESSION sql_log_bin = 0'),
@@ -233,11 +238,17 @@ export async function upLocal(bin: ServerBinary, o: UpOptions): Promise<SandboxS
   return state;
 }
 
-async function wireReplica(bin: ServerBinary, r: SandboxInstance, source: SandboxInstance, repl: { user: string; password: string }) {
-  const s = await rootSession(r);
+export async function wireReplica(
+  bin: ServerBinary,
+  r: SandboxInstance,
+  source: SandboxInstance,
+  repl: { user: string; password: string },
+  open: (i: SandboxInstance) => Promise<Session> = rootSession,
+) {
+  const s = await open(r);
   try {
     const v = parseVersion(bin.version, bin.flavor === 'mariadb' ? 'mariadb' : '');
-    const change = changeSource(v, { host: source.host, port: source.port, user: repl.user, password: repl.password, connectRetry: 1, heartbeatPeriod: 1 });
+    const change = changeSource(v, { host: source.host, port: source.port, user: repl.user, password: repl.password, ...DEFAULT_REPLICATION });
     await s.query(change.sql, change.values);
     await s.query(startReplica(v).sql);
     await s.query('SET GLOBAL read_only = 1');
