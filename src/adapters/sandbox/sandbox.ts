@@ -2,9 +2,17 @@
 import { access, chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TopogitError } from '../../core/errors.js';
+import type { Flavor } from '../../core/model.js';
 import { renderTopology } from '../../config/render.js';
 import { findServerBinary, INSTALL_HINT, type ServerBinary } from './binaries.js';
 import { paths, randomPassword, startProcess, upLocal, type SandboxInstance, type SandboxState } from './local.js';
+
+// Docker is the fallback where no server binary exists; only then is testcontainers loaded.
+const containers = () => import('./containers.js');
+
+const DOCKER_HINT =
+  'or start a Docker engine on Linux, and the sandbox runs the same fleet in mariadb:10.11 containers on host networking; ' +
+  'TOPOGIT_SANDBOX_IMAGE_FLAVOR=mysql picks mysql:8.4';
 
 export interface SandboxContext {
   readonly stateDir: string;
@@ -51,7 +59,15 @@ export interface UpResult {
 
 export async function sandboxUp(ctx: SandboxContext, req: UpRequest): Promise<UpResult> {
   const started = Date.now();
-  const bin = await requireBinary(ctx.env);
+  // A local server binary first; else Docker; else say what to install.
+  const bin = await findServerBinary(ctx.env);
+  const flavor = bin ? undefined : imageFlavor(ctx.env);
+  if (!bin) {
+    const docker = await containers();
+    if (!(await docker.dockerAvailable())) throw new TopogitError('TOPOGIT_NO_SERVER_BINARY', INSTALL_HINT, DOCKER_HINT);
+    // Before anything is written: a failed `up` below cleans up, topology file included.
+    await docker.checkHostNetworking();
+  }
   const secrets = path.join(ctx.stateDir, req.cluster, 'secrets');
   // Passwords come from the environment when set there; otherwise the sandbox makes its own and
   // keeps them in 0600 files beside the servers, which the topology file then names.
@@ -61,7 +77,8 @@ export async function sandboxUp(ctx: SandboxContext, req: UpRequest): Promise<Up
   const repl = { user: ctx.env.TOPOGIT_REPL_USER ?? 'repl', password: replPw };
   let state: SandboxState;
   try {
-    state = await upLocal(bin, { cluster: req.cluster, count: req.instances, baseOctet: req.baseOctet, stateDir: ctx.stateDir, admin, repl });
+    const o = { cluster: req.cluster, count: req.instances, baseOctet: req.baseOctet, stateDir: ctx.stateDir, admin, repl };
+    state = bin ? await upLocal(bin, o) : await (await containers()).upContainers({ ...o, flavor: flavor ?? 'mariadb' });
   } catch (e) {
     if (e instanceof TopogitError && /already exists|in use/.test(e.message)) throw e;
     await sandboxDown(ctx, req.cluster, req.topologiesDir).catch(() => undefined);
@@ -97,8 +114,18 @@ export async function sandboxUp(ctx: SandboxContext, req: UpRequest): Promise<Up
 async function requireBinary(env: NodeJS.ProcessEnv): Promise<ServerBinary> {
   const bin = await findServerBinary(env);
   if (bin) return bin;
-  throw new TopogitError('TOPOGIT_NO_SERVER_BINARY', INSTALL_HINT);
+  throw new TopogitError('TOPOGIT_NO_SERVER_BINARY', INSTALL_HINT, DOCKER_HINT);
 }
+
+/** Which image the Docker fallback runs: TOPOGIT_SANDBOX_IMAGE_FLAVOR, mariadb unless set. */
+export function imageFlavor(env: NodeJS.ProcessEnv): Flavor {
+  const v = (env.TOPOGIT_SANDBOX_IMAGE_FLAVOR ?? '').trim().toLowerCase();
+  if (v === '' || v === 'mariadb') return 'mariadb';
+  if (v === 'mysql') return 'mysql';
+  throw new TopogitError('TOPOGIT_USAGE', `TOPOGIT_SANDBOX_IMAGE_FLAVOR=${env.TOPOGIT_SANDBOX_IMAGE_FLAVOR} is neither mariadb nor mysql`);
+}
+
+const isDocker = (state: SandboxState | undefined) => state?.backend === 'docker';
 
 export async function sandboxDown(ctx: SandboxContext, cluster: string, topologiesDir?: string): Promise<number> {
   let state: SandboxState | undefined;
@@ -108,7 +135,8 @@ export async function sandboxDown(ctx: SandboxContext, cluster: string, topologi
     state = undefined;
   }
   let stopped = 0;
-  for (const i of state?.instances ?? []) {
+  if (state && isDocker(state)) stopped = await (await containers()).removeContainers(state);
+  for (const i of isDocker(state) ? [] : (state?.instances ?? [])) {
     const pid = await livePid(i);
     if (pid) {
       signal(pid, 'SIGCONT');
@@ -128,6 +156,7 @@ export async function sandboxFault(ctx: SandboxContext, cluster: string, fault: 
   const state = await readState(ctx, cluster);
   const i = state.instances.find((x) => x.name === name);
   if (!i) throw new TopogitError('TOPOGIT_USAGE', `sandbox ${cluster} has no instance ${name}`, `instances: ${state.instances.map((x) => x.name).join(', ')}`);
+  if (isDocker(state)) return (await containers()).containerFault(state, i, fault);
   const pid = await livePid(i);
   switch (fault) {
     case 'start': {
@@ -191,6 +220,15 @@ export interface InstanceRunState {
 
 export async function sandboxList(ctx: SandboxContext, cluster: string): Promise<InstanceRunState[]> {
   const state = await readState(ctx, cluster);
+  if (isDocker(state)) {
+    const { containerState } = await containers();
+    return Promise.all(
+      state.instances.map(async (instance) => {
+        const c = await containerState(state, instance);
+        return { instance, ...(c.running && c.pid ? { pid: c.pid } : {}), frozen: c.paused };
+      }),
+    );
+  }
   return Promise.all(
     state.instances.map(async (instance) => {
       const pid = await livePid(instance);
