@@ -135,6 +135,66 @@ export function registerPlanCommands(program: Command, d: PlanCommandDeps): void
         for (const l of locks) await l.release();
       }
     });
+
+  program
+    .command('switchover')
+    .description('move the primary role to INSTANCE gracefully, and edit the topology file to match')
+    .argument('<cluster>', 'cluster name')
+    .requiredOption('--to <instance>', 'the new primary')
+    .option('-f, --files <path...>', 'topology files or directories', ['topologies'])
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option('--lock-timeout <s>', 'how long to wait for another apply on the same cluster', int('--lock-timeout', 0, 86_400), 30)
+    .option('--max-lag <s>', 'refuse a candidate further behind', int('--max-lag', 0, 86_400), DEFAULT_PLAN.maxSwitchoverLagSeconds)
+    .option('--catch-up-timeout <s>', 'how long to wait for the candidate to catch up', int('--catch-up-timeout', 1, 86_400), DEFAULT_PLAN.catchUpTimeoutSeconds)
+    .action(async (cluster: string, o: { to: string; files: string[]; yes?: boolean; lockTimeout: number; maxLag: number; catchUpTimeout: number }) => {
+      const [spec] = await loadValid(o.files, io, cluster);
+      if (!spec) return;
+      const target = spec.instances.find((i) => i.name === o.to);
+      if (!target) throw new TopogitError('TOPOGIT_USAGE', `${o.to} is not an instance of cluster ${cluster}`, `instances: ${spec.instances.map((i) => i.name).join(', ')}`);
+      if (target.promotion === 'never') throw new TopogitError('TOPOGIT_USAGE', `${o.to} has promotion: never in ${spec.file}; refusing to make it the primary`);
+      const [{ editSources, promotionEdits }, { parseTopologyText }, engine, { acquireLock }] = await Promise.all([
+        import('../config/edit.js'),
+        import('../config/load.js'),
+        import('../engine/plan-run.js'),
+        import('../adapters/lock.js'),
+      ]);
+      const file = path.resolve(io.cwd, spec.file);
+      const before = await readFile(file, 'utf8');
+      const after = editSources(before, promotionEdits(spec.instances, o.to));
+      const edited = parseTopologyText(after, spec.file, { baseDir: path.dirname(file) });
+      if (!edited.spec) throw new TopogitError('TOPOGIT_CONFIG_INVALID', `editing ${spec.file} would make it invalid: ${edited.issues.map((i) => i.message).join('; ')}`);
+      const lock = await acquireLock(cluster, { dir: path.join(io.cwd, '.topogit', 'locks'), timeoutMs: o.lockTimeout * 1000, command: `topogit switchover ${cluster} --to ${o.to}` });
+      try {
+        const observations = await gatherLive([edited.spec]);
+        const made = engine.planObservations(observations, planOptions(o), io.env);
+        const { renderPlanText } = await import('./render-plan.js');
+        io.out(renderPlanText({ ...made.doc, against: 'live' }));
+        const plan = made.plans[0];
+        const refused = plan?.notices.find((n) => n.kind === 'refused');
+        if (!plan || refused) throw new TopogitError('TOPOGIT_SWITCHOVER_REFUSED', refused?.message ?? 'no plan', `${spec.file} was not changed`);
+        if (!plan.steps.some((st) => st.summary.startsWith('switchover '))) {
+          io.out(`${o.to} is already the primary of ${cluster}\n`);
+        }
+        if (!o.yes && plan.steps.length > 0) {
+          if (!io.confirm) throw new TopogitError('TOPOGIT_CONFIRMATION_REQUIRED', 'switchover needs confirmation and this is not a terminal; nothing was changed', 'pass --yes');
+          if (!(await io.confirm(`Switch the primary of ${cluster} to ${o.to}?`))) {
+            io.err('nothing changed\n');
+            d.setCode(1);
+            return;
+          }
+        }
+        const [report] = await runPlans([plan], [edited.spec], d);
+        const switched = !report || report.ran.some((r) => r.step.summary.startsWith('switchover ')) || !plan.steps.some((st) => st.summary.startsWith('switchover '));
+        // The file follows the servers: once the primary moved, the file must say so.
+        if (switched && after !== before) {
+          await writeFile(file, after);
+          io.out(`edited ${spec.file}: ${o.to} is the primary (commit it so Git tells the truth)\n`);
+        }
+        d.setCode(report?.failed ? 1 : 0);
+      } finally {
+        await lock.release();
+      }
+    });
 }
 
 async function readPlanFile(io: Io, file: string): Promise<PlanDocument> {

@@ -14,7 +14,8 @@ export type ErrorCode =
   | 'TOPOGIT_LOCKED'
   | 'TOPOGIT_STALE_PLAN'
   | 'TOPOGIT_APPLY_FAILED'
-  | 'TOPOGIT_CONFIRMATION_REQUIRED';
+  | 'TOPOGIT_CONFIRMATION_REQUIRED'
+  | 'TOPOGIT_SWITCHOVER_REFUSED';
 
 export class TopogitError extends Error {
   override readonly name = 'TopogitError';
