@@ -105,7 +105,8 @@ async function waitFor(ctx: ApplyContext, name: string, what: string, limitMs: n
       lastReport = ctx.ports.now();
       ctx.onEvent({ type: 'waiting', instance: name, what, elapsedMs: elapsed, limitMs });
     }
-    await ctx.ports.sleep(100);
+    // Short: while a switchover waits here the cluster accepts no writes.
+    await ctx.ports.sleep(20);
   }
 }
 
@@ -178,11 +179,11 @@ async function waitSourceHasAll(ctx: ApplyContext, a: Extract<Action, { kind: 'c
 }
 
 async function assertNoOtherWritablePrimary(ctx: ApplyContext, except: string): Promise<void> {
-  for (const i of ctx.spec.instances) {
-    if (i.name === except) continue;
-    const r = await ctx.ports.probe({ host: i.host, port: i.port }, ctx.admin, ctx.timeouts);
+  const others = ctx.spec.instances.filter((i) => i.name !== except);
+  const probes = await Promise.all(others.map((i) => ctx.ports.probe({ host: i.host, port: i.port }, ctx.admin, ctx.timeouts)));
+  probes.forEach((r, n) => {
     if (r.ok && r.state.replication.length === 0 && !r.state.readOnly) {
-      throw new StepFailed(`refusing to make ${except} writable: ${i.name} is writable and replicates from nobody (two writable primaries)`);
+      throw new StepFailed(`refusing to make ${except} writable: ${others[n]?.name} is writable and replicates from nobody (two writable primaries)`);
     }
-  }
+  });
 }

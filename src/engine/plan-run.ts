@@ -8,7 +8,6 @@ import { classifyCluster } from '../core/classify.js';
 import type { ClusterSpec, InstanceState, ProbeResult } from '../core/model.js';
 import { planCluster, type ClusterPlan, type PlanOptions, type Step } from '../core/plan.js';
 import { resolveCredentials } from '../config/load.js';
-import { headCommit } from '../adapters/git.js';
 import { countChanges, viewPlan, type PlanBasis, type PlanDocument, type PlanStepView } from '../cli/plan-view.js';
 import type { Observation } from './gather.js';
 
@@ -54,6 +53,7 @@ export async function fileHashes(specs: readonly ClusterSpec[], cwd: string): Pr
 export async function planBasis(observations: readonly Observation[], cwd: string): Promise<PlanBasis> {
   const specs = observations.map((o) => o.spec);
   const dir = specs[0] ? path.dirname(path.resolve(cwd, specs[0].file)) : cwd;
+  const { headCommit } = await import('../adapters/git.js');
   return { gitCommit: await headCommit(dir), files: await fileHashes(specs, cwd), live: liveFingerprint(observations) };
 }
 
