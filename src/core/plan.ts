@@ -130,33 +130,63 @@ export function planCluster(spec: ClusterSpec, probes: ReadonlyMap<string, Probe
   const primaryState = primaryLine ? live.get(primaryLine)?.state : undefined;
 
   // 3. Repoint replicas whose live source differs, parents before children.
+  // Members nothing may be moved under: whose own state was refused (errant, SQL error) or that
+  // cannot be reached.
+  const untouchable = new Map<string, string>();
+  for (const i of spec.instances) if (!live.has(i.name)) untouchable.set(i.name, 'it is unreachable');
   for (const i of byDepth(spec)) {
     if (i.source === undefined) continue;
     const l = live.get(i.name);
     if (!l) continue;
-    if (switched && i.name === livePrimary.name) continue; // the switchover repoints the old primary
+    // The live primary moves only through a switchover: after one it already replicates from the
+    // new primary (its own step); when the switchover was refused it stays as it is.
+    const fromAfterSwitch = switched && i.name === livePrimary.name ? desiredPrimary.name : l.source;
+    if (i.name === livePrimary.name && (!switched || i.source === desiredPrimary.name)) continue;
     const target = spec.instances.find((x) => x.name === i.source) as InstanceSpec;
     const targetLive = live.get(target.name);
+    const blocked = untouchable.get(target.name);
+    if (blocked && fromAfterSwitch !== target.name) {
+      notices.push(
+        targetLive
+          ? { kind: 'refused', instance: i.name, message: `${i.name} should replicate from ${target.name}, but ${blocked}; not repointed` }
+          : { kind: 'unreachable', instance: i.name, message: `${i.name} should replicate from ${target.name}, which is unreachable; not repointed` },
+      );
+      untouchable.set(i.name, `it was not repointed under ${target.name}`);
+      continue;
+    }
     const sqlError = l.channel && (l.channel.lastSqlErrno !== 0 || (l.channel.sqlThread === 'no' && l.channel.lastSqlError !== ''));
     if (sqlError) {
       notices.push({ kind: 'sql-error', instance: i.name, message: `${i.name} stopped on an SQL error; left for a human (never skipped): ${l.channel?.lastSqlErrno}: ${l.channel?.lastSqlError}` });
+      untouchable.set(i.name, 'it stopped on an SQL error');
+      continue;
+    }
+    // An IO thread that gave up on an error (e.g. 1236: the source purged what it needs) needs a
+    // human too; one still connecting is retrying on its own.
+    if (l.channel && l.channel.ioThread === 'no' && l.channel.lastIoErrno !== 0 && l.source === i.source) {
+      notices.push({ kind: 'refused', instance: i.name, message: `${i.name}: replication IO thread stopped on error ${l.channel.lastIoErrno}: ${l.channel.lastIoError}; left for a human` });
       continue;
     }
     // A replica with transactions the primary line lacks is left alone whatever else is wrong
     // with it: starting or repointing it would rejoin errant data silently.
-    const lineState = (switched ? live.get(livePrimary.name as string)?.state : primaryState);
+    const lineName = switched ? livePrimary.name : primaryLine;
+    const lineState = lineName ? live.get(lineName)?.state : undefined;
     if (flavor && lineState && i.name !== primaryLine) {
       const v = canReplicateFrom(flavor, l.state.gtid, lineState.gtid, lineState.gtid);
       if (v.kind === 'errant') {
-        notices.push({ kind: 'errant', instance: i.name, message: `${i.name} has errant GTIDs ${v.errant} that ${primaryLine} does not have; refusing to start or repoint it` });
+        notices.push({ kind: 'errant', instance: i.name, message: `${i.name} has errant GTIDs ${v.errant} that ${lineName} does not have; refusing to start or repoint it` });
+        untouchable.set(i.name, `it has errant GTIDs ${v.errant}`);
         continue;
       }
     }
-    const wrongSource = l.source !== i.source;
+    const wrongSource = fromAfterSwitch !== i.source;
     const settingsDiffer = l.channel !== undefined && !settingsMatch(l.channel, opts.replication);
     const notGtid = l.channel !== undefined && !l.channel.gtidAutoPosition;
     if (!wrongSource && !settingsDiffer && !notGtid) {
       if (l.channel && (l.channel.ioThread === 'no' || l.channel.sqlThread === 'no')) {
+        if (!targetLive) {
+          notices.push({ kind: 'unreachable', instance: i.name, message: `${i.name} is stopped, but its source ${target.name} is unreachable; not started` });
+          continue;
+        }
         steps.push(step(i.name, '+', `${i.name} start replication`, `replication is stopped without an error (IO ${l.channel.ioThread}, SQL ${l.channel.sqlThread})`, [{ kind: 'start-replication', instance: i.name }]));
       }
       continue;
@@ -178,11 +208,11 @@ export function planCluster(spec: ClusterSpec, probes: ReadonlyMap<string, Probe
       notices.push({ kind: 'refused', instance: i.name, message: `${i.name}: cannot compare GTIDs (${verdict.why}); not repointed` });
       continue;
     }
-    const from = l.source ?? 'none';
+    const from = fromAfterSwitch ?? 'none';
     const reason = wrongSource
-      ? l.source === null
+      ? fromAfterSwitch === null
         ? `not replicating; the file says source ${target.name}`
-        : `replicates from ${l.source}; the file says ${target.name}`
+        : `replicates from ${fromAfterSwitch}${fromAfterSwitch !== l.source ? ' after the switchover' : ''}; the file says ${target.name}`
       : notGtid
         ? 'replicates without GTID auto-positioning'
         : `replication settings connect_retry=${l.channel?.connectRetry ?? '?'} heartbeat=${l.channel?.heartbeatPeriod ?? '?'}; topogit needs ${opts.replication.connectRetry} and ${opts.replication.heartbeatPeriod}`;
@@ -250,8 +280,9 @@ function planSwitchover(spec: ClusterSpec, live: ReadonlyMap<string, Live>, oldN
   const flavor = cand.state.flavor;
   const v = canReplicateFrom(flavor, cand.state.gtid, old.state.gtid, old.state.gtid);
   if (v.kind === 'errant') return { refused: `switchover ${oldName} -> ${target.name} refused: ${target.name} has errant GTIDs ${v.errant}` };
-  const oldSpec = spec.instances.find((i) => i.name === oldName) as InstanceSpec;
-  const oldDesiredSource = oldSpec.source ? (spec.instances.find((i) => i.name === oldSpec.source) as InstanceSpec) : target;
+  // The old primary first replicates from the new one; if the file puts it deeper in the tree, a
+  // later repoint moves it once its new source has moved (parents before children).
+  const oldDesiredSource = target;
   const sub = [
     step(oldName, '~', `${oldName} read_only OFF -> ON`, 'stop writes on the old primary', [{ kind: 'set-read-only', instance: oldName, readOnly: true }]),
     step(target.name, '~', `${target.name} wait until it executed everything ${oldName} has`, `bounded by ${opts.catchUpTimeoutSeconds}s`, [
