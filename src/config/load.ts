@@ -6,17 +6,19 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, visit } from 'yaml';
 import type { Document, YAMLError } from 'yaml';
-import type { ClusterSpec, FlavorSetting, InstanceSpec, Promotion, SecretRef } from '../core/model.js';
+import type { ClusterSpec, FailoverSpec, FlavorSetting, InstanceSpec, Promotion, SecretRef, WriteBackSpec } from '../core/model.js';
 import { TopogitError } from '../core/errors.js';
 import { DEFAULT_CREDENTIALS, secretSourceProblems } from './credentials.js';
+import { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from './defaults.js';
 import { FILE_START, displayPath, dottedPath, keyString, makeLocator } from './positions.js';
-import type { Locator, Position } from './positions.js';
+import type { Locator, PathSegment, Position } from './positions.js';
 import { checkAcrossFiles, checkClusterRules } from './rules.js';
 import { checkSchema, quote } from './schema.js';
 import type { Problem } from './schema.js';
 
 export { DEFAULT_CREDENTIALS, resolveCredentials, usesDefaultCredentials } from './credentials.js';
 export type { ResolvedAccount, ResolvedCredentials } from './credentials.js';
+export { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from './defaults.js';
 
 export interface ConfigIssue {
   /** As given, or relative to cwd when under it: `topologies/shop.yaml`. */
@@ -39,7 +41,7 @@ interface Parsed {
   locator?: Locator;
 }
 
-function issue(file: string, pos: Position, path: readonly string[], message: string): ConfigIssue {
+function issue(file: string, pos: Position, path: readonly PathSegment[], message: string): ConfigIssue {
   return { file, line: pos.line, col: pos.col, path: dottedPath(path), message };
 }
 
@@ -69,7 +71,53 @@ interface RawTopology {
   flavor?: FlavorSetting;
   credentials?: { admin: RawSecret; replication: RawSecret };
   instances: Record<string, RawInstance>;
-  failover?: { auto?: boolean };
+  failover?: RawFailover;
+  writeBack?: RawWriteBack;
+}
+interface RawFailover {
+  auto?: boolean;
+  maxLagSeconds?: number;
+  blockSeconds?: number;
+  detection?: { intervalMs?: number };
+  formerPrimary?: FailoverSpec['formerPrimary'];
+  reconcile?: FailoverSpec['reconcile'];
+  hooks?: { preFailover?: string[]; postFailover?: string[] };
+}
+interface RawWriteBack {
+  author?: { name: string; email: string };
+  push?: boolean;
+}
+
+/** The failover block with defaults filled in; DEFAULT_FAILOVER itself when the file has none. */
+function failoverSpec(f: RawFailover | undefined): FailoverSpec {
+  if (f === undefined) return DEFAULT_FAILOVER;
+  const d = DEFAULT_FAILOVER;
+  const hooks = (list: string[] | undefined, fallback: readonly string[]): readonly string[] =>
+    list === undefined ? fallback : Object.freeze([...list]);
+  return Object.freeze({
+    auto: f.auto ?? d.auto,
+    maxLagSeconds: f.maxLagSeconds ?? d.maxLagSeconds,
+    blockSeconds: f.blockSeconds ?? d.blockSeconds,
+    detection: f.detection === undefined ? d.detection : Object.freeze({ intervalMs: f.detection.intervalMs ?? d.detection.intervalMs }),
+    formerPrimary: f.formerPrimary ?? d.formerPrimary,
+    reconcile: f.reconcile ?? d.reconcile,
+    hooks:
+      f.hooks === undefined
+        ? d.hooks
+        : Object.freeze({
+            preFailover: hooks(f.hooks.preFailover, d.hooks.preFailover),
+            postFailover: hooks(f.hooks.postFailover, d.hooks.postFailover),
+          }),
+  });
+}
+
+/** The writeBack block with defaults filled in; DEFAULT_WRITE_BACK itself when the file has none. */
+function writeBackSpec(w: RawWriteBack | undefined): WriteBackSpec {
+  if (w === undefined) return DEFAULT_WRITE_BACK;
+  return Object.freeze({
+    author: w.author === undefined ? DEFAULT_WRITE_BACK.author : Object.freeze({ name: w.author.name, email: w.author.email }),
+    push: w.push ?? DEFAULT_WRITE_BACK.push,
+  });
 }
 
 function describe(node: unknown): string {
@@ -189,7 +237,8 @@ function parseInternal(text: string, file: string, baseDir: string): Parsed {
       ? Object.freeze({ admin: secret(raw.credentials.admin), replication: secret(raw.credentials.replication) })
       : DEFAULT_CREDENTIALS,
     instances: Object.freeze(instances),
-    failover: Object.freeze({ auto: raw.failover?.auto ?? false }),
+    failover: failoverSpec(raw.failover),
+    writeBack: writeBackSpec(raw.writeBack),
     file,
   });
   return { spec, issues: [], locator };

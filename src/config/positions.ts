@@ -10,15 +10,18 @@ export interface Position {
   readonly col: number;
 }
 
+/** One step of a data path: a mapping key, or (a number) an index into a list. */
+export type PathSegment = string | number;
+
 export const FILE_START: Position = Object.freeze({ line: 1, col: 1 });
 
 export interface Locator {
   /** Where the value at `path` is written; falls back to the closest ancestor that exists. */
-  value(path: readonly string[]): Position;
+  value(path: readonly PathSegment[]): Position;
   /** Where the key of the last segment of `path` is written (the value's position for list items). */
-  key(path: readonly string[]): Position;
+  key(path: readonly PathSegment[]): Position;
   /** The YAML node at `path`, if there is one. */
-  node(path: readonly string[]): Node | undefined;
+  node(path: readonly PathSegment[]): Node | undefined;
 }
 
 /** The string a mapping key turns into in the parsed data (`1:` and `"1":` both give "1"). */
@@ -44,10 +47,11 @@ export function makeLocator(doc: Document, lineCounter: LineCounter): Locator {
   }
 
   /** Walks as far down `path` as the document goes; one Step per segment resolved. */
-  const walk = (path: readonly string[]): Step[] => {
+  const walk = (path: readonly PathSegment[]): Step[] => {
     const steps: Step[] = [{ node: doc.contents }];
     let current: unknown = deref(doc.contents);
-    for (const segment of path) {
+    for (const step of path) {
+      const segment = String(step);
       let next: Step | undefined;
       if (isMap(current)) {
         const pair = current.items.find((p) => keyString(deref(p.key)) === segment);
@@ -63,7 +67,7 @@ export function makeLocator(doc: Document, lineCounter: LineCounter): Locator {
     return steps;
   };
 
-  const complete = (path: readonly string[], steps: Step[]): boolean => steps.length === path.length + 1;
+  const complete = (path: readonly PathSegment[], steps: Step[]): boolean => steps.length === path.length + 1;
 
   const lastPosition = (steps: Step[]): Position => {
     for (let i = steps.length - 1; i >= 0; i--) {
@@ -99,11 +103,15 @@ export function makeLocator(doc: Document, lineCounter: LineCounter): Locator {
 
 const PLAIN_SEGMENT = /^[A-Za-z0-9_.-]+$/;
 
-/** `['instances', 'db002', 'port']` -> `instances.db002.port`; odd keys are quoted: `instances["db 1"]`. */
-export function dottedPath(path: readonly string[]): string {
+/**
+ * `['instances', 'db002', 'port']` -> `instances.db002.port`; odd keys are quoted:
+ * `instances["db 1"]`; list indexes are bracketed: `failover.hooks.preFailover[0]`.
+ */
+export function dottedPath(path: readonly PathSegment[]): string {
   let out = '';
   for (const segment of path) {
-    if (PLAIN_SEGMENT.test(segment)) out += out === '' ? segment : `.${segment}`;
+    if (typeof segment === 'number') out += `[${segment}]`;
+    else if (PLAIN_SEGMENT.test(segment)) out += out === '' ? segment : `.${segment}`;
     else out += `[${JSON.stringify(segment)}]`;
   }
   return out;

@@ -4,13 +4,14 @@
 import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import type { ErrorObject } from 'ajv';
+import type { PathSegment } from './positions.js';
 
 /**
  * A problem addressed by data path; `at` says whether to point at the key, at the value, or at the
  * start of the file (for things the file leaves out).
  */
 export interface Problem {
-  readonly path: readonly string[];
+  readonly path: readonly PathSegment[];
   readonly at: 'key' | 'value' | 'file';
   readonly message: string;
 }
@@ -24,6 +25,7 @@ interface SchemaNode {
   readonly minimum?: number;
   readonly maximum?: number;
   readonly properties?: Record<string, unknown>;
+  readonly items?: { readonly $ref?: string };
   readonly oneOf?: readonly { readonly required?: readonly string[] }[];
 }
 
@@ -38,6 +40,9 @@ const PATTERN_RULES: Record<string, { noun: string; rule: string }> = {
   host: { noun: 'host', rule: "use a hostname or an IPv4/IPv6 address (letters, digits, '.', '-', ':')" },
   user: { noun: 'user name', rule: "use 1-80 letters, digits, '_', '.', '-'" },
   envName: { noun: 'environment variable name', rule: "use letters, digits and '_', not starting with a digit" },
+  command: { noun: 'command', rule: 'write it on one line, without newline, carriage return or NUL characters' },
+  authorName: { noun: 'author name', rule: "write it on one line, without '<' or '>'" },
+  email: { noun: 'email address', rule: "use local@domain, without spaces, '<' or '>'" },
 };
 
 function patternRule(pattern: unknown): { noun: string; rule: string } | undefined {
@@ -63,12 +68,19 @@ export function quote(value: unknown): string {
   return s.length > 48 ? `${s.slice(0, 44)}..."` : s;
 }
 
-function splitPointer(pointer: string): string[] {
+/** A JSON pointer into `root` as path segments; indexes into lists come back as numbers. */
+function splitPointer(pointer: string, root: unknown): PathSegment[] {
   if (pointer === '') return [];
+  let current = root;
   return pointer
     .slice(1)
     .split('/')
-    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+    .map((raw) => {
+      const s = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+      const segment: PathSegment = Array.isArray(current) && /^\d+$/.test(s) ? Number(s) : s;
+      current = current !== null && typeof current === 'object' ? (current as Record<string, unknown>)[s] : undefined;
+      return segment;
+    });
 }
 
 function integerRange(ps: SchemaNode | undefined): string | undefined {
@@ -78,8 +90,15 @@ function integerRange(ps: SchemaNode | undefined): string | undefined {
   return undefined;
 }
 
-function render(e: ErrorObject): Problem | undefined {
-  const path = splitPointer(e.instancePath);
+/** `must be a list of commands` for a list whose items are a pattern-carrying definition. */
+function listOf(ps: SchemaNode | undefined): string | undefined {
+  const ref = ps?.type === 'array' ? ps.items?.$ref : undefined;
+  const noun = ref?.startsWith('#/definitions/') ? PATTERN_RULES[ref.slice('#/definitions/'.length)]?.noun : undefined;
+  return noun === undefined ? undefined : `must be a list of ${noun}s`;
+}
+
+function render(e: ErrorObject, root: unknown): Problem | undefined {
+  const path = splitPointer(e.instancePath, root);
   const ps = e.parentSchema as SchemaNode | undefined;
   const params = e.params as Record<string, unknown>;
 
@@ -109,7 +128,7 @@ function render(e: ErrorObject): Problem | undefined {
       return {
         path,
         at: 'value',
-        message: integerRange(ps) ?? (isInstances ? 'must be a mapping of instance names to { host, port, source }' : `must be ${noun}`),
+        message: integerRange(ps) ?? listOf(ps) ?? (isInstances ? 'must be a mapping of instance names to { host, port, source }' : `must be ${noun}`),
       };
     }
     case 'propertyNames':
@@ -168,7 +187,7 @@ export function checkSchema(data: unknown): Problem[] {
   const out: Problem[] = [];
   for (const e of errors) {
     if (isBranchNoise(e)) continue;
-    const p = render(e);
+    const p = render(e, data);
     if (!p) continue;
     const key = JSON.stringify([p.path, p.message]);
     if (seen.has(key)) continue;

@@ -26,8 +26,21 @@ export interface InstanceSpec {
   readonly promotion: Promotion;
 }
 
+/** The `failover:` block of a topology file, defaults applied. */
 export interface FailoverSpec {
   readonly auto: boolean;
+  readonly maxLagSeconds: number;
+  readonly blockSeconds: number;
+  readonly detection: { readonly intervalMs: number };
+  readonly formerPrimary: 'rejoin' | 'fence';
+  readonly reconcile: 'auto' | 'report';
+  readonly hooks: { readonly preFailover: readonly string[]; readonly postFailover: readonly string[] };
+}
+
+/** The `writeBack:` block of a topology file, defaults applied. */
+export interface WriteBackSpec {
+  readonly author: { readonly name: string; readonly email: string };
+  readonly push: boolean;
 }
 
 /** One cluster as the topology file describes it, defaults applied. */
@@ -38,6 +51,7 @@ export interface ClusterSpec {
   /** In file order. */
   readonly instances: readonly InstanceSpec[];
   readonly failover: FailoverSpec;
+  readonly writeBack: WriteBackSpec;
   /** The file it came from, relative to where topogit was pointed. */
   readonly file: string;
 }

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { ClusterSpec, InstanceSpec, ProbeResult } from '../../src/core/model.js';
+import { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from '../../src/config/defaults.js';
 import type { Row } from '../../src/adapters/mysql/session.js';
 import { parseInstanceState } from '../../src/adapters/mysql/rows.js';
 import {
@@ -85,7 +86,8 @@ const SANDBOX: ClusterSpec = {
     { name: 'db002', host: '127.0.0.12', port: 3306, source: 'db001', promotion: 'prefer' },
     { name: 'db003', host: '127.0.0.13', port: 3306, source: 'db001', promotion: 'neutral' },
   ],
-  failover: { auto: false },
+  failover: DEFAULT_FAILOVER,
+  writeBack: DEFAULT_WRITE_BACK,
   file: 'topologies/sandbox.yaml',
 };
 

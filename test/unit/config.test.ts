@@ -8,6 +8,8 @@ import { TopogitError } from '../../src/core/errors.js';
 import type { ClusterSpec } from '../../src/core/model.js';
 import {
   DEFAULT_CREDENTIALS,
+  DEFAULT_FAILOVER,
+  DEFAULT_WRITE_BACK,
   formatIssue,
   loadTopologies,
   parseTopologyText,
@@ -17,6 +19,13 @@ import {
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const FIXTURES = 'test/fixtures/topologies';
 const ENV = { TOPOGIT_PASSWORD: 'pw-admin', TOPOGIT_REPL_PASSWORD: 'pw-repl', BILLING_ADMIN_PASSWORD: 'pw-billing' };
+
+/** Every object and array reachable from `value` is frozen. */
+function expectDeeplyFrozen(value: unknown, where = 'spec'): void {
+  if (value === null || typeof value !== 'object') return;
+  expect(Object.isFrozen(value), `${where} is frozen`).toBe(true);
+  for (const [key, child] of Object.entries(value)) expectDeeplyFrozen(child, `${where}.${key}`);
+}
 
 function lines(issues: Parameters<typeof formatIssue>[0][]): string[] {
   return issues.map(formatIssue);
@@ -65,6 +74,7 @@ describe('valid topologies', () => {
     expect(lines(issues)).toEqual([]);
     expect(specs.map((s) => s.file)).toEqual([
       `${FIXTURES}/valid/deep.yaml`,
+      `${FIXTURES}/valid/failover.yaml`,
       `${FIXTURES}/valid/minimal.yml`,
       `${FIXTURES}/valid/shop.yaml`,
     ]);
@@ -86,7 +96,8 @@ describe('valid topologies', () => {
         { name: 'db002', host: '127.0.0.12', port: 3306, source: 'db001', promotion: 'neutral' },
         { name: 'db003', host: '127.0.0.13', port: 3306, source: 'db001', promotion: 'never' },
       ],
-      failover: { auto: false },
+      failover: DEFAULT_FAILOVER,
+      writeBack: DEFAULT_WRITE_BACK,
       file: `${FIXTURES}/valid/shop.yaml`,
     });
     expect('source' in (spec.instances[0] as object)).toBe(false);
@@ -94,6 +105,10 @@ describe('valid topologies', () => {
     for (const o of [spec, spec.instances, spec.instances[1], spec.credentials, spec.credentials.admin, spec.failover]) {
       expect(Object.isFrozen(o)).toBe(true);
     }
+    // `failover: { auto: false }` is written out, so it is a copy of the defaults; writeBack is not.
+    expect(spec.failover).not.toBe(DEFAULT_FAILOVER);
+    expect(spec.writeBack).toBe(DEFAULT_WRITE_BACK);
+    expectDeeplyFrozen(spec);
   });
 
   it('keeps file order in a deeper tree and resolves passwordFile against the file directory', async () => {
@@ -102,7 +117,7 @@ describe('valid topologies', () => {
     const spec = specs[0] as ClusterSpec;
     expect(spec.cluster).toBe('billing');
     expect(spec.flavor).toBe('mariadb');
-    expect(spec.failover).toEqual({ auto: true });
+    expect(spec.failover).toEqual({ ...DEFAULT_FAILOVER, auto: true });
     expect(spec.instances.map((i) => [i.name, i.host, i.port, i.source, i.promotion])).toEqual([
       ['db104', 'db104.billing.internal', 3306, 'db103', 'never'],
       ['db101', 'db101.billing.internal', 3307, undefined, 'prefer'],
@@ -125,10 +140,22 @@ describe('valid topologies', () => {
       flavor: 'auto',
       credentials: DEFAULT_CREDENTIALS,
       instances: [{ name: 'only', host: 'localhost', port: 3306, promotion: 'neutral' }],
-      failover: { auto: false },
+      failover: {
+        auto: false,
+        maxLagSeconds: 10,
+        blockSeconds: 3600,
+        detection: { intervalMs: 1000 },
+        formerPrimary: 'rejoin',
+        reconcile: 'auto',
+        hooks: { preFailover: [], postFailover: [] },
+      },
+      writeBack: { author: { name: 'topogit', email: 'topogit@localhost' }, push: true },
       file: 'topologies/tiny.yaml',
     });
     expect(spec?.credentials).toBe(DEFAULT_CREDENTIALS);
+    expect(spec?.failover).toBe(DEFAULT_FAILOVER);
+    expect(spec?.writeBack).toBe(DEFAULT_WRITE_BACK);
+    expectDeeplyFrozen(spec);
   });
 
   it('keeps file order for instance names that look like numbers', () => {
@@ -357,6 +384,161 @@ describe('resolveCredentials', () => {
       'cluster: s\ncredentials:\n  admin: { user: a, passwordFile: pw/admin }\n  replication: { user: r, passwordEnv: R }\ninstances:\n  d: { host: h }\n',
     );
     expect(spec.credentials.admin.passwordFile).toBe('/etc/topogit/topologies/pw/admin');
+  });
+});
+
+describe('failover and writeBack blocks', () => {
+  const BASE = 'cluster: s\ninstances:\n  db1: { host: 10.0.0.1 }\n  db2: { host: 10.0.0.2, source: db1 }\n';
+  const parse = (extra: string): ClusterSpec => {
+    const { spec, issues } = parseTopologyText(BASE + extra, 't.yaml');
+    expect(lines(issues)).toEqual([]);
+    return spec as ClusterSpec;
+  };
+  const problems = (extra: string): string[] => {
+    const { spec, issues } = parseTopologyText(BASE + extra, 't.yaml');
+    expect(spec).toBeUndefined();
+    return lines(issues);
+  };
+
+  it('normalizes every key of the full fixture', () => {
+    const text = readFileSync(path.join(ROOT, FIXTURES, 'valid/failover.yaml'), 'utf8');
+    const { spec, issues } = parseTopologyText(text, 'topologies/orders.yaml');
+    expect(issues).toEqual([]);
+    expect(spec?.failover).toEqual({
+      auto: true,
+      maxLagSeconds: 0,
+      blockSeconds: 600,
+      detection: { intervalMs: 250 },
+      formerPrimary: 'fence',
+      reconcile: 'report',
+      hooks: {
+        preFailover: ['./hooks/pre.sh', '/usr/local/bin/check-quorum --cluster orders'],
+        postFailover: ['./hooks/post.sh'],
+      },
+    });
+    expect(spec?.writeBack).toEqual({ author: { name: 'Orders Ops Bot', email: 'ops-bot@orders.example' }, push: false });
+    expectDeeplyFrozen(spec);
+  });
+
+  it('gives a file without the blocks the defaults, by identity, and the defaults cannot be changed', () => {
+    const spec = parse('');
+    expect(spec.failover).toBe(DEFAULT_FAILOVER);
+    expect(spec.writeBack).toBe(DEFAULT_WRITE_BACK);
+    expectDeeplyFrozen(DEFAULT_FAILOVER, 'DEFAULT_FAILOVER');
+    expectDeeplyFrozen(DEFAULT_WRITE_BACK, 'DEFAULT_WRITE_BACK');
+    expect(() => {
+      (spec.failover as { auto: boolean }).auto = true;
+    }).toThrow(TypeError);
+    expect(() => (spec.failover.hooks.preFailover as string[]).push('rm -rf /')).toThrow(TypeError);
+    expect(() => {
+      (spec.writeBack.author as { email: string }).email = 'x@y';
+    }).toThrow(TypeError);
+    expect(DEFAULT_FAILOVER.auto).toBe(false);
+    expect(DEFAULT_FAILOVER.hooks.preFailover).toEqual([]);
+    expect(DEFAULT_WRITE_BACK.author.email).toBe('topogit@localhost');
+  });
+
+  it('defaults each key a partial block leaves out, and copies the hook lists', () => {
+    const empty = parse('failover: {}\nwriteBack: {}\n');
+    expect(empty.failover).toEqual(DEFAULT_FAILOVER);
+    expect(empty.writeBack).toEqual(DEFAULT_WRITE_BACK);
+
+    const partial = parse('failover:\n  auto: true\n  detection: {}\n  hooks:\n    postFailover: [./notify.sh]\nwriteBack:\n  push: false\n');
+    expect(partial.failover).toEqual({ ...DEFAULT_FAILOVER, auto: true, hooks: { preFailover: [], postFailover: ['./notify.sh'] } });
+    expect(partial.writeBack).toEqual({ author: DEFAULT_WRITE_BACK.author, push: false });
+    expectDeeplyFrozen(partial);
+  });
+
+  it('accepts the limits of every range and the longest author, email and command', () => {
+    const spec = parse(
+      [
+        'failover:',
+        '  maxLagSeconds: 86400',
+        '  blockSeconds: 31536000',
+        '  detection: { intervalMs: 600000 }',
+        `  hooks: { preFailover: ["${'x'.repeat(4096)}"] }`,
+        'writeBack:',
+        `  author: { name: "${'n'.repeat(200)}", email: "${'a'.repeat(250)}@b.c" }`,
+        '',
+      ].join('\n'),
+    );
+    expect(spec.failover.maxLagSeconds).toBe(86400);
+    expect(spec.failover.blockSeconds).toBe(31536000);
+    expect(spec.failover.detection.intervalMs).toBe(600000);
+    expect(spec.failover.hooks.preFailover[0]).toHaveLength(4096);
+    expect(spec.writeBack.author.email).toHaveLength(254);
+    const low = parse('failover: { maxLagSeconds: 0, blockSeconds: 0, detection: { intervalMs: 100 } }\n');
+    expect([low.failover.maxLagSeconds, low.failover.blockSeconds, low.failover.detection.intervalMs]).toEqual([0, 0, 100]);
+  });
+
+  const REJECTED: [string, string[]][] = [
+    ['failover: { maxLagSeconds: 86401 }', ['t.yaml:5:28: failover.maxLagSeconds: must be an integer between 0 and 86400']],
+    ['failover: { maxLagSeconds: 1.5 }', ['t.yaml:5:28: failover.maxLagSeconds: must be an integer between 0 and 86400']],
+    ['failover: { blockSeconds: "1h" }', ['t.yaml:5:27: failover.blockSeconds: must be an integer between 0 and 31536000']],
+    ['failover: { detection: { intervalMs: 600001 } }', ['t.yaml:5:38: failover.detection.intervalMs: must be an integer between 100 and 600000']],
+    ['failover: { detection: 1000 }', ['t.yaml:5:24: failover.detection: must be a mapping']],
+    ['failover: { reconcile: fix }', ['t.yaml:5:24: failover.reconcile: must be one of auto, report']],
+    ['failover: { hooks: [./pre.sh] }', ['t.yaml:5:20: failover.hooks: must be a mapping']],
+    ['failover: { hooks: { onCrash: [] } }', ['t.yaml:5:22: failover.hooks.onCrash: unknown key (allowed: preFailover, postFailover)']],
+    [
+      'failover: { hooks: { preFailover: [ok, "", 7, "a\\rb"] } }',
+      [
+        't.yaml:5:40: failover.hooks.preFailover[1]: must not be empty',
+        't.yaml:5:44: failover.hooks.preFailover[2]: must be a string',
+        't.yaml:5:47: failover.hooks.preFailover[3]: "a\\rb" is not a valid command: write it on one line, without newline, carriage return or NUL characters',
+      ],
+    ],
+    [
+      `failover: { hooks: { postFailover: ["${'x'.repeat(4097)}"] } }`,
+      ['t.yaml:5:37: failover.hooks.postFailover[0]: must be at most 4096 characters'],
+    ],
+    ['writeBack: { push: yes }', ['t.yaml:5:20: writeBack.push: must be true or false']],
+    ['writeBack: { author: { name: ops } }', ['t.yaml:5:22: writeBack.author: missing required key "email"']],
+    [
+      'writeBack: { author: { name: "ops <ops@x>", email: "<ops@x>" } }',
+      [
+        't.yaml:5:30: writeBack.author.name: "ops <ops@x>" is not a valid author name: write it on one line, without \'<\' or \'>\'',
+        't.yaml:5:52: writeBack.author.email: "<ops@x>" is not a valid email address: use local@domain, without spaces, \'<\' or \'>\'',
+      ],
+    ],
+    [
+      `writeBack: { author: { name: "${'n'.repeat(201)}", email: "${'a'.repeat(251)}@b.c" } }`,
+      ['t.yaml:5:30: writeBack.author.name: must be at most 200 characters', 't.yaml:5:242: writeBack.author.email: must be at most 254 characters'],
+    ],
+    [
+      'writeBack: { author: { name: "", email: a@b, date: now } }',
+      ['t.yaml:5:30: writeBack.author.name: must not be empty', 't.yaml:5:46: writeBack.author.date: unknown key (allowed: name, email)'],
+    ],
+  ];
+
+  it.each(REJECTED.map(([extra, expected]) => [extra.length > 72 ? `${extra.slice(0, 64)}...` : extra, extra, expected] as const))(
+    '%s',
+    (_title, extra, expected) => {
+      expect(problems(`${extra}\n`)).toEqual(expected);
+    },
+  );
+
+  it('brackets only list indexes: a numeric instance name stays dotted', () => {
+    expect(lines(parseTopologyText('cluster: c\ninstances:\n  "20": { host: h, port: 0 }\n', 'n.yaml').issues)).toEqual([
+      'n.yaml:3:26: instances.20.port: must be an integer between 1 and 65535',
+    ]);
+  });
+
+  it('declares the same defaults in the schema as DEFAULT_FAILOVER and DEFAULT_WRITE_BACK', () => {
+    interface Node {
+      default?: unknown;
+      properties?: Record<string, Node>;
+    }
+    const schema = JSON.parse(readFileSync(path.join(ROOT, 'schemas/topology.schema.json'), 'utf8')) as Node;
+    const compare = (node: Node | undefined, value: unknown, where: string): void => {
+      expect(node, where).toBeDefined();
+      expect(node?.default, `${where} default`).toEqual(value);
+      for (const [key, child] of Object.entries(node?.properties ?? {})) {
+        compare(child, (value as Record<string, unknown>)[key], `${where}.${key}`);
+      }
+    };
+    compare(schema.properties?.['failover'], DEFAULT_FAILOVER, 'failover');
+    compare(schema.properties?.['writeBack'], DEFAULT_WRITE_BACK, 'writeBack');
   });
 });
 

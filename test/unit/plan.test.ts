@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { ClusterSpec, InstanceSpec, ProbeResult } from '../../src/core/model.js';
+import { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from '../../src/config/defaults.js';
 import type { Row } from '../../src/adapters/mysql/session.js';
 import { parseInstanceState } from '../../src/adapters/mysql/rows.js';
 import {
@@ -113,7 +114,7 @@ function sandboxSpec(cluster: string, sources: Readonly<Partial<Record<Name, Nam
     ...(source ? { source } : {}),
     promotion: promotion[name] ?? (name === 'db003' ? 'neutral' : 'prefer'),
   }));
-  return { cluster, flavor: 'auto', credentials: CREDENTIALS, instances, failover: { auto: false }, file: `topologies/${cluster}.yaml` };
+  return { cluster, flavor: 'auto', credentials: CREDENTIALS, instances, failover: DEFAULT_FAILOVER, writeBack: DEFAULT_WRITE_BACK, file: `topologies/${cluster}.yaml` };
 }
 
 /** The captured sandbox: db002 and db003 under db001. */
@@ -166,7 +167,8 @@ const MYSQL: ClusterSpec = {
     { name: 'replica84', host: '127.0.0.1', port: 13001, source: 'source', promotion: 'prefer' },
     { name: 'replica80', host: '127.0.0.1', port: 13002, source: 'source', promotion: 'neutral' },
   ],
-  failover: { auto: false },
+  failover: DEFAULT_FAILOVER,
+  writeBack: DEFAULT_WRITE_BACK,
   file: 'topologies/manual.yaml',
 };
 /** replica80 under replica84. */

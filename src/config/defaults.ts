@@ -1,0 +1,21 @@
+// What a topology file gets for the optional `failover:` and `writeBack:` blocks it leaves out.
+// Must match the `default`s declared in schemas/topology.schema.json (a unit test compares them).
+
+import type { FailoverSpec, WriteBackSpec } from '../core/model.js';
+
+/** Used, by identity, when a file has no `failover` block; deeply frozen. */
+export const DEFAULT_FAILOVER: FailoverSpec = Object.freeze({
+  auto: false,
+  maxLagSeconds: 10,
+  blockSeconds: 3600,
+  detection: Object.freeze({ intervalMs: 1000 }),
+  formerPrimary: 'rejoin',
+  reconcile: 'auto',
+  hooks: Object.freeze({ preFailover: Object.freeze([]), postFailover: Object.freeze([]) }),
+});
+
+/** Used, by identity, when a file has no `writeBack` block; deeply frozen. */
+export const DEFAULT_WRITE_BACK: WriteBackSpec = Object.freeze({
+  author: Object.freeze({ name: 'topogit', email: 'topogit@localhost' }),
+  push: true,
+});
