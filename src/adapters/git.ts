@@ -1,5 +1,7 @@
 // Git, through simple-git. Adapters translate; they never decide.
-import { simpleGit } from 'simple-git';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { simpleGit, type SimpleGit, type SimpleGitOptions } from 'simple-git';
 
 /** The commit checked out in the repository that holds `dir`, or null outside a repository. */
 export async function headCommit(dir: string): Promise<string | null> {
@@ -10,4 +12,265 @@ export async function headCommit(dir: string): Promise<string | null> {
   } catch {
     return null;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Write-back: after a failover, edit the cluster's file, commit it, push it.
+
+export interface WriteBackRequest {
+  /** Working tree that holds the file. */
+  readonly repoDir: string;
+  /** Path relative to repoDir, e.g. topologies/shop.yaml. */
+  readonly file: string;
+  /** Pure: given the file's current text on the branch head, return the new text (or the same text when nothing changes). Called again on the new head after a rejected push. */
+  readonly edit: (text: string) => string;
+  /** Full commit message: subject line, blank line, body. */
+  readonly message: string;
+  /** Used as author and committer. */
+  readonly author: { readonly name: string; readonly email: string };
+  /** Push when the branch has an upstream. */
+  readonly push: boolean;
+  /** Push attempts before giving up; default 5. */
+  readonly maxAttempts?: number;
+  /** Wait before the attempt after `attempt` (1-based) was rejected; default 200 * 2^attempt, capped at 5000. */
+  readonly backoffMs?: (attempt: number) => number;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+export type WriteBackResult =
+  | { readonly kind: 'unchanged' }
+  | { readonly kind: 'committed'; readonly commit: string; readonly pushed: false; readonly why: string }
+  | { readonly kind: 'committed'; readonly commit: string; readonly pushed: true; readonly attempts: number }
+  | { readonly kind: 'failed'; readonly commit?: string; readonly error: string; readonly attempts: number };
+
+const defaultBackoff = (attempt: number): number => Math.min(5000, 200 * 2 ** attempt);
+const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A step that cannot go on; its message is the whole explanation. */
+class Refusal extends Error {}
+
+/**
+ * Edits `file`, commits only that file as `author`, and pushes it to the branch's upstream without
+ * ever forcing. A non-fast-forward rejection fetches, moves the branch to the upstream, applies
+ * `edit` again to the new text and retries; any other push error leaves the commit local.
+ * Never throws: every outcome is a WriteBackResult.
+ */
+export async function writeBack(req: WriteBackRequest): Promise<WriteBackResult> {
+  const maxAttempts = Math.max(1, Math.floor(req.maxAttempts ?? 5));
+  const backoff = req.backoffMs ?? defaultBackoff;
+  const sleep = req.sleep ?? defaultSleep;
+  let commit: string | undefined;
+  let attempts = 0;
+  const failed = (error: string): WriteBackResult => (commit === undefined ? { kind: 'failed', error, attempts } : { kind: 'failed', commit, error, attempts });
+  const staysLocal = (): string => (commit === undefined ? '' : `; commit ${commit.slice(0, 12)} stays local and is not pushed`);
+
+  try {
+    const abs = path.resolve(req.repoDir, req.file);
+    const rel = path.relative(path.resolve(req.repoDir), abs);
+    if (path.isAbsolute(req.file) || rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
+      return failed(`${req.file} must be a path inside ${req.repoDir}, relative to it`);
+    }
+    if (req.author.name.trim() === '' || req.author.email.trim() === '') return failed('the commit author needs a name and an email');
+
+    const git = gitAt(req.repoDir);
+    const branch = (await run(git, ['symbolic-ref', '--quiet', '--short', 'HEAD'])).ok;
+    if (branch === undefined || branch.trim() === '') {
+      return failed(`HEAD is detached in ${req.repoDir}; topogit commits only onto a branch (check one out)`);
+    }
+    const branchName = branch.trim();
+    const tracked = await run(git, ['ls-files', '--error-unmatch', '--', req.file]);
+    if (tracked.ok === undefined) return failed(`${req.file} is not tracked by Git in ${req.repoDir}; commit it once by hand first`);
+    const dirty = await must(git, ['status', '--porcelain', '--', req.file]);
+    if (dirty.trim() !== '') {
+      return failed(`${req.file} has uncommitted changes in ${req.repoDir} (${dirty.trim()}); topogit never overwrites a human's edit: commit or stash them, then run again`);
+    }
+
+    const first = await editAndCommit(git, abs, req);
+    if (first === null) return { kind: 'unchanged' };
+    commit = first;
+
+    if (!req.push) return { kind: 'committed', commit, pushed: false, why: 'push is disabled' };
+    const upstream = await upstreamOf(git, branchName);
+    if ('why' in upstream) return { kind: 'committed', commit, pushed: false, why: upstream.why };
+    const foreign = await unpushedBesidesOurs(git);
+    if (foreign > 0) {
+      return {
+        kind: 'committed',
+        commit,
+        pushed: false,
+        why: `${branchName} has ${foreign} local commit${foreign === 1 ? '' : 's'} not on ${upstream.display} that topogit did not make; not publishing them (push by hand)`,
+      };
+    }
+
+    for (;;) {
+      attempts += 1;
+      const pushed = await run(git, ['push', '--', upstream.remote, `HEAD:${upstream.merge}`]);
+      if (pushed.ok !== undefined) return { kind: 'committed', commit, pushed: true, attempts };
+      if (!isNonFastForward(pushed.error)) return failed(`git push to ${upstream.display} failed: ${oneLine(pushed.error)}${staysLocal()}`);
+      if (attempts >= maxAttempts) {
+        return failed(`git push to ${upstream.display} was rejected ${attempts} time${attempts === 1 ? '' : 's'} (the remote kept moving)${staysLocal()}`);
+      }
+      await sleep(backoff(attempts));
+      await must(git, ['fetch', '--', upstream.remote]);
+      const others = await unpushedBesidesOurs(git);
+      if (others > 0) {
+        throw new Refusal(`${branchName} has ${others} local commit${others === 1 ? '' : 's'} besides topogit's that ${upstream.display} does not have; not resetting the branch`);
+      }
+      const otherChanges = await must(git, ['status', '--porcelain', '--untracked-files=no']);
+      if (otherChanges.trim() !== '') {
+        throw new Refusal(`the working tree in ${req.repoDir} has uncommitted changes (${oneLine(otherChanges.trim())}); not resetting ${branchName} to ${upstream.display}`);
+      }
+      // --keep rather than --hard: it also refuses to overwrite untracked files in the way.
+      await must(git, ['reset', '--quiet', '--keep', '@{u}']);
+      const dropped = commit;
+      commit = undefined;
+      let next: string | null;
+      try {
+        next = await editAndCommit(git, abs, req);
+      } catch (e) {
+        throw new Refusal(`after moving ${branchName} to ${upstream.display} (the earlier local commit ${dropped.slice(0, 12)} was dropped): ${message(e)}`);
+      }
+      if (next === null) return { kind: 'unchanged' };
+      commit = next;
+    }
+  } catch (e) {
+    return failed(`${message(e)}${staysLocal()}`);
+  }
+}
+
+/** The commit that last touched `file` on the current branch, or null (no such commit, no commits, not a repository). */
+export async function lastCommitTouching(repoDir: string, file: string): Promise<{ commit: string; subject: string; date: string } | null> {
+  const git = gitAt(repoDir);
+  const inRepo = await run(git, ['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']);
+  if (inRepo.ok === undefined) return null;
+  const out = await must(git, ['log', '-1', '--format=%H%x1f%cI%x1f%s', 'HEAD', '--', file]);
+  const line = out.trim();
+  if (line === '') return null;
+  const [commit = '', date = '', subject = ''] = line.split('\x1f');
+  return { commit, subject, date };
+}
+
+/** How many commits on the current branch touched `file` after `commit` (those reachable from HEAD but not from `commit`). */
+export async function commitsSince(repoDir: string, commit: string, file: string): Promise<number> {
+  const git = gitAt(repoDir);
+  const known = await run(git, ['rev-parse', '--verify', '--quiet', '--end-of-options', `${commit}^{commit}`]);
+  if (known.ok === undefined) throw new Error(`commit ${commit} is not in the repository at ${repoDir} (was history rewritten?)`);
+  const out = await must(git, ['rev-list', '--count', `${known.ok.trim()}..HEAD`, '--', file]);
+  return Number.parseInt(out.trim(), 10);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Reads, edits, writes, stages and commits only `req.file`; null when the edit changes nothing. */
+async function editAndCommit(git: SimpleGit, abs: string, req: WriteBackRequest): Promise<string | null> {
+  const before = await readFile(abs, 'utf8');
+  const after = req.edit(before);
+  if (after === before) return null;
+  await writeFile(abs, after, 'utf8');
+  try {
+    await must(git, ['add', '--', req.file]);
+    const committer = gitAt(req.repoDir, {
+      GIT_AUTHOR_NAME: req.author.name,
+      GIT_AUTHOR_EMAIL: req.author.email,
+      GIT_COMMITTER_NAME: req.author.name,
+      GIT_COMMITTER_EMAIL: req.author.email,
+    });
+    // A pathspec makes this an --only commit: whatever else is staged stays staged and out of it.
+    await must(committer, ['-c', 'commit.gpgsign=false', 'commit', '--quiet', '--no-edit', '--cleanup=whitespace', '-m', req.message, '--', req.file]);
+  } catch (e) {
+    // Leave the tree as it was, or every later run would refuse the file as a human's edit.
+    await run(git, ['reset', '--quiet', '--', req.file]);
+    await writeFile(abs, before, 'utf8').catch(() => undefined);
+    throw new Refusal(`git commit of ${req.file} failed: ${oneLine(message(e))}`);
+  }
+  return (await must(git, ['rev-parse', 'HEAD'])).trim();
+}
+
+type Upstream = { readonly remote: string; readonly merge: string; readonly display: string } | { readonly why: string };
+
+async function upstreamOf(git: SimpleGit, branch: string): Promise<Upstream> {
+  const display = await run(git, ['rev-parse', '--abbrev-ref', '--symbolic-full-name', '@{u}']);
+  if (display.ok === undefined) return { why: `branch ${branch} has no upstream (${oneLine(display.error)})` };
+  const remote = (await run(git, ['config', '--get', `branch.${branch}.remote`])).ok?.trim();
+  const merge = (await run(git, ['config', '--get', `branch.${branch}.merge`])).ok?.trim();
+  if (!remote || !merge) return { why: `branch ${branch} has no upstream configured` };
+  return { remote, merge, display: display.ok.trim() };
+}
+
+/** Commits on the branch, other than HEAD itself (topogit's commit), that the upstream does not have. */
+async function unpushedBesidesOurs(git: SimpleGit): Promise<number> {
+  return Number.parseInt((await must(git, ['rev-list', '--count', '@{u}..HEAD~1'])).trim(), 10);
+}
+
+function isNonFastForward(error: string): boolean {
+  // "! [rejected] main -> main (fetch first)" or "(non-fast-forward)"; not "[remote rejected]" (a hook said no).
+  return /!\s+\[rejected\][^\n]*\((?:fetch first|non-fast-forward)\)/.test(error);
+}
+
+// Repository-location variables that a Git hook sets for its own repository; they would redirect
+// every command away from repoDir.
+const REPO_LOCATION = ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES', 'GIT_COMMON_DIR', 'GIT_NAMESPACE', 'GIT_PREFIX', 'GIT_QUARANTINE_PATH'];
+// Interactive helpers topogit never wants (it passes -m and reads no paged output).
+const INTERACTIVE = ['EDITOR', 'GIT_EDITOR', 'GIT_SEQUENCE_EDITOR', 'PAGER', 'GIT_PAGER', 'GIT_EXTERNAL_DIFF', 'GIT_AUTHOR_DATE', 'GIT_COMMITTER_DATE'];
+
+type UnsafeFlag = keyof NonNullable<SimpleGitOptions['unsafe']>;
+// simple-git refuses these variables in an explicit environment unless allowed. They are the
+// operator's own (how to reach the remote), so pass them through when the process has them.
+const INHERITED_UNSAFE: Readonly<Record<string, UnsafeFlag>> = {
+  git_askpass: 'allowUnsafeAskPass',
+  ssh_askpass: 'allowUnsafeAskPass',
+  git_ssh: 'allowUnsafeSshCommand',
+  git_ssh_command: 'allowUnsafeSshCommand',
+  git_proxy_command: 'allowUnsafeGitProxy',
+  git_config_global: 'allowUnsafeConfigPaths',
+  git_config_system: 'allowUnsafeConfigPaths',
+  git_config: 'allowUnsafeConfigPaths',
+  git_exec_path: 'allowUnsafeConfigPaths',
+  prefix: 'allowUnsafeConfigPaths',
+  git_config_count: 'allowUnsafeConfigEnvCount',
+  git_template_dir: 'allowUnsafeTemplateDir',
+};
+
+function gitAt(dir: string, extra: Record<string, string> = {}): SimpleGit {
+  const env: Record<string, string> = {};
+  const unsafe: Partial<Record<UnsafeFlag, boolean>> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined || REPO_LOCATION.includes(k) || INTERACTIVE.includes(k)) continue;
+    env[k] = v;
+    const flag = INHERITED_UNSAFE[k.toLowerCase()];
+    if (flag) unsafe[flag] = true;
+  }
+  Object.assign(env, { GIT_TERMINAL_PROMPT: '0', GIT_LITERAL_PATHSPECS: '1', LC_ALL: 'C', LANGUAGE: 'C' }, extra);
+  return simpleGit({
+    baseDir: dir,
+    unsafe,
+    // Any non-zero exit is an error (simple-git otherwise treats a silent failure as success).
+    errors: (error, result) => (result.exitCode === 0 ? error : (error ?? Buffer.concat([...result.stdOut, ...result.stdErr]))),
+  }).env(env);
+}
+
+async function run(git: SimpleGit, args: string[]): Promise<{ ok: string; error?: undefined } | { ok?: undefined; error: string }> {
+  try {
+    return { ok: await git.raw(args) };
+  } catch (e) {
+    return { error: message(e) || `git ${args[0] ?? ''} failed` };
+  }
+}
+
+async function must(git: SimpleGit, args: string[]): Promise<string> {
+  const r = await run(git, args);
+  if (r.ok === undefined) throw new Refusal(`git ${args.filter((a) => a !== '--').slice(0, 2).join(' ')} failed: ${oneLine(r.error)}`);
+  return r.ok;
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function oneLine(s: string): string {
+  return s
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('hint:'))
+    .join(' | ');
 }
