@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { int, loadValid, type Io } from './shared.js';
 import { registerPlanCommands } from './plan-commands.js';
+import { registerFailoverCommands } from './failover-commands.js';
 import { isTopogitError, TopogitError } from '../core/errors.js';
 import { createInterface } from 'node:readline/promises';
 import { endpointKey, type ClusterSpec } from '../core/model.js';
@@ -98,7 +99,9 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .action(async (o: { cluster?: string; json?: boolean; files: string[] }) => {
       const specs = await loadValid(o.files, io, o.cluster);
       const [{ gather }, { probe }, { renderStatusText, statusJson }] = await Promise.all([import('../engine/gather.js'), probeMod(), import('./render-status.js')]);
-      const observations = await gather(specs, { env: io.env, timeouts: timeouts(), concurrency: concurrency(), probe });
+      const { fencedByCluster } = await import('../adapters/state.js');
+      const fenced = await fencedByCluster(path.join(io.cwd, '.topogit', 'state'), specs.map((s) => s.cluster));
+      const observations = await gather(specs, { env: io.env, timeouts: timeouts(), concurrency: concurrency(), probe, fenced });
       const views = observations.map((x) => x.view);
       io.out(o.json ? JSON.stringify(statusJson(observations, new Date()), null, 2) + '\n' : renderStatusText(views));
       setCode(views.every((v) => v.healthy && v.inSync) ? 0 : 2);
@@ -190,6 +193,7 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
       });
   }
   registerPlanCommands(program, { io, setCode, timeouts, concurrency });
+  registerFailoverCommands(program, { io, setCode, timeouts });
   return program;
 }
 

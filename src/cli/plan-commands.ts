@@ -23,8 +23,9 @@ type Format = 'text' | 'markdown' | 'json';
 export function registerPlanCommands(program: Command, d: PlanCommandDeps): void {
   const { io } = d;
   const gatherLive = async (specs: ClusterSpec[]): Promise<Observation[]> => {
-    const [{ gather }, { probe }] = await Promise.all([import('../engine/gather.js'), import('../adapters/mysql/probe.js')]);
-    return gather(specs, { env: io.env, timeouts: d.timeouts(), concurrency: d.concurrency(), probe });
+    const [{ gather }, { probe }, { fencedByCluster }] = await Promise.all([import('../engine/gather.js'), import('../adapters/mysql/probe.js'), import('../adapters/state.js')]);
+    const fenced = await fencedByCluster(path.join(io.cwd, '.topogit', 'state'), specs.map((s) => s.cluster));
+    return gather(specs, { env: io.env, timeouts: d.timeouts(), concurrency: d.concurrency(), probe, fenced });
   };
   const planOptions = (o: { catchUpTimeout: number; maxLag: number }): PlanOptions => ({ ...DEFAULT_PLAN, catchUpTimeoutSeconds: o.catchUpTimeout, maxSwitchoverLagSeconds: o.maxLag });
 

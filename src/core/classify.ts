@@ -6,6 +6,7 @@ import { endpointKey } from './model.js';
 /** Health words, most severe first: an instance shows the first that applies. */
 export const HEALTH_ORDER = [
   'Unreachable',
+  'Fenced',
   'SQL error',
   'Disconnected',
   'SQL stopped',
@@ -73,6 +74,8 @@ export interface ClusterView {
 export interface ClassifyOptions {
   /** Seconds behind the source beyond which a replica is Lagging. */
   readonly lagWarnSeconds: number;
+  /** Former primaries kept read-only after a failover, with why (e.g. their errant GTIDs). */
+  readonly fenced?: ReadonlyMap<string, string>;
 }
 
 export const DEFAULT_CLASSIFY: ClassifyOptions = { lagWarnSeconds: 10 };
@@ -154,7 +157,8 @@ function classifyInstance(
   const s = probe.state;
   const channel = s.replication[0];
   const liveSource = channel ? nameOfSource(channel) : null;
-  const problems = instanceProblems(spec, s, channel, liveSource, opts);
+  const fencedWhy = opts.fenced?.get(spec.name);
+  const problems = fencedWhy !== undefined ? [{ health: 'Fenced' as const, detail: fencedWhy }, ...instanceProblems(spec, s, channel, liveSource, opts).filter((p) => p.health !== 'Drift' && p.health !== 'Disconnected')] : instanceProblems(spec, s, channel, liveSource, opts);
   const top = HEALTH_ORDER.find((h) => problems.some((p) => p.health === h)) ?? 'OK';
   return {
     ...base,

@@ -29,7 +29,9 @@ export type Action =
   /** Wait until `instance` executed everything `target` had when the wait began. */
   | { readonly kind: 'wait-caught-up'; readonly instance: string; readonly target: string; readonly timeoutSeconds: number }
   /** Stop and forget replication, then read_only=0: the instance becomes the primary. */
-  | { readonly kind: 'promote'; readonly instance: string };
+  | { readonly kind: 'promote'; readonly instance: string }
+  /** Failover: stop receiving from a dead source, and apply what was already received. */
+  | { readonly kind: 'drain-relay-log'; readonly instance: string; readonly timeoutSeconds: number };
 
 export type Symbol = '~' | '+' | '-' | '!';
 
@@ -68,6 +70,8 @@ export interface PlanOptions {
   readonly maxSwitchoverLagSeconds: number;
   /** How long a switchover waits for the candidate to catch up. */
   readonly catchUpTimeoutSeconds: number;
+  /** Former primaries kept fenced (read-only, not replicating) after a failover, with why. */
+  readonly fenced?: ReadonlyMap<string, string>;
 }
 
 export const DEFAULT_PLAN: PlanOptions = { replication: DEFAULT_REPLICATION, maxSwitchoverLagSeconds: 10, catchUpTimeoutSeconds: 30 };
@@ -134,6 +138,11 @@ export function planCluster(spec: ClusterSpec, probes: ReadonlyMap<string, Probe
   // cannot be reached.
   const untouchable = new Map<string, string>();
   for (const i of spec.instances) if (!live.has(i.name)) untouchable.set(i.name, 'it is unreachable');
+  for (const [name, why] of opts.fenced ?? []) {
+    if (!live.has(name)) continue;
+    untouchable.set(name, `it is fenced (${why})`);
+    notices.push({ kind: 'refused', instance: name, message: `${name} is fenced: ${why}; not rejoined` });
+  }
   for (const i of byDepth(spec)) {
     if (i.source === undefined) continue;
     const l = live.get(i.name);
@@ -142,6 +151,7 @@ export function planCluster(spec: ClusterSpec, probes: ReadonlyMap<string, Probe
     // new primary (its own step); when the switchover was refused it stays as it is.
     const fromAfterSwitch = switched && i.name === livePrimary.name ? desiredPrimary.name : l.source;
     if (i.name === livePrimary.name && (!switched || i.source === desiredPrimary.name)) continue;
+    if (opts.fenced?.has(i.name)) continue;
     const target = spec.instances.find((x) => x.name === i.source) as InstanceSpec;
     const targetLive = live.get(target.name);
     const blocked = untouchable.get(target.name);

@@ -69,15 +69,15 @@ function endpointOf(ctx: ApplyContext, name: string): Endpoint {
   return { host: i.host, port: i.port };
 }
 
-async function fresh(ctx: ApplyContext, name: string): Promise<InstanceState> {
+export async function fresh(ctx: ApplyContext, name: string): Promise<InstanceState> {
   const r = await ctx.ports.probe(endpointOf(ctx, name), ctx.admin, ctx.timeouts);
   if (!r.ok) throw new StepFailed(`${name} is unreachable: ${r.error}`);
   return r.state;
 }
 
-async function run(ctx: ApplyContext, name: string, action: Action, state: InstanceState): Promise<void> {
+async function run(ctx: ApplyContext, name: string, action: Action, state: InstanceState, only?: (sql: string) => boolean): Promise<void> {
   const v = parseVersion(state.version, state.flavor === 'mariadb' ? 'mariadb' : '');
-  const statements = statementsFor(action, v, ctx.replication);
+  const statements = statementsFor(action, v, ctx.replication).filter((s) => !only || only(s.sql));
   const session = await ctx.ports.open(endpointOf(ctx, name), ctx.admin, ctx.timeouts);
   try {
     for (const s of statements) {
@@ -110,7 +110,7 @@ async function waitFor(ctx: ApplyContext, name: string, what: string, limitMs: n
   }
 }
 
-async function runAction(a: Action, ctx: ApplyContext): Promise<void> {
+export async function runAction(a: Action, ctx: ApplyContext): Promise<void> {
   const verifyMs = ctx.verifyTimeoutMs ?? 10_000;
   switch (a.kind) {
     case 'set-read-only': {
@@ -150,6 +150,22 @@ async function runAction(a: Action, ctx: ApplyContext): Promise<void> {
       const target = await fresh(ctx, a.target);
       const snapshot: GtidState = target.gtid;
       await waitFor(ctx, a.instance, `it has executed everything ${a.target} had (${snapshot.executed || 'nothing'})`, a.timeoutSeconds * 1000, (x) => hasAll(x.flavor, x.gtid, snapshot));
+      return;
+    }
+    case 'drain-relay-log': {
+      const s = await fresh(ctx, a.instance);
+      const ch = s.replication[0];
+      if (!ch) return;
+      const sqlError = ch.lastSqlErrno !== 0;
+      // Never restart an applier that stopped on an error: that replica is reported, not promoted.
+      await run(ctx, a.instance, a, s, (sql) => /IO_THREAD/.test(sql) || (!sqlError && ch.sqlThread === 'no'));
+      if (sqlError) return;
+      await waitFor(ctx, a.instance, 'it applied everything it received', a.timeoutSeconds * 1000, (x) => {
+        const c = x.replication[0];
+        if (!c || !c.retrievedGtid) return true;
+        if (c.lastSqlErrno !== 0) return true; // stopped on an error while draining: reported by the caller
+        return hasAll(x.flavor, x.gtid, { executed: c.retrievedGtid });
+      });
       return;
     }
     case 'promote': {

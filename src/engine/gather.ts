@@ -14,6 +14,8 @@ export interface GatherOptions {
   readonly concurrency?: number;
   readonly classify?: ClassifyOptions;
   readonly probe: ProbeFn;
+  /** Former primaries kept fenced, per cluster (from the state directory). */
+  readonly fenced?: ReadonlyMap<string, ReadonlyMap<string, string>>;
 }
 
 export interface Observation {
@@ -37,7 +39,8 @@ export async function gather(specs: readonly ClusterSpec[], o: GatherOptions): P
       const r = results[n];
       if (j.spec === spec && r) probes.set(j.instance.name, r);
     });
-    return { spec, probes, view: classifyCluster(spec, probes, o.classify ?? DEFAULT_CLASSIFY) };
+    const fenced = o.fenced?.get(spec.cluster);
+    return { spec, probes, view: classifyCluster(spec, probes, { ...(o.classify ?? DEFAULT_CLASSIFY), ...(fenced?.size ? { fenced } : {}) }) };
   });
 }
 

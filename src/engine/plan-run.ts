@@ -12,7 +12,11 @@ import { countChanges, viewPlan, type PlanBasis, type PlanDocument, type PlanSte
 import type { Observation } from './gather.js';
 
 export function planObservations(observations: readonly Observation[], opts: PlanOptions, env: NodeJS.ProcessEnv): { plans: ClusterPlan[]; doc: Omit<PlanDocument, 'against'> } {
-  const plans = observations.map((o) => planCluster(o.spec, o.probes, opts));
+  const plans = observations.map((o) => {
+    // A fenced former primary (status shows it) is never rejoined by a plan either.
+    const fenced = new Map(o.view.instances.filter((i) => i.health === 'Fenced').map((i) => [i.name, i.problems[0]?.detail ?? 'fenced']));
+    return planCluster(o.spec, o.probes, fenced.size ? { ...opts, fenced } : opts);
+  });
   const views = plans.map((p, n) => {
     const o = observations[n] as Observation;
     // Only the user name is shown; the replication password stays unread until apply runs.

@@ -1,6 +1,6 @@
 // Plan actions -> SQL statements for one server. Used to show a plan (secrets masked) and to run it.
 import type { Action } from '../../core/plan.js';
-import { changeSource, displaySql, parseVersion, resetReplicaAll, setReadOnly, startReplica, stopReplica, type ServerVersion, type Statement } from './dialect.js';
+import { changeSource, displaySql, parseVersion, resetReplicaAll, setReadOnly, startReplica, startSqlThread, stopIoThread, stopReplica, type ServerVersion, type Statement } from './dialect.js';
 import type { Login } from './session.js';
 
 export function statementsFor(action: Action, v: ServerVersion, repl: Login): Statement[] {
@@ -27,6 +27,9 @@ export function statementsFor(action: Action, v: ServerVersion, repl: Login): St
     case 'wait-caught-up':
       // Not a statement: the executor polls the GTID state and compares it in code.
       return [];
+    case 'drain-relay-log':
+      // The SQL thread is started only when it stopped without an error (the executor checks).
+      return [stopIoThread(v), startSqlThread(v)];
   }
 }
 

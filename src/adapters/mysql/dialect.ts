@@ -68,6 +68,17 @@ export function stopReplica(v: ServerVersion): Statement {
   return stmt(mysqlNewWords(v) ? 'STOP REPLICA' : 'STOP SLAVE');
 }
 
+/** Stops only the receiver, so a half-dead source cannot feed more; the applier drains what arrived. */
+export function stopIoThread(v: ServerVersion): Statement {
+  const replica = v.flavor === 'mariadb' ? atLeast(v, 10, 5, 1) : mysqlNewWords(v);
+  return stmt(replica ? 'STOP REPLICA IO_THREAD' : 'STOP SLAVE IO_THREAD');
+}
+
+export function startSqlThread(v: ServerVersion): Statement {
+  const replica = v.flavor === 'mariadb' ? atLeast(v, 10, 5, 1) : mysqlNewWords(v);
+  return stmt(replica ? 'START REPLICA SQL_THREAD' : 'START SLAVE SQL_THREAD');
+}
+
 /** Forgets the replication configuration entirely (the replica becomes a primary). */
 export function resetReplicaAll(v: ServerVersion): Statement {
   if (v.flavor === 'mariadb') return stmt(atLeast(v, 10, 5, 1) ? 'RESET REPLICA ALL' : 'RESET SLAVE ALL');

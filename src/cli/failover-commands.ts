@@ -1,0 +1,193 @@
+// `topogit failover`, `topogit reconcile` and `topogit ack`: wiring and rendering only.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { TopogitError } from '../core/errors.js';
+import type { ClusterSpec } from '../core/model.js';
+import type { Timeouts } from '../adapters/mysql/session.js';
+import type { FailoverEvent, FailoverOutcome, FailoverPorts, HookResult } from '../engine/failover.js';
+import type { ReconcileEvent } from '../engine/reconcile.js';
+import { loadValid, type Io } from './shared.js';
+
+export interface FailoverCommandDeps {
+  readonly io: Io;
+  readonly setCode: (c: number) => void;
+  readonly timeouts: () => Timeouts;
+}
+
+/** The real adapters behind the failover engine's ports. */
+export async function failoverPorts(io: Io): Promise<FailoverPorts & { committedSince: (commit: string, file: string) => Promise<boolean> }> {
+  const [{ openSession }, { probe }, { StateStore }, git] = await Promise.all([
+    import('../adapters/mysql/session.js'),
+    import('../adapters/mysql/probe.js'),
+    import('../adapters/state.js'),
+    import('../adapters/git.js'),
+  ]);
+  return {
+    open: openSession,
+    probe,
+    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+    now: () => Date.now(),
+    state: new StateStore(path.join(io.cwd, '.topogit', 'state')),
+    writeBack: git.writeBack,
+    committedSince: async (commit, file) => (await git.commitsSince(io.cwd, commit, file).catch(() => 0)) > 0,
+    runHook: (command, env) => runHook(command, env, io),
+    faultPoint: (step) => {
+      // Fault injection for crash-safety tests: die, without cleanup, right after a named step.
+      if (io.env.TOPOGIT_FAULT_AFTER === step) process.kill(process.pid, 'SIGKILL');
+    },
+  };
+}
+
+function runHook(command: string, env: Record<string, string>, io: Io): Promise<HookResult> {
+  return new Promise((resolve) => {
+    const child = spawn('sh', ['-c', command], { cwd: io.cwd, env: { ...io.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolve({ code: 127, output: e.message });
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? 128 : 1), output: output.trim() });
+    });
+  });
+}
+
+export function renderFailoverEvent(e: FailoverEvent | ReconcileEvent): string {
+  switch (e.type) {
+    case 'failover-step':
+      return `  [+${e.atMs} ms] ${e.step}: ${e.detail}\n`;
+    case 'hook':
+      return `  ${e.phase} hook ${e.command} exited ${e.code}${e.output ? `: ${e.output.split('\n')[0]}` : ''}\n`;
+    case 'statement':
+      return `    ${e.instance}> ${e.sql}\n`;
+    case 'waiting':
+      return `    ... waiting for ${e.instance}: ${e.what} (${(e.elapsedMs / 1000).toFixed(0)}s of ${(e.limitMs / 1000).toFixed(0)}s)\n`;
+    case 'step-start':
+      return `${e.step.symbol} ${e.step.id}. ${e.step.summary}\n`;
+    case 'step-done':
+      return `  ✓ ${e.step.id}. done and verified in ${e.ms} ms\n`;
+    case 'step-failed':
+      return `  ✗ ${e.step.id}. failed: ${e.error}\n`;
+    case 'analysis':
+      return `${e.analysis.code}: ${e.analysis.summary}\n`;
+    case 'failover-blocked':
+      return `failover blocked: ${e.reason}\n`;
+    case 'fenced':
+      return `${e.instance} is back and fenced (read-only)${e.errant ? `: errant GTIDs ${e.errant}; it will not be rejoined automatically` : ''}\n`;
+    case 'rejoined':
+      return `${e.instance} is back: no errant GTIDs, rejoined as a replica of ${e.source}\n`;
+    case 'drift':
+      return `drift: ${e.plan.steps.length} correction${e.plan.steps.length === 1 ? '' : 's'} ${e.applied ? 'applied' : 'reported only (reconcile: report, or the primary is not reachable)'}\n`;
+  }
+}
+
+export function renderOutcome(o: FailoverOutcome): string {
+  switch (o.kind) {
+    case 'done': {
+      const wb = o.writeBack;
+      const git =
+        wb.kind === 'committed' ? `commit ${wb.commit.slice(0, 12)}${wb.pushed ? ' pushed' : ` not pushed (${wb.why})`}` : wb.kind === 'unchanged' ? 'the file already said so: no commit' : `write-back FAILED: ${wb.error}`;
+      const lost = o.record.lostGtidsKnown ? (o.record.lostGtids ? `LOST transactions: ${o.record.lostGtids}` : 'no transaction lost') : `lost transactions unknown until ${o.record.from} returns`;
+      return (
+        `failover ${o.record.from} -> ${o.record.to} done: writable after ${o.timings.detectedToWritableMs} ms, replicas repointed after ${o.timings.detectedToRepointedMs} ms, ${git} after ${o.timings.detectedToCommitMs} ms; ${lost}\n` +
+        o.notes.map((n) => `  note: ${n}\n`).join('')
+      );
+    }
+    case 'refused':
+      return `failover refused: ${o.reason}\n`;
+    case 'vetoed':
+      return `failover vetoed by the preFailover hook ${o.command}${o.output ? `: ${o.output}` : ''}\n`;
+    case 'failed':
+      return `failover FAILED after step ${o.step}: ${o.error}\n`;
+  }
+}
+
+export function registerFailoverCommands(program: Command, d: FailoverCommandDeps): void {
+  const { io } = d;
+  const credentialsFor = async (spec: ClusterSpec) => (await import('../config/load.js')).resolveCredentials(spec, io.env);
+
+  program
+    .command('failover')
+    .description('promote a replica of a dead primary now (the walkthrough\'s "Recovery" button), also when failover.auto is false')
+    .argument('<cluster>', 'cluster name')
+    .option('--to <instance>', 'the replica to promote (default: chosen by the policy)')
+    .option('-f, --files <path...>', 'topology files or directories', ['topologies'])
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option('--force', 'fail over although the primary answers (it is set read-only first)')
+    .action(async (cluster: string, o: { to?: string; files: string[]; yes?: boolean; force?: boolean }) => {
+      const [spec] = await loadValid(o.files, io, cluster);
+      if (!spec) return;
+      if (!o.yes) {
+        if (!io.confirm) throw new TopogitError('TOPOGIT_CONFIRMATION_REQUIRED', 'failover needs confirmation and this is not a terminal; nothing was changed', 'pass --yes');
+        if (!(await io.confirm(`Fail over cluster ${cluster}${o.to ? ` to ${o.to}` : ''}?`))) {
+          d.setCode(1);
+          return;
+        }
+      }
+      const { failover } = await import('../engine/failover.js');
+      const { acquireLock } = await import('../adapters/lock.js');
+      const lock = await acquireLock(cluster, { dir: path.join(io.cwd, '.topogit', 'locks'), timeoutMs: 30_000, command: `topogit failover ${cluster}` });
+      try {
+        const creds = await credentialsFor(spec);
+        const outcome = await failover({
+          spec,
+          ctx: { admin: creds.admin, replication: creds.replication, timeouts: d.timeouts() },
+          ports: await failoverPorts(io),
+          trigger: 'manual',
+          ...(o.to ? { to: o.to } : {}),
+          ...(o.force ? { force: true } : {}),
+          repoDir: io.cwd,
+          onEvent: (e) => io.out(renderFailoverEvent(e)),
+        });
+        (outcome.kind === 'done' ? io.out : io.err)(renderOutcome(outcome));
+        d.setCode(outcome.kind === 'done' ? 0 : 1);
+      } finally {
+        await lock.release();
+      }
+    });
+
+  program
+    .command('reconcile')
+    .description('one pass of what `watch` does: finish an interrupted failover, fail over by policy, fence/rejoin a returning old primary, correct drift')
+    .option('-c, --cluster <name>', 'only this cluster')
+    .option('-f, --files <path...>', 'topology files or directories', ['topologies'])
+    .action(async (o: { cluster?: string; files: string[] }) => {
+      const specs = await loadValid(o.files, io, o.cluster);
+      const { reconcileOnce } = await import('../engine/reconcile.js');
+      const { acquireLock } = await import('../adapters/lock.js');
+      const ports = await failoverPorts(io);
+      let failed = false;
+      for (const spec of specs) {
+        const lock = await acquireLock(spec.cluster, { dir: path.join(io.cwd, '.topogit', 'locks'), timeoutMs: 30_000, command: 'topogit reconcile' });
+        try {
+          const creds = await credentialsFor(spec);
+          io.out(`cluster ${spec.cluster}: `);
+          const r = await reconcileOnce({ spec, ctx: { admin: creds.admin, replication: creds.replication, timeouts: d.timeouts() }, ports, repoDir: io.cwd, onEvent: (e) => io.out(renderFailoverEvent(e)) });
+          if (r.failover) (r.failover.kind === 'done' ? io.out : io.err)(renderOutcome(r.failover));
+          if (r.failover && r.failover.kind !== 'done') failed = true;
+          if (r.applied?.failed) failed = true;
+        } finally {
+          await lock.release();
+        }
+      }
+      d.setCode(failed ? 1 : 0);
+    });
+
+  program
+    .command('ack')
+    .description('acknowledge the last failover of a cluster: automatic failover is allowed again before blockSeconds')
+    .argument('<cluster>', 'cluster name')
+    .option('-f, --files <path...>', 'topology files or directories', ['topologies'])
+    .action(async (cluster: string, o: { files: string[] }) => {
+      await loadValid(o.files, io, cluster);
+      const { StateStore } = await import('../adapters/state.js');
+      const store = new StateStore(path.join(io.cwd, '.topogit', 'state'));
+      const s = await store.update(cluster, (x) => ({ ...x, ackedAt: new Date().toISOString() }));
+      io.out(s.lastFailover ? `acknowledged the failover ${s.lastFailover.from} -> ${s.lastFailover.to} of ${s.lastFailover.at}\n` : `no failover of ${cluster} on record; acknowledged anyway\n`);
+    });
+}

@@ -1,0 +1,93 @@
+// analyze: the holistic state of one cluster from one probe round, as Orchestrator's replication
+// analysis does it: the primary's health is judged by its replicas too, not only by whether
+// topogit can reach it. Pure.
+import type { ClusterSpec, InstanceSpec, ProbeResult, ReplicaStatus } from './model.js';
+import { endpointKey } from './model.js';
+
+export type AnalysisCode =
+  /** Primary unreachable and every reachable replica lost it: the only states that fail over. */
+  | 'DeadPrimary'
+  | 'DeadPrimaryAndSomeReplicas'
+  /** Primary unreachable from topogit, but a replica still has it: topogit's network is suspect. */
+  | 'UnreachablePrimary'
+  /** Primary unreachable and none of its replicas either: nothing to promote, nothing confirms. */
+  | 'NoReplicasReachable'
+  /** Primary unreachable and it has no replicas in the file. */
+  | 'DeadPrimaryWithoutReplicas'
+  | 'PrimaryReachable';
+
+export interface ReplicaEvidence {
+  readonly name: string;
+  readonly reachable: boolean;
+  /** Is its IO thread connected to the primary? null when it cannot be probed. */
+  readonly connected: boolean | null;
+  readonly detail: string;
+}
+
+export interface Analysis {
+  readonly code: AnalysisCode;
+  /** The primary the analysis is about: the file's primary. */
+  readonly primary: string;
+  readonly replicas: readonly ReplicaEvidence[];
+  readonly summary: string;
+}
+
+export function triggersFailover(code: AnalysisCode): boolean {
+  return code === 'DeadPrimary' || code === 'DeadPrimaryAndSomeReplicas';
+}
+
+/** Does this channel point at `primary` (by address, or by the server id the replica reports)? */
+function pointsAt(ch: ReplicaStatus, primary: InstanceSpec, primaryServerId: number | undefined): boolean {
+  if (`${ch.sourceHost}:${ch.sourcePort}` === endpointKey(primary)) return true;
+  return primaryServerId !== undefined && ch.sourceServerId === primaryServerId;
+}
+
+export function analyzeCluster(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>, lastPrimaryServerId?: number): Analysis {
+  const primary = spec.instances.find((i) => i.source === undefined) as InstanceSpec;
+  const p = probes.get(primary.name);
+  const fileReplicas = spec.instances.filter((i) => i.source === primary.name);
+  if (p?.ok) {
+    return { code: 'PrimaryReachable', primary: primary.name, replicas: [], summary: `${primary.name} is reachable` };
+  }
+  const why = p?.ok === false ? p.error : 'not probed';
+  // Replicas of the primary: the file's direct replicas, plus any member whose live channel points
+  // at the primary (the file may be behind the servers).
+  const members = spec.instances.filter((i) => i.name !== primary.name);
+  const evidence: ReplicaEvidence[] = [];
+  for (const m of members) {
+    const r = probes.get(m.name);
+    if (!r?.ok) {
+      if (fileReplicas.includes(m)) evidence.push({ name: m.name, reachable: false, connected: null, detail: `unreachable: ${r?.ok === false ? r.error : 'not probed'}` });
+      continue;
+    }
+    const ch = r.state.replication.find((c) => pointsAt(c, primary, lastPrimaryServerId));
+    if (!ch) {
+      if (fileReplicas.includes(m)) evidence.push({ name: m.name, reachable: true, connected: false, detail: 'does not replicate from the primary' });
+      continue;
+    }
+    const connected = ch.ioThread === 'yes';
+    evidence.push({
+      name: m.name,
+      reachable: true,
+      connected,
+      detail: connected ? 'IO thread still connected to the primary' : `IO thread ${ch.ioThread}${ch.lastIoError ? `: ${ch.lastIoError}` : ''}`,
+    });
+  }
+  const reachable = evidence.filter((e) => e.reachable);
+  const base = { primary: primary.name, replicas: evidence };
+  if (evidence.length === 0) return { ...base, code: 'DeadPrimaryWithoutReplicas', summary: `${primary.name} unreachable (${why}) and it has no replicas` };
+  if (reachable.length === 0) return { ...base, code: 'NoReplicasReachable', summary: `${primary.name} unreachable (${why}) and none of its replicas can be reached` };
+  const stillConnected = reachable.filter((e) => e.connected === true);
+  if (stillConnected.length > 0) {
+    return {
+      ...base,
+      code: 'UnreachablePrimary',
+      summary: `${primary.name} unreachable from topogit (${why}), but ${stillConnected.map((e) => e.name).join(', ')} still replicate${stillConnected.length === 1 ? 's' : ''} from it: not failing over`,
+    };
+  }
+  const confirmedBy = reachable.map((e) => e.name).join(', ');
+  if (reachable.length < evidence.length) {
+    return { ...base, code: 'DeadPrimaryAndSomeReplicas', summary: `${primary.name} is dead (${why}); confirmed by ${confirmedBy}; ${evidence.length - reachable.length} replica(s) unreachable too` };
+  }
+  return { ...base, code: 'DeadPrimary', summary: `${primary.name} is dead (${why}); confirmed by every replica: ${confirmedBy}` };
+}

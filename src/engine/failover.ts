@@ -1,0 +1,330 @@
+// failover: promote a replica of a dead primary, repoint the others, fence what can be fenced,
+// and write the new tree back to Git. Every step is journaled first, so a run killed half-way is
+// finished (or undone) by the next run instead of leaving a silent half-state.
+import { analyzeCluster, triggersFailover, type Analysis } from '../core/analysis.js';
+import { chooseCandidate, replicasOf, type Contender } from '../core/candidate.js';
+import { canReplicateFrom } from '../core/errant.js';
+import { gtidIsEmpty, gtidSubtract, parseGtid } from '../core/gtid.js';
+import type { ClusterSpec, InstanceState, ProbeResult } from '../core/model.js';
+import { DEFAULT_REPLICATION } from '../core/plan.js';
+import { editSources, promotionEdits } from '../config/edit.js';
+import type { StateStore, FailoverJournal, FailoverRecord, ClusterState } from '../adapters/state.js';
+import type { WriteBackRequest, WriteBackResult } from '../adapters/git.js';
+import { fresh, runAction, StepFailed, type ApplyContext, type ApplyEvent, type ApplyPorts } from './apply.js';
+
+export interface HookResult {
+  readonly code: number;
+  readonly output: string;
+}
+
+export interface FailoverPorts extends ApplyPorts {
+  readonly state: StateStore;
+  readonly writeBack: (req: WriteBackRequest) => Promise<WriteBackResult>;
+  readonly runHook: (command: string, env: Record<string, string>) => Promise<HookResult>;
+  /** Called after each journaled step; tests kill the process here (TOPOGIT_FAULT_AFTER). */
+  readonly faultPoint: (step: string) => void;
+}
+
+export type FailoverEvent =
+  | ApplyEvent
+  | { readonly type: 'failover-step'; readonly step: string; readonly detail: string; readonly atMs: number }
+  | { readonly type: 'hook'; readonly phase: 'preFailover' | 'postFailover'; readonly command: string; readonly code: number; readonly output: string };
+
+export interface FailoverRequest {
+  readonly spec: ClusterSpec;
+  readonly ctx: Omit<ApplyContext, 'onEvent' | 'ports' | 'spec'>;
+  readonly ports: FailoverPorts;
+  readonly trigger: 'auto' | 'manual';
+  readonly to?: string;
+  /** Fail over although the primary answers (it is fenced read-only first). */
+  readonly force?: boolean;
+  readonly repoDir: string;
+  /** When the failure was first seen (the daemon's failed probe); defaults to now. */
+  readonly detectedAt?: number;
+  readonly onEvent: (e: FailoverEvent) => void;
+}
+
+export interface FailoverTimings {
+  readonly detectedToWritableMs: number;
+  readonly detectedToRepointedMs: number;
+  readonly detectedToCommitMs: number;
+}
+
+export type FailoverOutcome =
+  | { readonly kind: 'done'; readonly record: FailoverRecord; readonly timings: FailoverTimings; readonly writeBack: WriteBackResult; readonly notes: readonly string[] }
+  | { readonly kind: 'refused'; readonly reason: string; readonly analysis?: Analysis }
+  | { readonly kind: 'vetoed'; readonly command: string; readonly output: string }
+  | { readonly kind: 'failed'; readonly step: string; readonly error: string };
+
+const DRAIN_SECONDS = 30;
+
+export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
+  const { spec, ports } = req;
+  const detectedAt = req.detectedAt ?? ports.now();
+  const ctx: ApplyContext = { ...req.ctx, spec, ports, onEvent: req.onEvent };
+  const failed = spec.instances.find((i) => i.source === undefined);
+  if (!failed) return { kind: 'refused', reason: 'the file has no primary' };
+  const state = await ports.state.read(spec.cluster);
+  const resumed = state.journal;
+
+  const probes = await probeAll(spec, ctx);
+  const analysis = analyzeCluster(spec, probes);
+  if (!resumed && !triggersFailover(analysis.code)) {
+    if (!req.force || analysis.code === 'NoReplicasReachable' || analysis.code === 'DeadPrimaryWithoutReplicas') {
+      const hint = analysis.code === 'PrimaryReachable' ? '; it is alive: use `topogit switchover` (or --force to fail over anyway)' : '';
+      return { kind: 'refused', reason: `${analysis.code}: ${analysis.summary}${hint}`, analysis };
+    }
+  }
+
+  const journal: FailoverJournal = resumed ?? {
+    id: `${spec.cluster}-${new Date(ports.now()).toISOString()}`,
+    cluster: spec.cluster,
+    failedPrimary: failed.name,
+    startedAt: new Date(ports.now()).toISOString(),
+    trigger: req.trigger,
+    steps: [],
+  };
+  const mark = async (step: string, detail: string, extra: Partial<FailoverJournal> = {}) => {
+    Object.assign(journal, extra, { steps: [...journal.steps, { step, at: new Date(ports.now()).toISOString(), detail }] });
+    await ports.state.update(spec.cluster, (s) => ({ ...s, journal }));
+    req.onEvent({ type: 'failover-step', step, detail, atMs: ports.now() - detectedAt });
+    ports.faultPoint(step);
+  };
+  const done = (step: string) => journal.steps.some((s) => s.step === step);
+  const env = hookEnv(spec, failed.name, journal.candidate);
+  const notes: string[] = [];
+
+  try {
+    if (!resumed) {
+      // A human's veto comes before anything changes.
+      for (const command of spec.failover.hooks.preFailover) {
+        const r = await ports.runHook(command, hookEnv(spec, failed.name, req.to));
+        req.onEvent({ type: 'hook', phase: 'preFailover', command, code: r.code, output: r.output });
+        if (r.code !== 0) return { kind: 'vetoed', command, output: r.output };
+      }
+      await mark('started', `${analysis.code}: ${analysis.summary}`);
+    } else if (!done('promoted') && probes.get(failed.name)?.ok && !req.force) {
+      // Interrupted before anything was promoted, and the primary is back: undo, do not promote.
+      await restartIoThreads(ctx, spec, probes, failed.name);
+      await ports.state.update(spec.cluster, (s) => withoutJournal(s));
+      return { kind: 'refused', reason: `an interrupted failover of ${failed.name} was undone: ${failed.name} answers again and nothing had been promoted` };
+    }
+
+    // If the primary still answers (forced failover), fence it first: never two writable primaries.
+    if (probes.get(failed.name)?.ok && !done('fenced-old')) {
+      await runAction({ kind: 'set-read-only', instance: failed.name, readOnly: true }, ctx);
+      await mark('fenced-old', `${failed.name} set read-only before the failover`);
+    }
+
+    const replicas = replicasOf(spec, probes, failed.name).filter((r) => probes.get(r.name)?.ok);
+    let candidate = journal.candidate;
+    let ranked: readonly Contender[] = [];
+    if (!done('promoted')) {
+      // A half-dead primary must not keep feeding replicas while we decide; each applies what it has.
+      for (const r of replicas) await runAction({ kind: 'drain-relay-log', instance: r.name, timeoutSeconds: DRAIN_SECONDS }, ctx);
+      await mark('drained', `IO threads stopped and relay logs applied on ${replicas.map((r) => r.name).join(', ') || 'no replica'}`);
+
+      const after = await probeAll(spec, ctx);
+      const choice = chooseCandidate(spec, after, failed.name, { maxLagSeconds: spec.failover.maxLagSeconds, ...(req.to ? { to: req.to } : {}) });
+      ranked = choice.ranked;
+      if (choice.kind === 'refuse') {
+        await restartIoThreads(ctx, spec, after, failed.name);
+        await ports.state.update(spec.cluster, (s) => withoutJournal(s));
+        return { kind: 'refused', reason: choice.reason, analysis };
+      }
+      candidate = choice.candidate;
+      await mark('chosen', `${candidate}: ${choice.reason}`, { candidate });
+
+      // A replica that may not be promoted but is ahead: the candidate takes what it lacks from it.
+      const donor = pickDonor(after, replicas.map((r) => r.name), candidate);
+      if (donor) {
+        const d = spec.instances.find((i) => i.name === donor) as ClusterSpec['instances'][number];
+        await runAction({ kind: 'change-source', instance: candidate, source: donor, host: d.host, port: d.port, settings: DEFAULT_REPLICATION, waitForSource: false }, ctx);
+        await runAction({ kind: 'wait-caught-up', instance: candidate, target: donor, timeoutSeconds: DRAIN_SECONDS }, ctx);
+        notes.push(`${candidate} caught up from ${donor}, which was ahead of it`);
+        await mark('caught-up', `${candidate} caught up from ${donor}`);
+      }
+      await runAction({ kind: 'promote', instance: candidate }, ctx);
+      await mark('promoted', `${candidate} is writable and replicates from nobody`);
+    }
+    const newPrimary = candidate as string;
+    const writableAt = ports.now();
+    const np = spec.instances.find((i) => i.name === newPrimary) as ClusterSpec['instances'][number];
+
+    // Repoint the other replicas of the failed primary; their own subtrees stay under them.
+    const npState = await fresh(ctx, newPrimary);
+    for (const r of replicas) {
+      if (r.name === newPrimary) continue;
+      const rs = await fresh(ctx, r.name).catch(() => undefined);
+      if (!rs) {
+        notes.push(`${r.name} unreachable: not repointed`);
+        continue;
+      }
+      const ch = rs.replication[0];
+      if (ch && `${ch.sourceHost}:${ch.sourcePort}` === `${np.host}:${np.port}` && ch.ioThread !== 'no') continue;
+      const v = canReplicateFrom(rs.flavor, rs.gtid, npState.gtid, npState.gtid);
+      if (v.kind !== 'ok') {
+        notes.push(`${r.name} not repointed: it has transactions ${newPrimary} lacks (${v.kind === 'errant' ? v.errant : v.kind === 'source-behind' ? v.missing : v.why}); left stopped for a human`);
+        continue;
+      }
+      await runAction({ kind: 'change-source', instance: r.name, source: newPrimary, host: np.host, port: np.port, settings: DEFAULT_REPLICATION, waitForSource: false }, ctx);
+    }
+    await mark('repointed', `replicas of ${failed.name} now replicate from ${newPrimary}`);
+    const repointedAt = ports.now();
+
+    // The old primary may be merely partitioned: try to stop its writes (it is fenced on return too).
+    await tryFence(ctx, failed.name);
+
+    const lost = lostTransactions(state, failed.name, npState);
+    const record: FailoverRecord = {
+      id: journal.id,
+      at: new Date(ports.now()).toISOString(),
+      from: failed.name,
+      to: newPrimary,
+      trigger: journal.trigger,
+      commit: null,
+      lostGtids: lost.gtids,
+      lostGtidsKnown: lost.known,
+    };
+    const message = commitMessage(spec, journal, analysis, ranked, record, notes, {
+      detectedToWritableMs: writableAt - detectedAt,
+      detectedToRepointedMs: repointedAt - detectedAt,
+    });
+    const wb = await ports.writeBack({
+      repoDir: req.repoDir,
+      file: spec.file,
+      edit: (text) => editSources(text, promotionEdits(spec.instances, newPrimary)),
+      message,
+      author: spec.writeBack.author,
+      push: spec.writeBack.push,
+    });
+    const commitAt = ports.now();
+    const commit = wb.kind === 'committed' ? wb.commit : wb.kind === 'failed' ? (wb.commit ?? null) : null;
+    if (wb.kind === 'failed') notes.push(`write-back failed: ${wb.error}`);
+    await mark('written-back', wb.kind === 'committed' ? `commit ${wb.commit.slice(0, 12)}${wb.pushed ? ' pushed' : ` (not pushed: ${wb.why})`}` : wb.kind);
+    const final: FailoverRecord = { ...record, commit };
+    await ports.state.update(spec.cluster, (s) => ({
+      ...withoutJournal(s),
+      lastFailover: final,
+      formerPrimaries: [...s.formerPrimaries.filter((f) => f.name !== failed.name), { name: failed.name, failoverId: journal.id, newPrimary }],
+    }));
+    for (const command of spec.failover.hooks.postFailover) {
+      const r = await ports.runHook(command, { ...env, ...hookEnv(spec, failed.name, newPrimary) });
+      req.onEvent({ type: 'hook', phase: 'postFailover', command, code: r.code, output: r.output });
+      if (r.code !== 0) notes.push(`postFailover hook ${command} exited ${r.code}`);
+    }
+    return {
+      kind: 'done',
+      record: final,
+      writeBack: wb,
+      notes,
+      timings: { detectedToWritableMs: writableAt - detectedAt, detectedToRepointedMs: repointedAt - detectedAt, detectedToCommitMs: commitAt - detectedAt },
+    };
+  } catch (e) {
+    const error = e instanceof StepFailed ? e.message : (e as Error).message;
+    const last = journal.steps[journal.steps.length - 1]?.step ?? 'start';
+    return { kind: 'failed', step: last, error };
+  }
+}
+
+function withoutJournal(s: ClusterState): ClusterState {
+  const { journal: _journal, ...rest } = s;
+  return rest;
+}
+
+async function probeAll(spec: ClusterSpec, ctx: ApplyContext): Promise<Map<string, ProbeResult>> {
+  const results = await Promise.all(spec.instances.map((i) => ctx.ports.probe({ host: i.host, port: i.port }, ctx.admin, ctx.timeouts)));
+  return new Map(spec.instances.map((i, n) => [i.name, results[n] as ProbeResult]));
+}
+
+/** The reachable replica that has the most the candidate lacks (and nothing the candidate has that it lacks). */
+function pickDonor(probes: ReadonlyMap<string, ProbeResult>, names: readonly string[], candidate: string): string | undefined {
+  const c = probes.get(candidate);
+  if (!c?.ok) return undefined;
+  let best: { name: string; state: InstanceState } | undefined;
+  for (const n of names) {
+    const p = probes.get(n);
+    if (n === candidate || !p?.ok) continue;
+    const v = canReplicateFrom(c.state.flavor, c.state.gtid, p.state.gtid, p.state.gtid);
+    const lacks = canReplicateFrom(c.state.flavor, p.state.gtid, c.state.gtid, c.state.gtid);
+    // The donor must have everything the candidate has (v ok) and something more (lacks not ok).
+    if (v.kind !== 'ok' || lacks.kind === 'ok') continue;
+    if (!best || canReplicateFrom(c.state.flavor, best.state.gtid, p.state.gtid, p.state.gtid).kind === 'ok') best = { name: n, state: p.state };
+  }
+  return best?.name;
+}
+
+async function restartIoThreads(ctx: ApplyContext, spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>, primary: string): Promise<void> {
+  for (const r of replicasOf(spec, probes, primary)) {
+    const p = probes.get(r.name);
+    const ch = p?.ok ? p.state.replication[0] : undefined;
+    if (ch && ch.ioThread === 'no' && ch.lastSqlErrno === 0) await runAction({ kind: 'start-replication', instance: r.name }, ctx).catch(() => undefined);
+  }
+}
+
+async function tryFence(ctx: ApplyContext, name: string): Promise<void> {
+  const quick = { ...ctx, timeouts: { connectMs: Math.min(ctx.timeouts.connectMs, 500), queryMs: Math.min(ctx.timeouts.queryMs, 500) }, verifyTimeoutMs: 1000 };
+  await runAction({ kind: 'set-read-only', instance: name, readOnly: true }, quick).catch(() => undefined);
+}
+
+/** What the failed primary had that the new primary lacks, from its last probe, when there is one. */
+function lostTransactions(state: ClusterState, failed: string, np: InstanceState): { gtids: string | null; known: boolean } {
+  const last = state.lastPrimaryGtid;
+  if (!last || last.name !== failed) return { gtids: null, known: false };
+  try {
+    const lost = gtidSubtract(parseGtid(np.flavor, last.executed), parseGtid(np.flavor, np.gtid.executed));
+    const v = canReplicateFrom(np.flavor, { executed: last.executed }, np.gtid, np.gtid);
+    if (gtidIsEmpty(lost) || v.kind === 'ok') return { gtids: '', known: true };
+    return { gtids: v.kind === 'errant' ? v.errant : v.kind === 'source-behind' ? v.missing : last.executed, known: true };
+  } catch {
+    return { gtids: null, known: false };
+  }
+}
+
+export function hookEnv(spec: ClusterSpec, failed: string, next?: string): Record<string, string> {
+  const f = spec.instances.find((i) => i.name === failed);
+  const n = next ? spec.instances.find((i) => i.name === next) : undefined;
+  return {
+    TOPOGIT_CLUSTER: spec.cluster,
+    TOPOGIT_FAILED_PRIMARY: failed,
+    TOPOGIT_FAILED_PRIMARY_HOST: f?.host ?? '',
+    TOPOGIT_FAILED_PRIMARY_PORT: String(f?.port ?? ''),
+    TOPOGIT_NEW_PRIMARY: n?.name ?? '',
+    TOPOGIT_NEW_PRIMARY_HOST: n?.host ?? '',
+    TOPOGIT_NEW_PRIMARY_PORT: n ? String(n.port) : '',
+  };
+}
+
+function commitMessage(
+  spec: ClusterSpec,
+  journal: FailoverJournal,
+  analysis: Analysis,
+  ranked: readonly Contender[],
+  record: FailoverRecord,
+  notes: readonly string[],
+  t: { detectedToWritableMs: number; detectedToRepointedMs: number },
+): string {
+  const why = journal.steps.find((s) => s.step === 'chosen')?.detail?.replace(/^[^:]+: /, '');
+  const lines = [
+    `failover(${spec.cluster}): ${record.from} -> ${record.to}`,
+    '',
+    `Analysis: ${analysis.code} - ${analysis.summary}`,
+    `Trigger: ${journal.trigger === 'auto' ? 'automatic (failover.auto: true)' : 'manual (topogit failover)'}`,
+    `Chosen: ${record.to}${why ? ` - ${why}` : ''}`,
+    '',
+    'Replicas at the time:',
+    ...ranked.map((c) => `  ${c.name}: executed ${c.executed || '(none)'}; retrieved ${c.retrieved || '(none)'}; lag ${c.lagSeconds === null ? 'unknown' : `${c.lagSeconds}s`}; promotion ${c.promotion}; ${c.why}`),
+    '',
+    record.lostGtidsKnown
+      ? record.lostGtids
+        ? `Lost: ${record.from} had ${record.lostGtids} that no survivor received. Those transactions are lost.`
+        : `Lost: nothing; ${record.to} has every transaction ${record.from} was last seen with.`
+      : `Lost: unknown until ${record.from} returns; topogit will compare its GTIDs then and keep it fenced if it has any the others lack.`,
+    ...notes.map((n) => `Note: ${n}`),
+    '',
+    `Timings from detection: writable new primary ${t.detectedToWritableMs} ms, replicas repointed ${t.detectedToRepointedMs} ms.`,
+    '',
+    `Failover-Id: ${journal.id}`,
+  ];
+  return lines.join('\n') + '\n';
+}
