@@ -60,11 +60,9 @@ export function analyzeCluster(spec: ClusterSpec, probes: ReadonlyMap<string, Pr
       if (fileReplicas.includes(m)) evidence.push({ name: m.name, reachable: false, connected: null, detail: `unreachable: ${r?.ok === false ? r.error : 'not probed'}` });
       continue;
     }
+    // Only a member replicating from the primary can say anything about it.
     const ch = r.state.replication.find((c) => pointsAt(c, primary, lastPrimaryServerId));
-    if (!ch) {
-      if (fileReplicas.includes(m)) evidence.push({ name: m.name, reachable: true, connected: false, detail: 'does not replicate from the primary' });
-      continue;
-    }
+    if (!ch) continue;
     const connected = ch.ioThread === 'yes';
     evidence.push({
       name: m.name,
@@ -76,7 +74,7 @@ export function analyzeCluster(spec: ClusterSpec, probes: ReadonlyMap<string, Pr
   const reachable = evidence.filter((e) => e.reachable);
   const base = { primary: primary.name, replicas: evidence };
   if (evidence.length === 0) return { ...base, code: 'DeadPrimaryWithoutReplicas', summary: `${primary.name} unreachable (${why}) and it has no replicas` };
-  if (reachable.length === 0) return { ...base, code: 'NoReplicasReachable', summary: `${primary.name} unreachable (${why}) and none of its replicas can be reached` };
+  if (reachable.length === 0) return { ...base, code: 'NoReplicasReachable', summary: `${primary.name} unreachable (${why}) and none of its replicas can be reached or replicates from it` };
   const stillConnected = reachable.filter((e) => e.connected === true);
   if (stillConnected.length > 0) {
     return {

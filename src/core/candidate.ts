@@ -27,6 +27,8 @@ export interface CandidateOptions {
   readonly to?: string;
   /** The last lag seen while the primary was alive (seconds behind is NULL once it is gone). */
   readonly lastLag?: ReadonlyMap<string, number>;
+  /** Fenced former primaries: never promoted. */
+  readonly fenced?: ReadonlySet<string>;
 }
 
 /** The replicas of the dead primary: in the file under it, or replicating from it live. */
@@ -66,6 +68,9 @@ export function chooseCandidate(spec: ClusterSpec, probes: ReadonlyMap<string, P
     const lag = ch?.secondsBehindSource ?? o.lastLag?.get(r.name) ?? null;
     const known = { ...base, executed: s.gtid.executed, retrieved: ch?.retrievedGtid ?? '', lagSeconds: lag };
     if (r.promotion === 'never') return { ...known, eligible: false, why: 'promotion: never' };
+    if (o.fenced?.has(r.name)) return { ...known, eligible: false, why: 'fenced former primary' };
+    // Only a member that was really replicating from the dead primary has its data.
+    if (!ch) return { ...known, eligible: false, why: 'not replicating from it' };
     if (ch && (ch.lastSqlErrno !== 0 || (ch.sqlThread === 'no' && ch.lastSqlError !== ''))) {
       return { ...known, eligible: false, why: `stopped on an SQL error (${ch.lastSqlErrno}); its data cannot be trusted` };
     }

@@ -62,13 +62,15 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
   const { spec, ports } = req;
   const detectedAt = req.detectedAt ?? ports.now();
   const ctx: ApplyContext = { ...req.ctx, spec, ports, onEvent: req.onEvent };
-  const failed = spec.instances.find((i) => i.source === undefined);
-  if (!failed) return { kind: 'refused', reason: 'the file has no primary' };
   const state = await ports.state.read(spec.cluster);
   const resumed = state.journal;
+  // Resuming, the journal says who failed: the file may already name the new primary (the
+  // write-back may have happened just before the crash).
+  const failed = resumed ? spec.instances.find((i) => i.name === resumed.failedPrimary) : spec.instances.find((i) => i.source === undefined);
+  if (!failed) return { kind: 'refused', reason: resumed ? `the journal names ${resumed.failedPrimary}, which is not in ${spec.file} any more` : 'the file has no primary' };
 
   const probes = await probeAll(spec, ctx);
-  const analysis = analyzeCluster(spec, probes);
+  const analysis = resumed ? analyzeAbout(spec, probes, failed.name) : analyzeCluster(spec, probes);
   if (!resumed && !triggersFailover(analysis.code)) {
     if (!req.force || analysis.code === 'NoReplicasReachable' || analysis.code === 'DeadPrimaryWithoutReplicas') {
       const hint = analysis.code === 'PrimaryReachable' ? '; it is alive: use `topogit switchover` (or --force to fail over anyway)' : '';
@@ -125,7 +127,8 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
       await mark('drained', `IO threads stopped and relay logs applied on ${replicas.map((r) => r.name).join(', ') || 'no replica'}`);
 
       const after = await probeAll(spec, ctx);
-      const choice = chooseCandidate(spec, after, failed.name, { maxLagSeconds: spec.failover.maxLagSeconds, ...(req.to ? { to: req.to } : {}) });
+      const fencedNow = new Set((await ports.state.read(spec.cluster)).formerPrimaries.filter((f) => f.errant !== undefined).map((f) => f.name));
+      const choice = chooseCandidate(spec, after, failed.name, { maxLagSeconds: spec.failover.maxLagSeconds, fenced: fencedNow, ...(req.to ? { to: req.to } : {}) });
       ranked = choice.ranked;
       if (choice.kind === 'refuse') {
         await restartIoThreads(ctx, spec, after, failed.name);
@@ -225,6 +228,18 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
     const last = journal.steps[journal.steps.length - 1]?.step ?? 'start';
     return { kind: 'failed', step: last, error };
   }
+}
+
+/** The analysis of a failover being resumed: about the primary that failed, whatever the file says now. */
+function analyzeAbout(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>, failed: string): Analysis {
+  const asBefore: ClusterSpec = {
+    ...spec,
+    instances: spec.instances.map((i) => {
+      if (i.name === failed) return { name: i.name, host: i.host, port: i.port, promotion: i.promotion };
+      return i.source === undefined ? { ...i, source: failed } : i;
+    }),
+  };
+  return analyzeCluster(asBefore, probes);
 }
 
 function withoutJournal(s: ClusterState): ClusterState {

@@ -68,8 +68,10 @@ export async function reconcileOnce(req: ReconcileRequest): Promise<ReconcileRes
   }
 
   // Former primaries: read-only the moment they answer, then rejoined only without errant GTIDs.
+  const hadFormer = state.formerPrimaries.some((f) => probes.get(f.name)?.ok);
   state = await handleFormerPrimaries(spec, probes, state, ctx, req);
-  if (state.formerPrimaries.length > 0) probes = await probeAll(spec, ctx);
+  // Fencing or a rejoin changed the servers: plan from what they are now.
+  if (hadFormer) probes = await probeAll(spec, ctx);
 
   const fenced = fencedMap(state);
   const plan = planCluster(spec, probes, { ...DEFAULT_PLAN, fenced });
