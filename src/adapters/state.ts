@@ -48,6 +48,9 @@ export interface ClusterState {
   readonly formerPrimaries: readonly FormerPrimary[];
   /** The failed primary's executed GTIDs from its last successful probe (daemon), for lost-GTID reports. */
   readonly lastPrimaryGtid?: { readonly name: string; readonly executed: string; readonly at: string };
+  /** Each replica's last known seconds behind its source, while the primary was alive: once it is
+   *  gone, Seconds_Behind_Master is NULL and only this says how far behind a candidate was. */
+  readonly lastLag?: Readonly<Record<string, number>>;
 }
 
 export const EMPTY_STATE: ClusterState = { formerPrimaries: [] };

@@ -1,11 +1,11 @@
 // `topogit failover`, `topogit reconcile` and `topogit ack`: wiring and rendering only.
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { TopogitError } from '../core/errors.js';
 import type { ClusterSpec } from '../core/model.js';
 import type { Timeouts } from '../adapters/mysql/session.js';
-import type { FailoverEvent, FailoverOutcome, FailoverPorts, HookResult } from '../engine/failover.js';
+import type { FailoverEvent, FailoverOutcome } from '../engine/failover.js';
+import { failoverPorts } from '../adapters/ports.js';
 import type { ReconcileEvent } from '../engine/reconcile.js';
 import { loadValid, type Io } from './shared.js';
 
@@ -13,48 +13,6 @@ export interface FailoverCommandDeps {
   readonly io: Io;
   readonly setCode: (c: number) => void;
   readonly timeouts: () => Timeouts;
-}
-
-/** The real adapters behind the failover engine's ports. */
-export async function failoverPorts(io: Io): Promise<FailoverPorts & { committedSince: (commit: string, file: string) => Promise<boolean> }> {
-  const [{ openSession }, { probe }, { StateStore }, git] = await Promise.all([
-    import('../adapters/mysql/session.js'),
-    import('../adapters/mysql/probe.js'),
-    import('../adapters/state.js'),
-    import('../adapters/git.js'),
-  ]);
-  return {
-    open: openSession,
-    probe,
-    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-    now: () => Date.now(),
-    state: new StateStore(path.join(io.cwd, '.topogit', 'state')),
-    writeBack: git.writeBack,
-    committedSince: async (commit, file) => (await git.commitsSince(io.cwd, commit, file).catch(() => 0)) > 0,
-    runHook: (command, env) => runHook(command, env, io),
-    faultPoint: (step) => {
-      // Fault injection for crash-safety tests: die, without cleanup, right after a named step.
-      if (io.env.TOPOGIT_FAULT_AFTER === step) process.kill(process.pid, 'SIGKILL');
-    },
-  };
-}
-
-function runHook(command: string, env: Record<string, string>, io: Io): Promise<HookResult> {
-  return new Promise((resolve) => {
-    const child = spawn('sh', ['-c', command], { cwd: io.cwd, env: { ...io.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      resolve({ code: 127, output: e.message });
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? (signal ? 128 : 1), output: output.trim() });
-    });
-  });
 }
 
 export function renderFailoverEvent(e: FailoverEvent | ReconcileEvent): string {
@@ -137,7 +95,7 @@ export function registerFailoverCommands(program: Command, d: FailoverCommandDep
         const outcome = await failover({
           spec,
           ctx: { admin: creds.admin, replication: creds.replication, timeouts: d.timeouts() },
-          ports: await failoverPorts(io),
+          ports: await failoverPorts(io.cwd, io.env),
           trigger: 'manual',
           ...(o.to ? { to: o.to } : {}),
           ...(o.force ? { force: true } : {}),
@@ -160,7 +118,7 @@ export function registerFailoverCommands(program: Command, d: FailoverCommandDep
       const specs = await loadValid(o.files, io, o.cluster);
       const { reconcileOnce } = await import('../engine/reconcile.js');
       const { acquireLock } = await import('../adapters/lock.js');
-      const ports = await failoverPorts(io);
+      const ports = await failoverPorts(io.cwd, io.env);
       let failed = false;
       for (const spec of specs) {
         const lock = await acquireLock(spec.cluster, { dir: path.join(io.cwd, '.topogit', 'locks'), timeoutMs: 30_000, command: 'topogit reconcile' });

@@ -5,6 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { int, loadValid, type Io } from './shared.js';
 import { registerPlanCommands } from './plan-commands.js';
 import { registerFailoverCommands } from './failover-commands.js';
+import { registerWatchCommand } from './watch-command.js';
 import { isTopogitError, TopogitError } from '../core/errors.js';
 import { createInterface } from 'node:readline/promises';
 import { endpointKey, type ClusterSpec } from '../core/model.js';
@@ -194,6 +195,7 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
   }
   registerPlanCommands(program, { io, setCode, timeouts, concurrency });
   registerFailoverCommands(program, { io, setCode, timeouts });
+  registerWatchCommand(program, { io, setCode, timeouts });
   return program;
 }
 

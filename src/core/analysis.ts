@@ -42,8 +42,26 @@ function pointsAt(ch: ReplicaStatus, primary: InstanceSpec, primaryServerId: num
   return primaryServerId !== undefined && ch.sourceServerId === primaryServerId;
 }
 
+/**
+ * The primary's server id as its replicas report it (Master_Server_Id of a channel that points at
+ * its address), so a replica that names the primary differently (a DNS alias) still counts.
+ */
+export function primaryServerId(primary: InstanceSpec, probes: ReadonlyMap<string, ProbeResult>): number | undefined {
+  for (const r of probes.values()) {
+    if (!r.ok) continue;
+    for (const c of r.state.replication) {
+      if (`${c.sourceHost}:${c.sourcePort}` === endpointKey(primary) && c.sourceServerId) return c.sourceServerId;
+    }
+  }
+  return undefined;
+}
+
+/** MySQL and MariaDB client errors that mean "could not reach the source" (CR_* 2002-2013). */
+const CONNECTION_ERRORS = new Set([2002, 2003, 2005, 2006, 2013, 2026, 1158, 1159, 1160, 1161]);
+
 export function analyzeCluster(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>, lastPrimaryServerId?: number): Analysis {
   const primary = spec.instances.find((i) => i.source === undefined) as InstanceSpec;
+  const primaryId = lastPrimaryServerId ?? primaryServerId(primary, probes);
   const p = probes.get(primary.name);
   const fileReplicas = spec.instances.filter((i) => i.source === primary.name);
   if (p?.ok) {
@@ -61,14 +79,18 @@ export function analyzeCluster(spec: ClusterSpec, probes: ReadonlyMap<string, Pr
       continue;
     }
     // Only a member replicating from the primary can say anything about it.
-    const ch = r.state.replication.find((c) => pointsAt(c, primary, lastPrimaryServerId));
+    const ch = r.state.replication.find((c) => pointsAt(c, primary, primaryId));
     if (!ch) continue;
-    const connected = ch.ioThread === 'yes';
+    // Evidence that the primary is gone: the replica is trying to reconnect, or gave up on a
+    // connection error. An IO thread stopped by hand, or on another error (1236: the primary
+    // answered), says nothing either way.
+    const lost = ch.ioThread === 'connecting' || (ch.ioThread === 'no' && CONNECTION_ERRORS.has(ch.lastIoErrno));
+    const connected = ch.ioThread === 'yes' ? true : lost ? false : null;
     evidence.push({
       name: m.name,
       reachable: true,
       connected,
-      detail: connected ? 'IO thread still connected to the primary' : `IO thread ${ch.ioThread}${ch.lastIoError ? `: ${ch.lastIoError}` : ''}`,
+      detail: connected ? 'IO thread still connected to the primary' : `IO thread ${ch.ioThread}${ch.lastIoError ? `: ${ch.lastIoError}` : connected === null ? ' (stopped without a connection error: no evidence)' : ''}`,
     });
   }
   const reachable = evidence.filter((e) => e.reachable);
@@ -83,9 +105,14 @@ export function analyzeCluster(spec: ClusterSpec, probes: ReadonlyMap<string, Pr
       summary: `${primary.name} unreachable from topogit (${why}), but ${stillConnected.map((e) => e.name).join(', ')} still replicate${stillConnected.length === 1 ? 's' : ''} from it: not failing over`,
     };
   }
-  const confirmedBy = reachable.map((e) => e.name).join(', ');
-  if (reachable.length < evidence.length) {
-    return { ...base, code: 'DeadPrimaryAndSomeReplicas', summary: `${primary.name} is dead (${why}); confirmed by ${confirmedBy}; ${evidence.length - reachable.length} replica(s) unreachable too` };
+  const confirming = reachable.filter((e) => e.connected === false);
+  if (confirming.length === 0) {
+    return { ...base, code: 'UnreachablePrimary', summary: `${primary.name} unreachable from topogit (${why}), and no reachable replica confirms it lost the primary: not failing over` };
+  }
+  const confirmedBy = confirming.map((e) => e.name).join(', ');
+  if (reachable.length < evidence.length || confirming.length < reachable.length) {
+    const silent = evidence.length - confirming.length;
+    return { ...base, code: 'DeadPrimaryAndSomeReplicas', summary: `${primary.name} is dead (${why}); confirmed by ${confirmedBy}; ${silent} replica(s) unreachable or without evidence` };
   }
   return { ...base, code: 'DeadPrimary', summary: `${primary.name} is dead (${why}); confirmed by every replica: ${confirmedBy}` };
 }

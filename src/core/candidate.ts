@@ -2,8 +2,10 @@
 // Candidates are reachable replicas of the dead primary whose promotion is not `never`, that did
 // not stop on an SQL error and whose lag is within the policy; `prefer` ranks before `neutral`,
 // then the most advanced by GTID (executed and retrieved), then file order.
-import { compareGtid, gtidUnion, parseGtid, type GtidSet } from './gtid.js';
-import type { ClusterSpec, Flavor, InstanceSpec, InstanceState, ProbeResult, ReplicaStatus } from './model.js';
+import { formatMysqlGtidSet, gtidUnion, parseGtid, parseMysqlGtidSet, subtractMysql, type GtidSet, type MysqlGtidSet } from './gtid.js';
+import { primaryServerId } from './analysis.js';
+import { hasAll, parseMariadbEntries } from './errant.js';
+import type { ClusterSpec, Flavor, GtidState, InstanceSpec, InstanceState, ProbeResult, ReplicaStatus } from './model.js';
 import { endpointKey } from './model.js';
 
 export interface Contender {
@@ -31,17 +33,41 @@ export interface CandidateOptions {
   readonly fenced?: ReadonlySet<string>;
 }
 
-/** The replicas of the dead primary: in the file under it, or replicating from it live. */
+/** The channel of `s` that replicates from `primary` (by address, or by the server id it reports). */
+export function channelFrom(s: InstanceState, primary: InstanceSpec, primaryId: number | undefined): ReplicaStatus | undefined {
+  return s.replication.find((c) => `${c.sourceHost}:${c.sourcePort}` === endpointKey(primary) || (primaryId !== undefined && c.sourceServerId === primaryId));
+}
+
+/** The replicas of the dead primary: replicating from it live, or (when they cannot say) under it in the file. */
 export function replicasOf(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>, primary: string): InstanceSpec[] {
   const p = spec.instances.find((i) => i.name === primary);
   if (!p) return [];
+  const primaryId = primaryServerId(p, probes);
   return spec.instances.filter((i) => {
     if (i.name === primary) return false;
     const r = probes.get(i.name);
-    const ch = r?.ok ? r.state.replication[0] : undefined;
-    if (ch) return `${ch.sourceHost}:${ch.sourcePort}` === endpointKey(p);
+    if (r?.ok && r.state.replication.length > 0) return channelFrom(r.state, p, primaryId) !== undefined;
     return i.source === primary;
   });
+}
+
+/**
+ * Transactions a replica wrote itself that no other member has: its own server id (MariaDB,
+ * through gtid_binlog_state) or server_uuid (MySQL). Replicas are read-only, so these are errant;
+ * promoting it would make them history and lose what the others have at the same positions.
+ */
+export function localWrites(flavor: Flavor, s: InstanceState, others: readonly InstanceState[]): string {
+  if (flavor === 'mariadb') {
+    const own = parseMariadbEntries(s.gtid.binlogState || s.gtid.executed).filter((e) => e.serverId === s.serverId);
+    const unshared = own.filter((e) => !others.some((o) => hasAll(flavor, o.gtid, { executed: `${e.domain}-${e.serverId}-${e.seq}` })));
+    return unshared.map((e) => `${e.domain}-${e.serverId}-${e.seq}`).join(',');
+  }
+  if (!s.serverUuid) return '';
+  const uuid = s.serverUuid.toLowerCase();
+  const mine = parseMysqlGtidSet(s.gtid.executed).filter((g) => g.uuid === uuid);
+  let rest: MysqlGtidSet = mine;
+  for (const o of others) rest = subtractMysql(rest, parseMysqlGtidSet(o.gtid.executed));
+  return formatMysqlGtidSet(rest);
 }
 
 /** Everything a replica has or has received: what it will have once its relay log is applied. */
@@ -60,11 +86,13 @@ export function chooseCandidate(spec: ClusterSpec, probes: ReadonlyMap<string, P
     if (p?.ok) states.set(r.name, p.state);
   }
   const flavor = [...states.values()][0]?.flavor;
+  const deadSpec = spec.instances.find((i) => i.name === deadPrimary);
+  const deadId = deadSpec ? primaryServerId(deadSpec, probes) : undefined;
   const contenders: Contender[] = replicas.map((r) => {
     const s = states.get(r.name);
     const base = { name: r.name, promotion: r.promotion };
     if (!s) return { ...base, executed: '', retrieved: '', lagSeconds: null, eligible: false, why: 'unreachable' };
-    const ch = s.replication[0];
+    const ch = deadSpec ? channelFrom(s, deadSpec, deadId) : s.replication[0];
     const lag = ch?.secondsBehindSource ?? o.lastLag?.get(r.name) ?? null;
     const known = { ...base, executed: s.gtid.executed, retrieved: ch?.retrievedGtid ?? '', lagSeconds: lag };
     if (r.promotion === 'never') return { ...known, eligible: false, why: 'promotion: never' };
@@ -75,6 +103,9 @@ export function chooseCandidate(spec: ClusterSpec, probes: ReadonlyMap<string, P
       return { ...known, eligible: false, why: `stopped on an SQL error (${ch.lastSqlErrno}); its data cannot be trusted` };
     }
     if (lag !== null && lag > o.maxLagSeconds) return { ...known, eligible: false, why: `${lag}s behind (limit ${o.maxLagSeconds}s)` };
+    const others = [...states.entries()].filter(([n]) => n !== r.name).map(([, x]) => x);
+    const local = flavor ? localWrites(flavor, s, others) : '';
+    if (local) return { ...known, eligible: false, why: `has errant local writes no other member has (${local})` };
     return { ...known, eligible: true, why: lag === null ? 'eligible (lag unknown: its source is gone)' : `eligible (${lag}s behind)` };
   });
 
@@ -86,7 +117,10 @@ export function chooseCandidate(spec: ClusterSpec, probes: ReadonlyMap<string, P
     for (const b of contenders) {
       const sb = states.get(b.name);
       if (!sa || !sb || a === b || !flavor) continue;
-      if (compareGtid(advancedSet(flavor, sa), advancedSet(flavor, sb)) === 'ahead') n++;
+      // Ahead: it has (or has received) everything the other has, and more. Diverged is not ahead.
+      const ga = withRetrieved(sa);
+      const gb = withRetrieved(sb);
+      if (hasAll(flavor, ga, gb) && !hasAll(flavor, gb, ga)) n++;
     }
     aheadOf.set(a.name, n);
   }
@@ -111,4 +145,15 @@ export function chooseCandidate(spec: ClusterSpec, probes: ReadonlyMap<string, P
   if (ahead > 0) parts.push(`most advanced (ahead of ${ahead} other replica${ahead === 1 ? '' : 's'})`);
   else parts.push('as advanced as any other eligible replica');
   return { kind: 'promote', candidate: best.name, ranked, reason: parts.join(', ') };
+}
+
+/** Its GTID state as if the relay log were applied: executed plus retrieved. */
+function withRetrieved(s: InstanceState): GtidState {
+  const r = s.replication[0]?.retrievedGtid;
+  if (!r) return s.gtid;
+  if (s.flavor === 'mysql') return { ...s.gtid, executed: s.gtid.executed ? `${s.gtid.executed},${r}` : r };
+  // MariaDB: a retrieved GTID is also "had" at its own (domain, server) through the binlog state.
+  const union = gtidUnion(parseGtid('mariadb', s.gtid.executed), parseGtid('mariadb', r));
+  const text = union.flavor === 'mariadb' ? [...union.pos.values()].map((e) => `${e.domain}-${e.serverId}-${e.seq}`).join(',') : s.gtid.executed;
+  return { ...s.gtid, executed: text, binlogState: [s.gtid.binlogState, r].filter(Boolean).join(',') };
 }

@@ -127,8 +127,10 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
       await mark('drained', `IO threads stopped and relay logs applied on ${replicas.map((r) => r.name).join(', ') || 'no replica'}`);
 
       const after = await probeAll(spec, ctx);
-      const fencedNow = new Set((await ports.state.read(spec.cluster)).formerPrimaries.filter((f) => f.errant !== undefined).map((f) => f.name));
-      const choice = chooseCandidate(spec, after, failed.name, { maxLagSeconds: spec.failover.maxLagSeconds, fenced: fencedNow, ...(req.to ? { to: req.to } : {}) });
+      const known = await ports.state.read(spec.cluster);
+      const fencedNow = new Set(known.formerPrimaries.filter((f) => f.errant !== undefined).map((f) => f.name));
+      const lastLag = new Map(Object.entries(known.lastLag ?? {}));
+      const choice = chooseCandidate(spec, after, failed.name, { maxLagSeconds: spec.failover.maxLagSeconds, fenced: fencedNow, lastLag, ...(req.to ? { to: req.to } : {}) });
       ranked = choice.ranked;
       if (choice.kind === 'refuse') {
         await restartIoThreads(ctx, spec, after, failed.name);

@@ -20,6 +20,9 @@ export interface ReconcileRequest {
   readonly onEvent: (e: FailoverEvent | ReconcileEvent) => void;
   /** When a probe of the primary first failed (the daemon knows; one-shot runs use now). */
   readonly detectedAt?: number;
+  /** May drift correction move the primary role? The daemon allows it only after a commit changed
+   *  the file's primary; a one-shot run by a human allows it. Default true. */
+  readonly allowSwitchover?: boolean;
 }
 
 export type ReconcileEvent =
@@ -36,6 +39,8 @@ export interface ReconcileResult {
   readonly plan?: ClusterPlan;
   readonly applied?: ApplyReport;
   readonly fenced: ReadonlyMap<string, string>;
+  /** The probe round the result was decided from (the last one). */
+  readonly probes: ReadonlyMap<string, ProbeResult>;
 }
 
 export async function reconcileOnce(req: ReconcileRequest): Promise<ReconcileResult> {
@@ -49,7 +54,7 @@ export async function reconcileOnce(req: ReconcileRequest): Promise<ReconcileRes
     const outcome = await failover({ ...failoverReq, trigger: state.journal.trigger });
     state = await ports.state.read(spec.cluster);
     const probes = await probeAll(spec, ctx);
-    return { analysis: analyzeCluster(spec, probes), failover: outcome, fenced: fencedMap(state) };
+    return { analysis: analyzeCluster(spec, probes), failover: outcome, fenced: fencedMap(state), probes };
   }
 
   let probes = await probeAll(spec, ctx);
@@ -61,10 +66,10 @@ export async function reconcileOnce(req: ReconcileRequest): Promise<ReconcileRes
     const blocked = await blockedReason(spec, state, ports);
     if (blocked) {
       req.onEvent({ type: 'failover-blocked', reason: blocked });
-      return { analysis, blocked, fenced: fencedMap(state) };
+      return { analysis, blocked, fenced: fencedMap(state), probes };
     }
     const outcome = await failover({ ...failoverReq, trigger: 'auto' });
-    return { analysis, failover: outcome, fenced: fencedMap(await ports.state.read(spec.cluster)) };
+    return { analysis, failover: outcome, fenced: fencedMap(await ports.state.read(spec.cluster)), probes: await probeAll(spec, ctx) };
   }
 
   // Former primaries: read-only the moment they answer, then rejoined only without errant GTIDs.
@@ -74,13 +79,23 @@ export async function reconcileOnce(req: ReconcileRequest): Promise<ReconcileRes
   if (hadFormer) probes = await probeAll(spec, ctx);
 
   const fenced = fencedMap(state);
-  const plan = planCluster(spec, probes, { ...DEFAULT_PLAN, fenced });
-  if (plan.steps.length === 0) return { analysis, plan, fenced };
+  const full = planCluster(spec, probes, { ...DEFAULT_PLAN, fenced });
+  // Moving the primary role is a decision a commit makes, not something drift repair infers.
+  const plan: ClusterPlan =
+    req.allowSwitchover === false && full.steps.some((st) => st.substeps)
+      ? {
+          ...full,
+          // The other steps were planned around the switchover: none of them runs without it.
+          steps: [],
+          notices: [...full.notices, { kind: 'refused', message: 'the live primary differs from the file, but no commit changed the file\'s primary since: no switchover, nothing applied' }],
+        }
+      : full;
+  if (plan.steps.length === 0) return { analysis, plan, fenced, probes };
   const apply = spec.failover.reconcile === 'auto' && analysis.code === 'PrimaryReachable';
   req.onEvent({ type: 'drift', plan, applied: apply });
-  if (!apply) return { analysis, plan, fenced };
+  if (!apply) return { analysis, plan, fenced, probes };
   const applied = await applyPlan(plan, ctx);
-  return { analysis, plan, applied, fenced };
+  return { analysis, plan, applied, fenced, probes: await probeAll(spec, ctx) };
 }
 
 async function probeAll(spec: ClusterSpec, ctx: ApplyContext): Promise<Map<string, ProbeResult>> {
@@ -93,8 +108,15 @@ async function rememberPrimaryGtid(spec: ClusterSpec, probes: ReadonlyMap<string
   const primary = spec.instances.find((i) => i.source === undefined);
   const p = primary ? probes.get(primary.name) : undefined;
   if (!primary || !p?.ok) return;
-  if (state.lastPrimaryGtid?.name === primary.name && state.lastPrimaryGtid.executed === p.state.gtid.executed) return;
-  await ports.state.update(spec.cluster, (s) => ({ ...s, lastPrimaryGtid: { name: primary.name, executed: p.state.gtid.executed, at: new Date(ports.now()).toISOString() } }));
+  const lastLag: Record<string, number> = {};
+  for (const i of spec.instances) {
+    const r = probes.get(i.name);
+    const lag = r?.ok ? r.state.replication[0]?.secondsBehindSource : undefined;
+    if (lag !== undefined && lag !== null) lastLag[i.name] = lag;
+  }
+  const sameLag = JSON.stringify(lastLag) === JSON.stringify(state.lastLag ?? {});
+  if (state.lastPrimaryGtid?.name === primary.name && state.lastPrimaryGtid.executed === p.state.gtid.executed && sameLag) return;
+  await ports.state.update(spec.cluster, (s) => ({ ...s, lastLag, lastPrimaryGtid: { name: primary.name, executed: p.state.gtid.executed, at: new Date(ports.now()).toISOString() } }));
 }
 
 export async function blockedReason(spec: ClusterSpec, state: ClusterState, ports: ReconcileRequest['ports']): Promise<string | undefined> {

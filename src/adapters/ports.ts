@@ -1,0 +1,48 @@
+// The real adapters assembled into the engine's ports. Wired at the edges (CLI, daemon).
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import type { FailoverPorts, HookResult } from '../engine/failover.js';
+
+export type RealPorts = FailoverPorts & { readonly committedSince: (commit: string, file: string) => Promise<boolean> };
+
+export async function failoverPorts(cwd: string, env: NodeJS.ProcessEnv): Promise<RealPorts> {
+  const [{ openSession }, { probe }, { StateStore }, git] = await Promise.all([
+    import('./mysql/session.js'),
+    import('./mysql/probe.js'),
+    import('./state.js'),
+    import('./git.js'),
+  ]);
+  return {
+    open: openSession,
+    probe,
+    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+    now: () => Date.now(),
+    state: new StateStore(path.join(cwd, '.topogit', 'state')),
+    writeBack: git.writeBack,
+    committedSince: async (commit, file) => (await git.commitsSince(cwd, commit, file).catch(() => 0)) > 0,
+    runHook: (command, hookEnv) => runHook(command, hookEnv, cwd, env),
+    faultPoint: (step) => {
+      // Fault injection for crash-safety tests: die, without cleanup, right after a named step.
+      if (env.TOPOGIT_FAULT_AFTER === step) process.kill(process.pid, 'SIGKILL');
+    },
+  };
+}
+
+/** Runs a hook with `sh -c` in the repository, its TOPOGIT_* variables added, bounded to 30 s. */
+function runHook(command: string, hookEnv: Record<string, string>, cwd: string, env: NodeJS.ProcessEnv): Promise<HookResult> {
+  return new Promise((resolve) => {
+    const child = spawn('sh', ['-c', command], { cwd, env: { ...env, ...hookEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolve({ code: 127, output: e.message });
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? 128 : 1), output: output.trim() });
+    });
+  });
+}

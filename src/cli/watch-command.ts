@@ -1,0 +1,80 @@
+// `topogit watch`: parse, build the logger, start the daemon, stop it cleanly on a signal.
+import path from 'node:path';
+import type { Command } from 'commander';
+import { TopogitError } from '../core/errors.js';
+import type { Timeouts } from '../adapters/mysql/session.js';
+import { int, type Io } from './shared.js';
+
+export interface WatchCommandDeps {
+  readonly io: Io;
+  readonly setCode: (c: number) => void;
+  readonly timeouts: () => Timeouts;
+}
+
+/** Keys whose values never reach a log line, whatever object they sit in. */
+export const REDACT = ['password', '*.password', '*.*.password', 'MASTER_PASSWORD', 'SOURCE_PASSWORD', 'env.TOPOGIT_PASSWORD', 'env.TOPOGIT_REPL_PASSWORD'];
+
+function parseListen(v: string): { host: string; port: number } {
+  const m = /^(?:(\[[0-9a-fA-F:]+\]|[^:]+):)?(\d{1,5})$/.exec(v);
+  const port = Number(m?.[2]);
+  if (!m || port > 65535) throw new TopogitError('TOPOGIT_USAGE', `--http ${v}: expected HOST:PORT or PORT`, 'e.g. --http 127.0.0.1:9860');
+  return { host: (m[1] ?? '127.0.0.1').replace(/^\[|\]$/g, ''), port };
+}
+
+export function registerWatchCommand(program: Command, d: WatchCommandDeps): void {
+  const { io } = d;
+  program
+    .command('watch')
+    .description('run continuously: reconcile, take changes from Git, fail over by policy, report health over HTTP')
+    .option('--repo <dir>', 'the repository with the topology files', '.')
+    .option('--topologies <dir>', 'topology directory inside the repository', 'topologies')
+    .option('--http <[host:]port>', 'serve /healthz, /readyz, /metrics and /api/clusters (loopback by default)')
+    .option('--pull-interval <ms>', 'how often to pull the upstream (fast-forward only)', int('--pull-interval', 200, 3_600_000), 3000)
+    .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+    .action(async (o: { repo: string; topologies: string; http?: string; pullInterval: number; logLevel: string }) => {
+      const { pino } = await import('pino');
+      const pretty = process.stdout.isTTY && !io.env.TOPOGIT_LOG_JSON;
+      const log = pino(
+        { level: o.logLevel, base: { pid: process.pid }, redact: { paths: REDACT, censor: '****' } },
+        pretty ? pino.transport({ target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } }) : pino.destination(1),
+      );
+      const repoDir = path.resolve(io.cwd, o.repo);
+      const { startDaemon } = await import('../daemon/daemon.js');
+      const daemon = await startDaemon({
+        repoDir,
+        topologies: o.topologies,
+        env: io.env,
+        timeouts: d.timeouts(),
+        log,
+        pullIntervalMs: o.pullInterval,
+        ...(o.http ? { http: parseListen(o.http) } : {}),
+      });
+      await new Promise<void>((resolve) => {
+        let stopping = false;
+        const stop = (signal: string) => {
+          if (stopping) return;
+          stopping = true;
+          log.warn({ signal }, 'stopping: finishing the step in flight');
+          // A stuck server must not hold the exit hostage: give up after 10 s.
+          const hard = setTimeout(() => {
+            log.error('did not stop within 10 s; exiting');
+            resolve();
+          }, 10_000);
+          hard.unref();
+          void daemon.stop().then(() => {
+            clearTimeout(hard);
+            log.info('stopped');
+            resolve();
+          });
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.on('SIGHUP', () => {
+          log.info('SIGHUP: reloading the topology files');
+          void daemon.reload('SIGHUP');
+        });
+      });
+      log.flush?.();
+      d.setCode(0);
+    });
+}

@@ -1,0 +1,225 @@
+// `topogit watch`: keeps the live servers and the Git repository in agreement. Files come from the
+// working tree (chokidar, debounced) and from the upstream (fast-forward pulls); one loop per
+// cluster does the work; a lease decides which of several daemons acts; HTTP reports health.
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import type { Logger } from 'pino';
+import { simpleGit } from 'simple-git';
+import type { ClusterSpec } from '../core/model.js';
+import { formatIssue, loadTopologies } from '../config/load.js';
+import { acquireLock } from '../adapters/lock.js';
+import { failoverPorts } from '../adapters/ports.js';
+import type { Timeouts } from '../adapters/mysql/session.js';
+import { startHttp } from './http.js';
+import { Lease } from './lease.js';
+import { ClusterLoop } from './loop.js';
+import { Metrics } from './metrics.js';
+import type { ClusterSnapshot, DaemonSnapshot } from './model.js';
+
+export interface WatchOptions {
+  readonly repoDir: string;
+  readonly topologies: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly timeouts: Timeouts;
+  readonly log: Logger;
+  readonly http?: { readonly host: string; readonly port: number };
+  readonly pullIntervalMs: number;
+  readonly debounceMs?: number;
+}
+
+export interface RunningDaemon {
+  readonly httpAddress?: { host: string; port: number };
+  snapshot(): DaemonSnapshot;
+  reload(reason: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+interface FileState {
+  spec?: ClusterSpec;
+  text?: string;
+  issues: string[];
+}
+
+export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
+  const startedAt = new Date().toISOString();
+  const metrics = new Metrics();
+  const ports = await failoverPorts(o.repoDir, o.env);
+  const topoDir = path.resolve(o.repoDir, o.topologies);
+  const files = new Map<string, FileState>(); // by file path relative to repoDir
+  const loops = new Map<string, ClusterLoop>(); // by cluster
+  const selfWritten = new Map<string, string>(); // file -> text we wrote
+  let loaded = false;
+  let stopping = false;
+
+  const lease = new Lease({
+    dir: path.join(o.repoDir, '.topogit'),
+    ttlMs: 3000,
+    renewEveryMs: 1000,
+    identity: { id: randomUUID(), pid: process.pid, host: hostname() },
+    onChange: (role, holder) => o.log.warn({ role, holder: holder ? `${holder.pid}@${holder.host}` : null }, role === 'active' ? 'this daemon holds the lease and acts' : 'standing by: another daemon holds the lease'),
+  });
+  await lease.tick();
+  lease.start();
+
+  const loopDeps = {
+    repoDir: o.repoDir,
+    env: o.env,
+    timeouts: o.timeouts,
+    ports,
+    metrics,
+    isActive: () => lease.isActive() && !stopping,
+    withClusterLock: async <T>(cluster: string, fn: () => Promise<T>): Promise<T | undefined> => {
+      let lock;
+      try {
+        lock = await acquireLock(cluster, { dir: path.join(o.repoDir, '.topogit', 'locks'), timeoutMs: 0, command: 'topogit watch' });
+      } catch {
+        return undefined;
+      }
+      try {
+        return await fn();
+      } finally {
+        await lock.release();
+      }
+    },
+    onSelfWrite: async (file: string) => {
+      selfWritten.set(file, await readFile(path.resolve(o.repoDir, file), 'utf8').catch(() => ''));
+    },
+  };
+
+  const reload = async (reason: string): Promise<void> => {
+    if (stopping) return;
+    let result;
+    try {
+      result = await loadTopologies([topoDir], { env: o.env, cwd: o.repoDir });
+    } catch (e) {
+      o.log.error({ reason }, `cannot load topology files: ${(e as Error).message}`);
+      return;
+    }
+    const byFile = new Map<string, string[]>();
+    for (const i of result.issues) byFile.set(i.file, [...(byFile.get(i.file) ?? []), formatIssue(i)]);
+    const seen = new Set<string>();
+    for (const spec of result.specs) seen.add(spec.file);
+    for (const file of byFile.keys()) seen.add(file);
+    for (const file of seen) {
+      const prev = files.get(file) ?? { issues: [] };
+      const issues = byFile.get(file) ?? [];
+      const spec = issues.length === 0 ? result.specs.find((s) => s.file === file) : undefined;
+      const text = await readFile(path.resolve(o.repoDir, file), 'utf8').catch(() => undefined);
+      if (!spec) {
+        // An invalid file never reaches a server: the cluster keeps running on its last valid version.
+        files.set(file, { ...prev, issues });
+        if (prev.spec) {
+          const loop = loops.get(prev.spec.cluster);
+          loop?.setCondition('FileInvalid', true, issues.join('; '));
+          metrics.setFileValid(prev.spec.cluster, false);
+        }
+        o.log.error({ file, issues }, `${file} does not validate; its cluster keeps its last valid version`);
+        continue;
+      }
+      files.set(file, { spec, ...(text !== undefined ? { text } : {}), issues: [] });
+      metrics.setFileValid(spec.cluster, true);
+      const loop = loops.get(spec.cluster);
+      if (!loop) {
+        const l = new ClusterLoop(spec, { ...loopDeps, log: o.log.child({ cluster: spec.cluster }) });
+        l.setCondition('FileInvalid', false, 'file valid');
+        loops.set(spec.cluster, l);
+        l.start();
+        o.log.info({ file, instances: spec.instances.length }, `managing cluster ${spec.cluster}`);
+        continue;
+      }
+      loop.setCondition('FileInvalid', false, 'file valid');
+      if (prev.text === text) continue;
+      const ours = selfWritten.get(file) === text;
+      loop.update(spec, !ours);
+      o.log.info({ file, reason, ownWriteBack: ours }, ours ? `${file}: our own write-back, no pass of its own` : `${file} changed: reconciling`);
+    }
+    // A file that disappeared: its cluster is no longer managed.
+    for (const [file, st] of files) {
+      if (seen.has(file)) continue;
+      files.delete(file);
+      if (st.spec) {
+        await loops.get(st.spec.cluster)?.stop();
+        loops.delete(st.spec.cluster);
+        metrics.forgetCluster(st.spec.cluster);
+        o.log.warn({ file }, `${file} was removed: cluster ${st.spec.cluster} is no longer managed`);
+      }
+    }
+    loaded = true;
+  };
+
+  await reload('start');
+
+  // chokidar: an editor's burst of writes is one reload.
+  let debounce: NodeJS.Timeout | undefined;
+  const watcher: FSWatcher = watch(topoDir, { ignoreInitial: true, depth: 0, awaitWriteFinish: false });
+  watcher.on('all', (_event, p) => {
+    if (!/\.ya?ml$/i.test(p)) return;
+    if (debounce) clearTimeout(debounce);
+    debounce = setTimeout(() => void reload(`file ${path.relative(o.repoDir, p)} changed`), o.debounceMs ?? 200);
+  });
+
+  // A `git push` reaches the daemon through fast-forward pulls of the upstream.
+  const git = simpleGit({ baseDir: o.repoDir });
+  let pulling = false;
+  const pull = async () => {
+    if (pulling || stopping || !lease.isActive()) return;
+    pulling = true;
+    try {
+      const upstream = await git.raw(['rev-parse', '--abbrev-ref', '--symbolic-full-name', '@{u}']).catch(() => '');
+      if (!upstream.trim()) return;
+      const before = (await git.revparse(['HEAD'])).trim();
+      await git.raw(['pull', '--ff-only', '--quiet']);
+      const after = (await git.revparse(['HEAD'])).trim();
+      if (before !== after) {
+        o.log.info({ from: before.slice(0, 12), to: after.slice(0, 12) }, 'pulled new commits');
+        await reload(`pulled ${after.slice(0, 12)}`);
+      }
+    } catch (e) {
+      o.log.warn(`git pull --ff-only failed: ${(e as Error).message.split('\n')[0]}`);
+    } finally {
+      pulling = false;
+    }
+  };
+  const puller = setInterval(() => void pull(), o.pullIntervalMs);
+
+  const snapshot = (): DaemonSnapshot => {
+    const clusters: ClusterSnapshot[] = [...loops.values()].map((l) => {
+      const f = [...files.values()].find((x) => x.spec?.cluster === l.spec.cluster);
+      return {
+        name: l.spec.cluster,
+        file: l.spec.file,
+        view: l.view,
+        analysis: l.analysis,
+        conditions: l.conditions,
+        lastPass: l.lastPass,
+        lastFailover: l.lastFailover,
+        fileValid: (f?.issues.length ?? 0) === 0,
+        fileIssues: f?.issues ?? [],
+        driftCount: l.driftCount,
+      };
+    });
+    return { startedAt, ready: loaded && [...loops.values()].every((l) => l.probedOnce), role: lease.isActive() ? 'active' : 'standby', clusters };
+  };
+
+  const http = o.http ? await startHttp({ host: o.http.host, port: o.http.port, snapshot, metrics }) : undefined;
+  if (http) o.log.info({ address: http.address }, `http on http://${http.address.host}:${http.address.port}`);
+
+  return {
+    ...(http ? { httpAddress: http.address } : {}),
+    snapshot,
+    reload,
+    async stop() {
+      // Stop taking new work, let each loop finish the step in flight, then close everything.
+      stopping = true;
+      clearInterval(puller);
+      if (debounce) clearTimeout(debounce);
+      await watcher.close();
+      await Promise.all([...loops.values()].map((l) => l.stop()));
+      await http?.close();
+      await lease.stop();
+    },
+  };
+}

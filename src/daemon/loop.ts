@@ -1,0 +1,246 @@
+// One cluster's loop: a pass every detection.intervalMs, an immediate re-probe when something
+// looks wrong, one pass at a time (triggers during a pass collapse into one more pass), each pass
+// deciding from a fresh probe, exponential backoff on errors.
+import type { Logger } from 'pino';
+import { classifyCluster, DEFAULT_CLASSIFY, type ClusterView } from '../core/classify.js';
+import type { ClusterSpec } from '../core/model.js';
+import type { AnalysisCode } from '../core/analysis.js';
+import { resolveCredentials } from '../config/load.js';
+import type { RealPorts } from '../adapters/ports.js';
+import type { Timeouts } from '../adapters/mysql/session.js';
+import { reconcileOnce, type ReconcileResult } from '../engine/reconcile.js';
+import type { FailoverEvent } from '../engine/failover.js';
+import type { ReconcileEvent } from '../engine/reconcile.js';
+import type { Condition, ConditionType, FailoverSummary, MetricsSink, PassSummary } from './model.js';
+
+export interface LoopDeps {
+  readonly repoDir: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly timeouts: Timeouts;
+  readonly ports: RealPorts;
+  readonly metrics: MetricsSink;
+  readonly log: Logger;
+  /** Act only while this daemon holds the lease; otherwise observe. */
+  readonly isActive: () => boolean;
+  /** Runs `fn` holding the cluster's apply lock, or returns undefined when someone else holds it. */
+  readonly withClusterLock: <T>(cluster: string, fn: () => Promise<T>) => Promise<T | undefined>;
+  /** After a pass wrote the file back to Git: its new text, so the reload it causes is not a trigger. */
+  readonly onSelfWrite: (file: string) => Promise<void>;
+}
+
+const FAST_REPROBE_MS = 50;
+const MAX_FAST_REPROBES = 5;
+const MAX_BACKOFF_MS = 30_000;
+
+export class ClusterLoop {
+  private timer: NodeJS.Timeout | undefined;
+  private inFlight: Promise<void> | undefined;
+  private pending = false;
+  private stopped = false;
+  private errors = 0;
+  private fast = 0;
+  private passNo = 0;
+  private suspectSince: number | undefined;
+  private allowSwitchover = false;
+  view: ClusterView | null = null;
+  analysis: AnalysisCode | null = null;
+  lastPass: PassSummary | null = null;
+  lastFailover: FailoverSummary | null = null;
+  driftCount = 0;
+  probedOnce = false;
+  private conds = new Map<ConditionType, Condition>();
+
+  constructor(
+    public spec: ClusterSpec,
+    private readonly deps: LoopDeps,
+  ) {}
+
+  get conditions(): Condition[] {
+    return [...this.conds.values()];
+  }
+
+  setCondition(type: ConditionType, status: boolean, reason: string): void {
+    const cur = this.conds.get(type);
+    if (cur && cur.status === status && cur.reason === reason) return;
+    this.conds.set(type, { type, status, reason, since: cur && cur.status === status ? cur.since : new Date().toISOString() });
+  }
+
+  start(): void {
+    this.schedule(0);
+  }
+
+  /** A new valid version of the file. `byCommit`: a human's change (not our own write-back). */
+  update(spec: ClusterSpec, byCommit: boolean): void {
+    const oldPrimary = this.spec.instances.find((i) => i.source === undefined)?.name;
+    const newPrimary = spec.instances.find((i) => i.source === undefined)?.name;
+    this.spec = spec;
+    if (!byCommit) return;
+    if (oldPrimary !== newPrimary) this.allowSwitchover = true;
+    this.trigger('file changed');
+  }
+
+  /** Level-triggered: the reason is logged, the pass decides from a fresh probe. */
+  trigger(reason: string): void {
+    if (this.stopped) return;
+    this.deps.log.debug({ reason }, 'trigger');
+    if (this.inFlight) this.pending = true;
+    else this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.inFlight;
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.run(), ms);
+  }
+
+  private async run(): Promise<void> {
+    if (this.stopped || this.inFlight) return;
+    this.pending = false;
+    this.inFlight = this.pass().finally(() => {
+      this.inFlight = undefined;
+    });
+    await this.inFlight;
+    if (this.stopped) return;
+    this.schedule(this.pending ? 0 : this.nextDelay());
+  }
+
+  private nextDelay(): number {
+    const interval = this.spec.failover.detection.intervalMs;
+    if (this.errors > 0) return Math.min(MAX_BACKOFF_MS, interval * 2 ** Math.min(this.errors, 10));
+    // Something looked wrong: look again at once instead of a full interval (bounded).
+    if (this.analysis && this.analysis !== 'PrimaryReachable' && this.fast < MAX_FAST_REPROBES) {
+      this.fast++;
+      return FAST_REPROBE_MS;
+    }
+    if (this.analysis === 'PrimaryReachable') this.fast = 0;
+    return interval;
+  }
+
+  private async pass(): Promise<void> {
+    const id = `${this.spec.cluster}-${++this.passNo}`;
+    const log = this.deps.log.child({ pass: id });
+    const started = Date.now();
+    const spec = this.spec;
+    try {
+      const creds = resolveCredentials(spec, this.deps.env);
+      const active = this.deps.isActive();
+      const result = active
+        ? await this.deps.withClusterLock(spec.cluster, () =>
+            reconcileOnce({
+              spec,
+              ctx: { admin: creds.admin, replication: creds.replication, timeouts: this.deps.timeouts },
+              ports: this.deps.ports,
+              repoDir: this.deps.repoDir,
+              allowSwitchover: this.allowSwitchover,
+              ...(this.suspectSince !== undefined ? { detectedAt: this.suspectSince } : {}),
+              onEvent: (e) => logEvent(log, e),
+            }),
+          )
+        : undefined;
+      if (active && !result) {
+        this.finish(id, started, 'standby', 'another topogit holds the cluster lock; pass skipped', log);
+        return;
+      }
+      if (!result) {
+        await this.observe(spec, creds.admin);
+        this.finish(id, started, 'standby', 'standing by: another daemon holds the lease', log);
+        return;
+      }
+      this.errors = 0;
+      await this.record(spec, result, started);
+      const outcome = result.failover ? (result.failover.kind === 'done' ? 'failover' : 'error') : result.blocked ? 'blocked' : result.applied ? 'applied' : result.plan?.steps.length ? 'reported' : 'ok';
+      const detail = result.failover
+        ? result.failover.kind === 'done'
+          ? `failover ${result.failover.record.from} -> ${result.failover.record.to}`
+          : `failover ${result.failover.kind}: ${'reason' in result.failover ? result.failover.reason : 'error' in result.failover ? result.failover.error : result.failover.command}`
+        : result.blocked ?? result.analysis.summary;
+      if (outcome === 'error') this.deps.metrics.reconcileError(spec.cluster);
+      this.finish(id, started, outcome, detail, log);
+    } catch (e) {
+      this.errors++;
+      this.deps.metrics.reconcileError(spec.cluster);
+      this.setCondition('Degraded', true, `pass failed: ${(e as Error).message}`);
+      this.finish(id, started, 'error', (e as Error).message, log);
+    }
+  }
+
+  private finish(id: string, started: number, outcome: PassSummary['outcome'], detail: string, log: Logger): void {
+    this.lastPass = { id, startedAt: new Date(started).toISOString(), durationMs: Date.now() - started, outcome, detail };
+    const level = outcome === 'error' ? 'warn' : outcome === 'ok' || outcome === 'standby' ? 'debug' : 'info';
+    log[level]({ outcome, ms: this.lastPass.durationMs }, detail);
+  }
+
+  /** Standing by: probe and show, never act. */
+  private async observe(spec: ClusterSpec, admin: { user: string; password: string }): Promise<void> {
+    const probes = new Map(
+      await Promise.all(spec.instances.map(async (i) => [i.name, await this.deps.ports.probe({ host: i.host, port: i.port }, admin, this.deps.timeouts)] as const)),
+    );
+    this.view = classifyCluster(spec, probes, DEFAULT_CLASSIFY);
+    this.probedOnce = true;
+  }
+
+  private async record(spec: ClusterSpec, r: ReconcileResult, started: number): Promise<void> {
+    this.probedOnce = true;
+    this.analysis = r.analysis.code;
+    if (r.analysis.code !== 'PrimaryReachable') this.suspectSince ??= started;
+    else this.suspectSince = undefined;
+    this.view = classifyCluster(spec, r.probes, { ...DEFAULT_CLASSIFY, ...(r.fenced.size ? { fenced: r.fenced } : {}) });
+    for (const i of this.view.instances) {
+      this.deps.metrics.observeProbe(spec.cluster, i.name, i.probeMs / 1000, i.health !== 'Unreachable');
+      this.deps.metrics.setInstance(spec.cluster, i.name, { up: i.health !== 'Unreachable', lagSeconds: i.lagSeconds, readOnly: i.readOnly });
+    }
+    this.driftCount = r.plan?.steps.length ?? 0;
+    this.deps.metrics.setDrift(spec.cluster, this.driftCount);
+    if (r.applied && !r.applied.failed) this.allowSwitchover = false;
+    if (r.failover?.kind === 'done') {
+      const f = r.failover.record;
+      this.lastFailover = { at: f.at, from: f.from, to: f.to, commit: f.commit, trigger: f.trigger };
+      this.deps.metrics.failover(spec.cluster, Date.parse(f.at) / 1000);
+      this.suspectSince = undefined;
+      this.allowSwitchover = false;
+      await this.deps.onSelfWrite(spec.file);
+    }
+    const unhealthy = this.view.instances.filter((i) => i.health !== 'OK' && i.health !== 'Drift');
+    this.setCondition('Degraded', unhealthy.length > 0, unhealthy.map((i) => `${i.name}: ${i.health}`).join('; ') || 'every instance healthy');
+    this.setCondition('Drifted', this.driftCount > 0 || !this.view.inSync, this.driftCount > 0 ? `${this.driftCount} correction(s) ${r.applied ? 'applied' : 'pending'}` : this.view.inSync ? 'live tree matches the file' : 'live tree differs from the file');
+    this.setCondition('FailoverBlocked', r.blocked !== undefined, r.blocked ?? 'not blocked');
+    this.setCondition('Ready', this.view.healthy && this.view.inSync, `${r.analysis.code}: ${r.analysis.summary}`);
+  }
+}
+
+function logEvent(log: Logger, e: FailoverEvent | ReconcileEvent): void {
+  switch (e.type) {
+    case 'statement':
+      log.info({ instance: e.instance, sql: e.sql }, 'statement');
+      return;
+    case 'failover-step':
+      log.warn({ step: e.step, atMs: e.atMs }, `failover ${e.step}: ${e.detail}`);
+      return;
+    case 'analysis':
+      if (e.analysis.code !== 'PrimaryReachable') log.warn({ analysis: e.analysis.code }, e.analysis.summary);
+      return;
+    case 'failover-blocked':
+      log.warn(e.reason);
+      return;
+    case 'fenced':
+      log.warn({ instance: e.instance, errant: e.errant }, `${e.instance} is back: fenced read-only`);
+      return;
+    case 'rejoined':
+      log.info({ instance: e.instance, source: e.source }, `${e.instance} rejoined under ${e.source}`);
+      return;
+    case 'drift':
+      log.info({ steps: e.plan.steps.map((s) => s.summary), applied: e.applied }, 'drift');
+      return;
+    case 'hook':
+      log.info({ phase: e.phase, command: e.command, code: e.code }, 'hook');
+      return;
+    default:
+      log.debug({ event: e.type }, 'event');
+  }
+}

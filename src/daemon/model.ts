@@ -1,0 +1,64 @@
+// What the daemon knows about each cluster at a moment: the data behind /readyz, /metrics and
+// /api/clusters. Plain data, updated by the cluster loops and read by the HTTP server.
+import type { ClusterView } from '../core/classify.js';
+import type { AnalysisCode } from '../core/analysis.js';
+
+export type ConditionType = 'Ready' | 'Degraded' | 'Drifted' | 'FailoverBlocked' | 'FileInvalid';
+
+export interface Condition {
+  readonly type: ConditionType;
+  readonly status: boolean;
+  readonly reason: string;
+  /** ISO time the status last changed. */
+  readonly since: string;
+}
+
+export interface PassSummary {
+  readonly id: string;
+  readonly startedAt: string;
+  readonly durationMs: number;
+  readonly outcome: 'ok' | 'failover' | 'applied' | 'reported' | 'blocked' | 'error' | 'standby';
+  readonly detail: string;
+}
+
+export interface FailoverSummary {
+  readonly at: string;
+  readonly from: string;
+  readonly to: string;
+  readonly commit: string | null;
+  readonly trigger: 'auto' | 'manual';
+}
+
+export interface ClusterSnapshot {
+  readonly name: string;
+  readonly file: string;
+  /** The live tree from the last probe round (null before the first one). */
+  readonly view: ClusterView | null;
+  readonly analysis: AnalysisCode | null;
+  readonly conditions: readonly Condition[];
+  readonly lastPass: PassSummary | null;
+  readonly lastFailover: FailoverSummary | null;
+  readonly fileValid: boolean;
+  /** One line per problem when the file stopped validating (the cluster runs on its last valid version). */
+  readonly fileIssues: readonly string[];
+  readonly driftCount: number;
+}
+
+export interface DaemonSnapshot {
+  readonly startedAt: string;
+  /** Files loaded and every cluster probed at least once. */
+  readonly ready: boolean;
+  /** Does this daemon hold the lease (acts), or stand by? */
+  readonly role: 'active' | 'standby';
+  readonly clusters: readonly ClusterSnapshot[];
+}
+
+/** Counters and observations the metrics endpoint exposes; the loops call these. */
+export interface MetricsSink {
+  observeProbe(cluster: string, instance: string, seconds: number, up: boolean): void;
+  setInstance(cluster: string, instance: string, v: { up: boolean; lagSeconds: number | null; readOnly: boolean | null }): void;
+  failover(cluster: string, atSeconds: number): void;
+  reconcileError(cluster: string): void;
+  setDrift(cluster: string, count: number): void;
+  setFileValid(cluster: string, valid: boolean): void;
+}

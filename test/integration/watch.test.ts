@@ -1,0 +1,198 @@
+// The daemon against a real sandbox and a real repository with a bare remote: a pushed change is
+// applied, a SIGKILLed primary ends in a failover and a pushed commit, a malformed file is
+// reported and never reaches a server, HTTP reflects all of it, a standby takes over after the
+// active daemon is killed -9, SIGTERM exits cleanly, and no password ever reaches a log.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { editSources } from '../../src/config/edit.js';
+import { eventually, startFleet, TEST_PASSWORD, TEST_REPL_PASSWORD, type Fleet } from './fleet.js';
+
+const exec = promisify(execFile);
+const root = path.resolve(import.meta.dirname, '../..');
+const HOST: Record<string, string> = { db001: '127.0.0.71', db002: '127.0.0.72', db003: '127.0.0.73' };
+const INTERVAL_MS = 500;
+let fleet: Fleet;
+let work: string;
+
+interface Daemon {
+  child: ChildProcess;
+  port: number;
+  log: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+const daemons: Daemon[] = [];
+
+const gitEnv = () => ({ ...process.env, ...fleet.env, GIT_AUTHOR_NAME: 'op', GIT_AUTHOR_EMAIL: 'op@example', GIT_COMMITTER_NAME: 'op', GIT_COMMITTER_EMAIL: 'op@example' });
+const git = async (cwd: string, ...args: string[]) => (await exec('git', args, { cwd, env: gitEnv() })).stdout;
+
+async function startDaemon(name: string): Promise<Daemon> {
+  let out = '';
+  const child = spawn(process.execPath, [path.join(root, 'bin', 'topogit.js'), 'watch', '--http', '127.0.0.1:0', '--pull-interval', '300', '--log-level', 'debug'], {
+    cwd: path.join(fleet.dir, 'ops'),
+    env: { ...gitEnv(), TOPOGIT_LOG_JSON: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const port = await eventually(
+    async () => Number(/http on http:\/\/127\.0\.0\.1:(\d+)/.exec(out)?.[1] ?? 0),
+    (p) => p > 0,
+    15_000,
+  );
+  if (!port) throw new Error(`daemon ${name} did not start:\n${out}`);
+  const d = { child, port, log: () => out, exited };
+  daemons.push(d);
+  return d;
+}
+
+async function get(d: Daemon, p: string): Promise<{ status: number; body: string }> {
+  const r = await fetch(`http://127.0.0.1:${d.port}${p}`);
+  return { status: r.status, body: await r.text() };
+}
+interface ApiCluster {
+  name: string;
+  primary: string;
+  fileValid: boolean;
+  fileIssues: string[];
+  lastFailover: { from: string; to: string; commit: string | null } | null;
+  conditions: { type: string; status: boolean; reason: string }[];
+  tree: { name: string; liveSource: string | null; health: string }[];
+}
+async function api(d: Daemon): Promise<{ role: string; clusters: ApiCluster[] }> {
+  return JSON.parse((await get(d, '/api/clusters')).body) as { role: string; clusters: ApiCluster[] };
+}
+async function sourceOf(name: string): Promise<string | null> {
+  const rows = (await fleet.sql(HOST[name] as string, 'SHOW SLAVE STATUS')) as { Master_Host: string }[];
+  const h = rows[0]?.Master_Host;
+  return h ? (Object.entries(HOST).find(([, v]) => v === h)?.[0] ?? h) : null;
+}
+async function pushFile(edit: (text: string) => string, message: string) {
+  await git(work, 'pull', '-q', '--ff-only');
+  const f = path.join(work, 'topologies', 'shop.yaml');
+  await writeFile(f, edit(await readFile(f, 'utf8')));
+  await git(work, 'commit', '-qam', message);
+  await git(work, 'push', '-q');
+}
+
+describe('topogit watch', () => {
+  let a: Daemon;
+  let b: Daemon;
+
+  beforeAll(async () => {
+    fleet = await startFleet({ cluster: 'shop', instances: 3, baseOctet: 71 });
+    const bare = path.join(fleet.dir, 'remote.git');
+    await exec('git', ['init', '-q', '--bare', '-b', 'main', bare]);
+    // The operator's clone, where topologies/shop.yaml was written by the sandbox.
+    work = path.join(fleet.dir, 'work');
+    await exec('git', ['clone', '-q', bare, work], { env: gitEnv() });
+    const text = (await readFile(path.join(fleet.dir, 'topologies', 'shop.yaml'), 'utf8')).replace(
+      /^failover:\n(?: {2}.*\n)+/m,
+      `failover:\n  auto: true\n  blockSeconds: 0\n  detection: { intervalMs: ${INTERVAL_MS} }\n`,
+    );
+    await exec('mkdir', ['-p', path.join(work, 'topologies')]);
+    await writeFile(path.join(work, 'topologies', 'shop.yaml'), text.replaceAll('../.sandbox', '../../.sandbox'));
+    await writeFile(path.join(work, '.gitignore'), '.topogit/\n');
+    await git(work, 'add', '.');
+    await git(work, 'commit', '-qm', 'shop');
+    await git(work, 'push', '-qu', 'origin', 'main');
+    // The daemon's own clone on the operations host.
+    await exec('git', ['clone', '-q', bare, path.join(fleet.dir, 'ops')], { env: gitEnv() });
+    await fleet.sql(HOST.db001 as string, 'CREATE DATABASE topogit_demo', 'CREATE TABLE topogit_demo.t (id INT AUTO_INCREMENT PRIMARY KEY)');
+    a = await startDaemon('a');
+    b = await startDaemon('b');
+  });
+  afterAll(async () => {
+    for (const d of daemons) d.child.kill('SIGKILL');
+    await fleet?.down();
+  });
+
+  it('is alive, becomes ready, and exactly one daemon acts', async () => {
+    expect((await get(a, '/healthz')).status).toBe(200);
+    await eventually(() => get(a, '/readyz'), (r) => r.status === 200, 10_000);
+    const roles = [(await api(a)).role, (await api(b)).role].sort();
+    expect(roles).toEqual(['active', 'standby']);
+    const c = (await api(a)).clusters[0] as ApiCluster;
+    expect(c.name).toBe('shop');
+    expect(c.tree.map((i) => `${i.name}:${i.health}`)).toEqual(['db001:OK', 'db002:OK', 'db003:OK']);
+  });
+
+  it('applies a pushed change within two intervals of it reaching the daemon', async () => {
+    await pushFile((t) => editSources(t, new Map([['db003', 'db002']])), 'db003 under db002');
+    const pushedAt = Date.now();
+    await eventually(() => sourceOf('db003'), (s) => s === 'db002', 10_000);
+    const took = Date.now() - pushedAt;
+    expect(await sourceOf('db003')).toBe('db002');
+    // Pull interval (300 ms) plus two detection intervals, with slack for this 2-core machine.
+    expect(took).toBeLessThan(300 + 2 * INTERVAL_MS + 2000);
+    const active = (await api(a)).role === 'active' ? a : b;
+    await eventually(async () => (await api(active)).clusters[0]?.tree.find((i) => i.name === 'db003')?.liveSource, (s) => s === 'db002');
+  });
+
+  it('reports a malformed pushed file and leaves the servers untouched', async () => {
+    await pushFile((t) => t.replace('source: db002', 'source: db009'), 'broken');
+    const active = (await api(a)).role === 'active' ? a : b;
+    const c = await eventually(async () => (await api(active)).clusters[0] as ApiCluster, (x) => !x.fileValid, 10_000);
+    expect(c.fileIssues.join('\n')).toContain('"db009" is not an instance of cluster shop');
+    expect(c.conditions.find((x) => x.type === 'FileInvalid')?.status).toBe(true);
+    expect((await get(active, '/metrics')).body).toMatch(/topogit_file_valid\{cluster="shop"\} 0/);
+    await new Promise((r) => setTimeout(r, 3 * INTERVAL_MS));
+    expect(await sourceOf('db003')).toBe('db002');
+    expect(a.child.exitCode).toBeNull();
+    await pushFile((t) => t.replace('source: db009', 'source: db002'), 'fixed');
+    await eventually(async () => (await api(active)).clusters[0]?.fileValid, (v) => v === true, 10_000);
+  });
+
+  it('fails over by itself after a SIGKILL of the primary, and pushes the commit', async () => {
+    await fleet.run('sandbox', 'kill', 'db001');
+    const killedAt = Date.now();
+    const bare = path.join(fleet.dir, 'remote.git');
+    const subject = await eventually(
+      async () => (await exec('git', ['--git-dir', bare, 'log', '-1', '--format=%s', 'main'])).stdout.trim(),
+      (s) => s.startsWith('failover(shop)'),
+      20_000,
+    );
+    expect(subject).toBe('failover(shop): db001 -> db002');
+    expect(Date.now() - killedAt).toBeLessThan(15_000);
+    const active = (await api(a)).role === 'active' ? a : b;
+    const c = await eventually(async () => (await api(active)).clusters[0] as ApiCluster, (x) => x.lastFailover !== null, 10_000);
+    expect(c.lastFailover).toMatchObject({ from: 'db001', to: 'db002' });
+    expect((await get(active, '/metrics')).body).toMatch(/topogit_failovers_total\{cluster="shop"\} 1/);
+    // db003 was under db002 already: it stays there, and db002 is the writable primary.
+    const [ro] = (await fleet.sql(HOST.db002 as string, 'SELECT @@read_only AS ro')) as { ro: number }[];
+    expect(ro?.ro).toBe(0);
+    // The old primary returns: fenced read-only at once, then rejoined (no errant transaction).
+    await fleet.run('sandbox', 'start', 'db001');
+    await eventually(() => sourceOf('db001'), (s) => s === 'db002', 15_000);
+  });
+
+  it('lets the standby take over when the active daemon is killed -9', async () => {
+    const [active, standby] = (await api(a)).role === 'active' ? [a, b] : [b, a];
+    active.child.kill('SIGKILL');
+    await eventually(async () => (await api(standby)).role, (r) => r === 'active', 10_000);
+    // The new active daemon acts: replication stopped by hand is started again.
+    await fleet.sql(HOST.db003 as string, 'STOP SLAVE');
+    const rows = await eventually(() => fleet.sql(HOST.db003 as string, 'SHOW SLAVE STATUS'), (r) => (r[0] as { Slave_IO_Running: string }).Slave_IO_Running === 'Yes', 10_000);
+    expect((rows[0] as { Slave_IO_Running: string }).Slave_IO_Running).toBe('Yes');
+  });
+
+  it('stops cleanly on SIGTERM, and never logs a password', async () => {
+    const alive = daemons.filter((d) => d.child.exitCode === null && d.child.signalCode === null);
+    for (const d of alive) {
+      const started = Date.now();
+      d.child.kill('SIGTERM');
+      const { code } = await d.exited;
+      expect(code).toBe(0);
+      expect(Date.now() - started).toBeLessThan(5000);
+    }
+    for (const d of daemons) {
+      expect(d.log()).not.toContain(TEST_PASSWORD);
+      expect(d.log()).not.toContain(TEST_REPL_PASSWORD);
+    }
+    // The SQL it ran is logged, with the password masked.
+    expect(daemons.some((d) => d.log().includes("MASTER_PASSWORD='****'"))).toBe(true);
+  });
+});
