@@ -36,7 +36,7 @@ export function registerWatchCommand(program: Command, d: WatchCommandDeps): voi
       const pretty = process.stdout.isTTY && !io.env.TOPOGIT_LOG_JSON;
       const log = pino(
         { level: o.logLevel, base: { pid: process.pid }, redact: { paths: REDACT, censor: '****' } },
-        pretty ? pino.transport({ target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } }) : pino.destination(1),
+        pretty ? pino.transport({ target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } }) : pino.destination({ dest: 1, sync: true }),
       );
       const repoDir = path.resolve(io.cwd, o.repo);
       const { startDaemon } = await import('../daemon/daemon.js');

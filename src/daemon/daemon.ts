@@ -46,11 +46,25 @@ interface FileState {
 export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
   const startedAt = new Date().toISOString();
   const metrics = new Metrics();
-  const ports = await failoverPorts(o.repoDir, o.env);
+  const selfWritten = new Map<string, string>(); // file -> text we wrote
+  const real = await failoverPorts(o.repoDir, o.env);
+  // Our own write-back must not look like a human's commit when the watcher sees the file change:
+  // remember the text before it reaches the disk.
+  const ports = {
+    ...real,
+    writeBack: (req: Parameters<typeof real.writeBack>[0]) =>
+      real.writeBack({
+        ...req,
+        edit: (text: string) => {
+          const out = req.edit(text);
+          selfWritten.set(req.file, out);
+          return out;
+        },
+      }),
+  };
   const topoDir = path.resolve(o.repoDir, o.topologies);
   const files = new Map<string, FileState>(); // by file path relative to repoDir
   const loops = new Map<string, ClusterLoop>(); // by cluster
-  const selfWritten = new Map<string, string>(); // file -> text we wrote
   let loaded = false;
   let stopping = false;
 
