@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+// Failover timings with the real daemon: SIGKILL the primary N times (default 5) and read, from
+// the daemon's own JSON log, when it detected the dead primary, when the new primary was
+// writable, when every replica replicated from it, and when the commit was made and pushed.
+// Prints median and p95 of each phase and writes bench/results/failover.json.
+//   node scripts/bench-failover.mjs [--drills 5] [--interval-ms 1000]
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({ options: { drills: { type: 'string', default: '5' }, 'interval-ms': { type: 'string', default: '1000' }, 'base-ip': { type: 'string', default: '11' } } });
+const drills = Number(values.drills);
+const intervalMs = Number(values['interval-ms']);
+const base = Number(values['base-ip']);
+const names = ['db001', 'db002', 'db003'];
+const host = (n) => `127.0.0.${base + names.indexOf(n)}`;
+const bin = fileURLToPath(new URL('../bin/topogit.js', import.meta.url));
+const dir = mkdtempSync(path.join(tmpdir(), 'topogit-bench-failover-'));
+const env = {
+  ...process.env,
+  TOPOGIT_SANDBOX_DIR: path.join(dir, '.sandbox'),
+  TOPOGIT_PASSWORD: 'bench-pw',
+  TOPOGIT_REPL_PASSWORD: 'bench-repl',
+  TOPOGIT_LOG_JSON: '1',
+  GIT_AUTHOR_NAME: 'bench',
+  GIT_AUTHOR_EMAIL: 'bench@localhost',
+  GIT_COMMITTER_NAME: 'bench',
+  GIT_COMMITTER_EMAIL: 'bench@localhost',
+};
+const sh = (cmd, args, cwd) => spawnSync(cmd, args, { cwd, env, encoding: 'utf8' });
+const topogit = (cwd, ...args) => sh(process.execPath, [bin, ...args], cwd);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+async function until(what, fn, ms = 30_000) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await fn()) return;
+    await sleep(50);
+  }
+  throw new Error(`timed out waiting until ${what}`);
+}
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const p95 = (xs) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(xs.length * 0.95) - 1)];
+
+const work = path.join(dir, 'work');
+const ops = path.join(dir, 'ops');
+const bare = path.join(dir, 'remote.git');
+let daemon;
+let log = '';
+const results = [];
+try {
+  sh('git', ['init', '-q', '--bare', '-b', 'main', bare], dir);
+  sh('git', ['clone', '-q', bare, work], dir);
+  if (topogit(work, 'sandbox', 'up', '--cluster', 'bench', '--base-ip', String(base)).status !== 0) throw new Error('sandbox up failed');
+  const file = path.join(work, 'topologies', 'bench.yaml');
+  writeFileSync(file, readFileSync(file, 'utf8').replace(/^failover:\n(?: {2}.*\n)+/m, `failover:\n  auto: true\n  blockSeconds: 0\n  detection: { intervalMs: ${intervalMs} }\n`));
+  writeFileSync(path.join(work, '.gitignore'), '.topogit/\n');
+  sh('git', ['add', '.'], work);
+  sh('git', ['commit', '-qm', 'bench'], work);
+  sh('git', ['push', '-q', 'origin', 'main'], work);
+  sh('git', ['clone', '-q', bare, ops], dir);
+  daemon = spawn(process.execPath, [bin, 'watch', '--pull-interval', '1000'], { cwd: ops, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  daemon.stdout.on('data', (d) => (log += d));
+  daemon.stderr.on('data', (d) => (log += d));
+  const primary = () => /^ {2}(db00\d): \{ host: [\d.]+, port: 3306 \}/m.exec(readFileSync(path.join(ops, 'topologies', 'bench.yaml'), 'utf8'))?.[1];
+  const statusOf = () => JSON.parse(topogit(ops, 'status', '--json').stdout || '{"clusters":[]}').clusters[0];
+  await until('the cluster is healthy', () => statusOf()?.healthy && statusOf()?.inSync);
+  for (let k = 0; k < drills; k++) {
+    const p = primary();
+    const offset = log.length;
+    // Kill at a random phase of the detection interval, as a real crash would.
+    await sleep(Math.random() * intervalMs);
+    const killedAt = Date.now();
+    topogit(work, 'sandbox', 'kill', p);
+    await until('the failover commit', () => /"step":"written-back"/.test(log.slice(offset)));
+    await sleep(100);
+    const lines = log.slice(offset).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const at = (pred) => lines.find(pred)?.time;
+    const detected = at((l) => l.analysis === 'DeadPrimary' || l.analysis === 'DeadPrimaryAndSomeReplicas');
+    const r = {
+      killed: p,
+      detectionMs: detected - killedAt,
+      writableMs: at((l) => l.step === 'promoted') - killedAt,
+      repointedMs: at((l) => l.step === 'repointed') - killedAt,
+      commitMs: at((l) => l.step === 'written-back') - killedAt,
+    };
+    results.push(r);
+    process.stdout.write(`drill ${k + 1}: ${p} killed; detected ${r.detectionMs} ms, writable ${r.writableMs} ms, repointed ${r.repointedMs} ms, committed+pushed ${r.commitMs} ms\n`);
+    // Bring the old primary back; the daemon rejoins it before the next drill.
+    topogit(work, 'sandbox', 'start', p);
+    await until('the old primary rejoined', () => {
+      const s = statusOf();
+      return s?.healthy && s?.inSync && s.instances.every((i) => i.health === 'OK');
+    });
+  }
+} finally {
+  if (daemon && daemon.exitCode === null) {
+    daemon.kill('SIGTERM');
+    await new Promise((r) => daemon.once('exit', r));
+  }
+  topogit(work, 'sandbox', 'down', '--cluster', 'bench');
+  rmSync(dir, { recursive: true, force: true });
+}
+const phases = ['detectionMs', 'writableMs', 'repointedMs', 'commitMs'];
+console.log(`\n| from SIGKILL of the primary (${results.length} drills, detection.intervalMs ${intervalMs}) | median | p95 |\n|---|---|---|`);
+const label = { detectionMs: 'detection (dead primary confirmed)', writableMs: 'writable new primary', repointedMs: 'every replica replicating from it', commitMs: 'commit written and pushed' };
+for (const ph of phases) console.log(`| ${label[ph]} | ${median(results.map((r) => r[ph]))} ms | ${p95(results.map((r) => r[ph]))} ms |`);
+mkdirSync('bench/results', { recursive: true });
+writeFileSync(
+  `bench/results/failover-${intervalMs}ms.json`,
+  JSON.stringify({ date: new Date().toISOString(), drills: results.length, intervalMs, results, median: Object.fromEntries(phases.map((ph) => [ph, median(results.map((r) => r[ph]))])) }, null, 2) + '\n',
+);
