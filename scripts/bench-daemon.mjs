@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// The daemon at rest: its resident memory, and the queries per second it sends each idle instance,
+// read from the servers' own counters (SHOW GLOBAL STATUS 'Questions'). Writes
+// bench/results/daemon-rest-<N>.json.   node scripts/bench-daemon.mjs [--instances 3] [--seconds 30]
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import mysql from 'mysql2/promise';
+
+const { values } = parseArgs({ options: { instances: { type: 'string', default: '3' }, seconds: { type: 'string', default: '30' }, 'base-ip': { type: 'string', default: '11' } } });
+const n = Number(values.instances);
+const seconds = Number(values.seconds);
+const base = Number(values['base-ip']);
+const bin = fileURLToPath(new URL('../bin/topogit.js', import.meta.url));
+const dir = mkdtempSync(path.join(tmpdir(), 'topogit-bench-daemon-'));
+const env = { ...process.env, TOPOGIT_SANDBOX_DIR: path.join(dir, '.sandbox'), TOPOGIT_PASSWORD: 'bench-pw', TOPOGIT_REPL_PASSWORD: 'bench-repl', TOPOGIT_LOG_JSON: '1' };
+const topogit = (...args) => spawnSync(process.execPath, [bin, ...args], { cwd: dir, env, encoding: 'utf8' });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const hosts = Array.from({ length: n }, (_, i) => `127.0.0.${base + i}`);
+
+let daemon;
+let conns = [];
+try {
+  const up = topogit('sandbox', 'up', '--cluster', 'rest', '--instances', String(n), '--base-ip', String(base));
+  if (up.status !== 0) throw new Error(up.stderr);
+  daemon = spawn(process.execPath, [bin, 'watch'], { cwd: dir, env, stdio: 'ignore' });
+  await sleep(5000); // first passes, settings applied, steady state
+  conns = await Promise.all(hosts.map((host) => mysql.createConnection({ host, port: 3306, user: 'topogit', password: 'bench-pw' })));
+  const questions = async () => Promise.all(conns.map(async (c) => Number((await c.query("SHOW GLOBAL STATUS LIKE 'Questions'"))[0][0].Value)));
+  const before = await questions();
+  const t0 = Date.now();
+  await sleep(seconds * 1000);
+  const after = await questions();
+  const elapsed = (Date.now() - t0) / 1000;
+  // Our own SHOW GLOBAL STATUS counts once per sample on each server.
+  const qps = after.map((a, i) => (a - (before[i] ?? 0) - 1) / elapsed);
+  const status = readFileSync(`/proc/${daemon.pid}/status`, 'utf8');
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const result = {
+    date: new Date().toISOString(),
+    instances: n,
+    intervalMs: 1000,
+    seconds: elapsed,
+    daemonRssMiB: +(rssKb / 1024).toFixed(1),
+    queriesPerSecondPerInstance: { median: +qps.sort((a, b) => a - b)[Math.floor(qps.length / 2)].toFixed(2), min: +Math.min(...qps).toFixed(2), max: +Math.max(...qps).toFixed(2) },
+  };
+  console.log(`| daemon at rest, ${n} instances, detection.intervalMs 1000 | value |\n|---|---|`);
+  console.log(`| resident memory (VmRSS) | ${result.daemonRssMiB} MiB |`);
+  console.log(`| queries per second per idle instance (server's Questions counter, median) | ${result.queriesPerSecondPerInstance.median} |`);
+  mkdirSync('bench/results', { recursive: true });
+  writeFileSync(`bench/results/daemon-rest-${n}.json`, JSON.stringify(result, null, 2) + '\n');
+} finally {
+  await Promise.all(conns.map((c) => c.end().catch(() => undefined)));
+  if (daemon && daemon.exitCode === null) {
+    daemon.kill('SIGTERM');
+    await new Promise((r) => daemon.once('exit', r));
+  }
+  topogit('sandbox', 'down', '--cluster', 'rest');
+  rmSync(dir, { recursive: true, force: true });
+}
