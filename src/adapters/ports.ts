@@ -28,10 +28,14 @@ export async function failoverPorts(cwd: string, env: NodeJS.ProcessEnv): Promis
   };
 }
 
-/** Runs a hook with `sh -c` in the repository, its TOPOGIT_* variables added, bounded to 30 s. */
+const HOOK_PASSTHROUGH = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
+
+/** Runs a hook with `sh -c` in the repository with a minimal environment plus its TOPOGIT_* variables, bounded to 30 s. */
 function runHook(command: string, hookEnv: Record<string, string>, cwd: string, env: NodeJS.ProcessEnv): Promise<HookResult> {
   return new Promise((resolve) => {
-    const child = spawn('sh', ['-c', command], { cwd, env: { ...env, ...hookEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Hooks get what a script needs and the TOPOGIT_* facts, never the secrets topogit holds.
+    const base = Object.fromEntries(HOOK_PASSTHROUGH.flatMap((k) => (env[k] !== undefined ? [[k, env[k] as string]] : [])));
+    const child = spawn('sh', ['-c', command], { cwd, env: { ...base, ...hookEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));

@@ -7,7 +7,7 @@ import type { Timeouts } from '../adapters/mysql/session.js';
 import type { FailoverEvent, FailoverOutcome } from '../engine/failover.js';
 import { failoverPorts } from '../adapters/ports.js';
 import type { ReconcileEvent } from '../engine/reconcile.js';
-import { loadValid, type Io } from './shared.js';
+import { loadValid, unobservable, type Io } from './shared.js';
 
 export interface FailoverCommandDeps {
   readonly io: Io;
@@ -128,6 +128,10 @@ export function registerFailoverCommands(program: Command, d: FailoverCommandDep
           const r = await reconcileOnce({ spec, ctx: { admin: creds.admin, replication: creds.replication, timeouts: d.timeouts() }, ports, repoDir: io.cwd, onEvent: (e) => io.out(renderFailoverEvent(e)) });
           if (r.failover) (r.failover.kind === 'done' ? io.out : io.err)(renderOutcome(r.failover));
           if (r.failover && r.failover.kind !== 'done') failed = true;
+          for (const b of unobservable([{ cluster: spec.cluster, probes: r.probes }])) {
+            io.err(`topogit: ${b}\n`);
+            failed = true;
+          }
           if (r.applied?.failed) failed = true;
         } finally {
           await lock.release();

@@ -72,10 +72,11 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .showHelpAfterError('(run with --help for usage)')
     .addOption(new Option('--connect-timeout <ms>', 'connect timeout per server').default(1000).argParser(int('--connect-timeout', 50, 600_000)))
     .addOption(new Option('--query-timeout <ms>', 'query timeout per statement').default(1000).argParser(int('--query-timeout', 50, 600_000)))
-    .addOption(new Option('--concurrency <n>', 'servers probed at the same time').default(32).argParser(int('--concurrency', 1, 4096)));
+    .addOption(new Option('--concurrency <n>', 'servers probed at the same time').default(32).argParser(int('--concurrency', 1, 4096)))
+    .addOption(new Option('--local-address <ip>', 'connect to servers from this local address'));
   const timeouts = (): Timeouts => {
-    const o = program.opts<{ connectTimeout: number; queryTimeout: number }>();
-    return { connectMs: o.connectTimeout, queryMs: o.queryTimeout };
+    const o = program.opts<{ connectTimeout: number; queryTimeout: number; localAddress?: string }>();
+    return { connectMs: o.connectTimeout, queryMs: o.queryTimeout, ...(o.localAddress ? { localAddress: o.localAddress } : {}) };
   };
   const concurrency = () => program.opts<{ concurrency: number }>().concurrency;
 

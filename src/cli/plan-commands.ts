@@ -9,7 +9,7 @@ import type { Timeouts } from '../adapters/mysql/session.js';
 import type { Observation } from '../engine/gather.js';
 import type { ApplyEvent, ApplyReport } from '../engine/apply.js';
 import type { PlanDocument } from './plan-view.js';
-import { int, loadValid, type Io } from './shared.js';
+import { int, loadValid, unobservable, type Io } from './shared.js';
 
 export interface PlanCommandDeps {
   readonly io: Io;
@@ -60,6 +60,7 @@ export function registerPlanCommands(program: Command, d: PlanCommandDeps): void
       } else {
         observations = await gatherLive(specs);
       }
+      const blind = o.against ? [] : unobservable(observations.map((x) => ({ cluster: x.spec.cluster, probes: x.probes })));
       const { doc } = planObservations(observations, planOptions(o), io.env);
       const full: PlanDocument = { ...doc, against, ...(o.out ? { basis: await planBasis(observations, io.cwd) } : {}) };
       if (o.out && o.against) throw new TopogitError('TOPOGIT_USAGE', '--out needs a plan made against live servers, not --against', 'drop --against to save an appliable plan');
@@ -69,7 +70,8 @@ export function registerPlanCommands(program: Command, d: PlanCommandDeps): void
         await writeFile(path.resolve(io.cwd, o.out), render.renderPlanJson(full));
         io.err(`saved the plan to ${o.out}; apply it with \`topogit apply ${o.out}\`\n`);
       }
-      d.setCode(o.detailedExitcode && full.summary.changes > 0 ? 2 : 0);
+      for (const b of blind) io.err(`topogit: ${b}\n`);
+      d.setCode(blind.length > 0 ? 1 : o.detailedExitcode && full.summary.changes > 0 ? 2 : 0);
     });
 
   program
@@ -102,6 +104,11 @@ export function registerPlanCommands(program: Command, d: PlanCommandDeps): void
       }
       try {
         const observations = await gatherLive(specs);
+        const blind = unobservable(observations.map((x) => ({ cluster: x.spec.cluster, probes: x.probes })));
+        if (blind.length > 0) {
+          for (const b of blind) io.err(`topogit: ${b}\n`);
+          throw new TopogitError('TOPOGIT_UNREACHABLE', 'cannot observe the servers; nothing was applied', 'fix the connection or credentials and run again');
+        }
         let plans: ClusterPlan[];
         if (saved) {
           if (!saved.basis) throw new TopogitError('TOPOGIT_STALE_PLAN', `${planfile} has no basis to check (save plans with \`plan --out\`)`);
@@ -167,11 +174,18 @@ export function registerPlanCommands(program: Command, d: PlanCommandDeps): void
       const lock = await acquireLock(cluster, { dir: path.join(io.cwd, '.topogit', 'locks'), timeoutMs: o.lockTimeout * 1000, command: `topogit switchover ${cluster} --to ${o.to}` });
       try {
         const observations = await gatherLive([edited.spec]);
+        const blind = unobservable(observations.map((x) => ({ cluster: x.spec.cluster, probes: x.probes })));
+        if (blind.length > 0) {
+          for (const b of blind) io.err(`topogit: ${b}\n`);
+          throw new TopogitError('TOPOGIT_UNREACHABLE', 'cannot observe the servers; nothing was changed', `${spec.file} was not changed`);
+        }
+        const live = observations[0]?.view.instances.find((i) => i.name === o.to);
+        if (!live || live.health === 'Unreachable') throw new TopogitError('TOPOGIT_SWITCHOVER_REFUSED', `${o.to} is unreachable; nothing was changed`, `${spec.file} was not changed`);
         const made = engine.planObservations(observations, planOptions(o), io.env);
         const { renderPlanText } = await import('./render-plan.js');
         io.out(renderPlanText({ ...made.doc, against: 'live' }));
         const plan = made.plans[0];
-        const refused = plan?.notices.find((n) => n.kind === 'refused');
+        const refused = plan?.notices.find((n) => n.kind === 'unknown-primary' || (n.kind === 'refused' && n.message.startsWith('switchover ')));
         if (!plan || refused) throw new TopogitError('TOPOGIT_SWITCHOVER_REFUSED', refused?.message ?? 'no plan', `${spec.file} was not changed`);
         if (!plan.steps.some((st) => st.summary.startsWith('switchover '))) {
           io.out(`${o.to} is already the primary of ${cluster}\n`);

@@ -62,7 +62,8 @@ export async function secretSourceProblems(spec: ClusterSpec, env: NodeJS.Proces
     }
     if (ref.passwordFile !== undefined) {
       const abs = nodePath.resolve(cwd, ref.passwordFile);
-      const shown = displayPath(abs, cwd);
+      // Quoted: a path is the user's text and must not be able to forge an extra output line.
+      const shown = JSON.stringify(displayPath(abs, cwd));
       let message: string | undefined;
       try {
         if (!(await stat(abs)).isFile()) message = `password file ${shown} is not a regular file`;
@@ -133,7 +134,7 @@ export function resolveCredentials(spec: ClusterSpec, env: NodeJS.ProcessEnv): R
       } catch (e) {
         throw new TopogitError(
           'TOPOGIT_SECRET_MISSING',
-          `${where}: cannot read password file ${ref.passwordFile} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+          `${where}: cannot read password file ${JSON.stringify(ref.passwordFile)} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
           `create the file, or fix credentials.${role}.passwordFile in ${spec.file}`,
         );
       }

@@ -40,6 +40,7 @@ const PATTERN_RULES: Record<string, { noun: string; rule: string }> = {
   host: { noun: 'host', rule: "use a hostname or an IPv4/IPv6 address (letters, digits, '.', '-', ':')" },
   user: { noun: 'user name', rule: "use 1-80 letters, digits, '_', '.', '-'" },
   envName: { noun: 'environment variable name', rule: "use letters, digits and '_', not starting with a digit" },
+  path: { noun: 'file path', rule: 'write it on one line, without control characters' },
   command: { noun: 'command', rule: 'write it on one line, without newline, carriage return or NUL characters' },
   authorName: { noun: 'author name', rule: "write it on one line, without '<' or '>'" },
   email: { noun: 'email address', rule: "use local@domain, without spaces, '<' or '>'" },

@@ -127,6 +127,8 @@ export interface InstanceState {
   readonly gtid: GtidState;
   readonly replication: readonly ReplicaStatus[];
   readonly seenReplicas: readonly SeenReplica[];
+  /** Semi-synchronous replication, where the server has it. */
+  readonly semiSync?: { readonly source: boolean; readonly replica: boolean; readonly newNames: boolean };
 }
 
 export type ProbeResult =

@@ -5,7 +5,7 @@ import type { Action, ClusterPlan, Step } from '../core/plan.js';
 import type { ClusterSpec, Endpoint, GtidState, InstanceState, ProbeResult } from '../core/model.js';
 import { endpointKey } from '../core/model.js';
 import { statementsFor } from '../adapters/mysql/actions.js';
-import { displaySql, parseVersion } from '../adapters/mysql/dialect.js';
+import { displaySql, parseVersion, setSemiSyncSource, type Statement } from '../adapters/mysql/dialect.js';
 import type { Login, Session, Timeouts } from '../adapters/mysql/session.js';
 
 export interface ApplyPorts {
@@ -75,11 +75,23 @@ export async function fresh(ctx: ApplyContext, name: string): Promise<InstanceSt
   return r.state;
 }
 
+function versionOf(state: InstanceState) {
+  return parseVersion(state.version, state.flavor === 'mariadb' ? 'mariadb' : '');
+}
+
 async function run(ctx: ApplyContext, name: string, action: Action, state: InstanceState, only?: (sql: string) => boolean): Promise<void> {
-  const v = parseVersion(state.version, state.flavor === 'mariadb' ? 'mariadb' : '');
-  const statements = statementsFor(action, v, ctx.replication).filter((s) => !only || only(s.sql));
+  const statements = statementsFor(action, versionOf(state), ctx.replication).filter((s) => !only || only(s.sql));
+  await runStatements(ctx, name, statements);
+}
+
+async function runStatements(ctx: ApplyContext, name: string, statements: readonly Statement[]): Promise<void> {
   const session = await ctx.ports.open(endpointOf(ctx, name), ctx.admin, ctx.timeouts);
   try {
+    // mysql2 escapes literals with backslashes; under NO_BACKSLASH_ESCAPES a quote in a password
+    // could end its literal early. Make the session's escaping match the client's first.
+    if (statements.some((s) => s.values.length > 0)) {
+      await session.query("SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')");
+    }
     for (const s of statements) {
       ctx.onEvent({ type: 'statement', instance: name, sql: displaySql(s) });
       // Replication statements can take longer than a probe query (STOP waits for the threads).
@@ -136,7 +148,9 @@ export async function runAction(a: Action, ctx: ApplyContext): Promise<void> {
         await run(ctx, a.instance, { kind: 'set-read-only', instance: a.instance, readOnly: true }, s);
       }
       await waitSourceHasAll(ctx, a, a.waitForSource ? 30_000 : 0);
-      await run(ctx, a.instance, a, await fresh(ctx, a.instance));
+      const before = await fresh(ctx, a.instance);
+      if (before.semiSync?.source) await runStatements(ctx, a.instance, [setSemiSyncSource(versionOf(before), false, before.semiSync.newNames)]);
+      await run(ctx, a.instance, a, before);
       await waitFor(ctx, a.instance, `it replicates from ${a.source} with both threads running`, verifyMs, (x) => {
         const ch = x.replication[0];
         if (!ch || `${ch.sourceHost}:${ch.sourcePort}` !== endpointKey(a)) return false;
@@ -172,6 +186,8 @@ export async function runAction(a: Action, ctx: ApplyContext): Promise<void> {
       const s = await fresh(ctx, a.instance);
       await assertNoOtherWritablePrimary(ctx, a.instance);
       await run(ctx, a.instance, a, s);
+      // A semi-sync replica becomes a semi-sync primary: acknowledged writes stay lossless.
+      if (s.semiSync?.replica && !s.semiSync.source) await runStatements(ctx, a.instance, [setSemiSyncSource(versionOf(s), true, s.semiSync.newNames)]);
       await waitFor(ctx, a.instance, 'it replicates from nobody and is writable', verifyMs, (x) => x.replication.length === 0 && !x.readOnly);
       return;
     }

@@ -57,6 +57,7 @@ export type FailoverOutcome =
   | { readonly kind: 'failed'; readonly step: string; readonly error: string };
 
 const DRAIN_SECONDS = 30;
+const CONFIRM_WAIT_MS = 3000;
 
 export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
   const { spec, ports } = req;
@@ -69,8 +70,16 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
   const failed = resumed ? spec.instances.find((i) => i.name === resumed.failedPrimary) : spec.instances.find((i) => i.source === undefined);
   if (!failed) return { kind: 'refused', reason: resumed ? `the journal names ${resumed.failedPrimary}, which is not in ${spec.file} any more` : 'the file has no primary' };
 
-  const probes = await probeAll(spec, ctx);
-  const analysis = resumed ? analyzeAbout(spec, probes, failed.name) : analyzeCluster(spec, probes);
+  let probes = await probeAll(spec, ctx);
+  let analysis = resumed ? analyzeAbout(spec, probes, failed.name) : analyzeCluster(spec, probes);
+  // Asked by a human right after a crash, the replicas may not have noticed yet (they notice at
+  // once on a closed connection, within the heartbeat period on a silent one): look again briefly.
+  const patience = ports.now() + CONFIRM_WAIT_MS;
+  while (!resumed && req.trigger === 'manual' && analysis.code === 'UnreachablePrimary' && ports.now() < patience) {
+    await ports.sleep(200);
+    probes = await probeAll(spec, ctx);
+    analysis = analyzeCluster(spec, probes);
+  }
   if (!resumed && !triggersFailover(analysis.code)) {
     if (!req.force || analysis.code === 'NoReplicasReachable' || analysis.code === 'DeadPrimaryWithoutReplicas') {
       const hint = analysis.code === 'PrimaryReachable' ? '; it is alive: use `topogit switchover` (or --force to fail over anyway)' : '';

@@ -52,6 +52,23 @@ async function setPolicy(yamlFailover: string) {
   await git(fleet.dir, 'commit', '-qam', 'policy');
   await git(fleet.dir, 'push', '-q');
 }
+/**
+ * SIGKILL the primary, then wait until its replicas noticed (IO thread no longer connected): on
+ * a loaded machine that can take a moment, and a one-shot pass decides from what it sees.
+ */
+async function killPrimary(name: string) {
+  await fleet.run('sandbox', 'kill', name);
+  await eventually(
+    async () => {
+      const others = Object.keys(HOST).filter((n) => n !== name);
+      const states = await Promise.all(others.map(async (o) => ((await fleet.sql(HOST[o] as string, 'SHOW SLAVE STATUS')) as { Slave_IO_Running: string; Master_Host: string }[])[0]));
+      return states.every((st) => !st || st.Master_Host !== HOST[name] || st.Slave_IO_Running !== 'Yes');
+    },
+    (x) => x,
+    10_000,
+  );
+}
+
 /** Brings a killed former primary back and lets one reconcile pass rejoin it. */
 async function bringBack(name: string) {
   await fleet.run('sandbox', 'start', name);
@@ -123,7 +140,7 @@ describe('failover on real MariaDB servers with a real git remote', () => {
     await git(other, 'add', 'NOTES.md');
     await git(other, 'commit', '-qm', 'notes');
     await git(other, 'push', '-q');
-    await fleet.run('sandbox', 'kill', 'db002');
+    await killPrimary('db002');
     const r = await fleet.run('reconcile');
     expect(r.code, r.err + r.out).toBe(0);
     expect(r.out).toContain('DeadPrimary: db002 is dead');
@@ -147,7 +164,7 @@ describe('failover on real MariaDB servers with a real git remote', () => {
   it('lets a preFailover hook veto the failover', async () => {
     await setPolicy('  auto: true\n  blockSeconds: 0\n  hooks:\n    preFailover: ["echo not now; exit 3"]\n');
     const p = await primaryInFile();
-    await fleet.run('sandbox', 'kill', p);
+    await killPrimary(p);
     const r = await fleet.run('reconcile');
     expect(r.code).toBe(1);
     expect(r.err).toContain('failover vetoed by the preFailover hook echo not now; exit 3: not now');
@@ -185,7 +202,7 @@ describe('failover on real MariaDB servers with a real git remote', () => {
     await fleet.sql(HOST[p] as string, 'INSERT INTO topogit_demo.t (v) VALUES (10), (11), (12)');
     const total = await rows(p);
     await eventually(() => rows(never), (n) => n === total);
-    await fleet.run('sandbox', 'kill', p);
+    await killPrimary(p);
     const r = await fleet.run('reconcile');
     expect(r.code, r.err + r.out).toBe(0);
     expect(r.out).toContain(`failover ${p} -> ${cand} done`);
@@ -208,7 +225,7 @@ describe('failover on real MariaDB servers with a real git remote', () => {
     const total = await rows(p);
     await eventually(() => rows(never), (n) => n === total);
     expect(await rows(cand)).toBeLessThan(total);
-    await fleet.run('sandbox', 'kill', p);
+    await killPrimary(p);
     const r = await fleet.run('reconcile');
     expect(r.code, r.err + r.out).toBe(0);
     expect(r.out).toContain(`caught-up: ${cand} caught up from ${never}`);

@@ -298,7 +298,7 @@ describe('loadTopologies across files and the file system', () => {
     const { specs, issues } = await loadTopologies(['topologies'], { env: {}, cwd: tmp });
     expect(lines(issues)).toEqual([
       'topologies/a.yaml:5:18: credentials.admin.passwordEnv: environment variable TOPOGIT_PASSWORD is not set',
-      'topologies/a.yaml:6:44: credentials.replication.passwordFile: password file secrets/repl.pw does not exist',
+      'topologies/a.yaml:6:44: credentials.replication.passwordFile: password file "secrets/repl.pw" does not exist',
     ]);
     await mkdir(path.join(tmp, 'secrets'));
     await put('secrets/repl.pw', 'from-file\n\n');
@@ -368,7 +368,7 @@ describe('resolveCredentials', () => {
     const missingFile = thrown(() => resolveCredentials(explicit, { SHOP_ADMIN_PW: SECRET }));
     expect(missingFile.code).toBe('TOPOGIT_SECRET_MISSING');
     expect(missingFile.message).toBe(
-      'cluster shop: credentials.replication: cannot read password file /nonexistent/topogit/repl.pw (ENOENT)',
+      'cluster shop: credentials.replication: cannot read password file "/nonexistent/topogit/repl.pw" (ENOENT)',
     );
 
     const badUser = thrown(() => resolveCredentials(defaulted, { TOPOGIT_USER: `${SECRET}'`, TOPOGIT_PASSWORD: SECRET }));

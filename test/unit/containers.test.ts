@@ -20,6 +20,7 @@ describe('containerArgs', () => {
       '--log-slave-updates',
       '--binlog-format=ROW',
       '--skip-name-resolve',
+      '--read-only',
       '--innodb-buffer-pool-size=32M',
       '--max-connections=300',
       '--gtid-strict-mode=1',

@@ -158,6 +158,22 @@ export const PROBE_VARIABLES = [
   'gtid_binlog_state',
   'gtid_slave_pos',
   'gtid_strict_mode',
+  // Semi-synchronous replication (built into MariaDB since 10.3; a plugin on MySQL).
+  'rpl_semi_sync_master_enabled',
+  'rpl_semi_sync_slave_enabled',
+  'rpl_semi_sync_source_enabled',
+  'rpl_semi_sync_replica_enabled',
 ] as const;
 
 export const PROBE_VARIABLES_SQL = `SHOW GLOBAL VARIABLES WHERE Variable_name IN (${PROBE_VARIABLES.map((n) => `'${n}'`).join(', ')})`;
+
+/**
+ * Semi-sync follows the role: a semi-sync replica that becomes the primary waits for its replicas'
+ * acknowledgements, and a server that becomes a replica stops waiting for acknowledgements itself
+ * (with log_slave_updates its applier would wait for replicas it does not have).
+ * MySQL 8.0.26+ names the variables source/replica; MariaDB and older MySQL master/slave.
+ */
+export function setSemiSyncSource(v: ServerVersion, on: boolean, newNames: boolean): Statement {
+  const name = v.flavor === 'mysql' && newNames ? 'rpl_semi_sync_source_enabled' : 'rpl_semi_sync_master_enabled';
+  return stmt(`SET GLOBAL ${name} = ${on ? 1 : 0}`);
+}

@@ -156,5 +156,14 @@ export function parseInstanceState(variableRows: readonly Row[], statusRows: rea
     gtid: parseGtidState(flavor, vars),
     replication,
     seenReplicas: parseSeenReplicas(replicaRows),
+    ...semiSync(vars),
   };
+}
+
+function semiSync(vars: Variables): { semiSync?: { source: boolean; replica: boolean; newNames: boolean } } {
+  const newNames = vars.has('rpl_semi_sync_source_enabled') || vars.has('rpl_semi_sync_replica_enabled');
+  const src = vars.get('rpl_semi_sync_source_enabled') ?? vars.get('rpl_semi_sync_master_enabled');
+  const rep = vars.get('rpl_semi_sync_replica_enabled') ?? vars.get('rpl_semi_sync_slave_enabled');
+  if (src === undefined && rep === undefined) return {};
+  return { semiSync: { source: flag(src), replica: flag(rep), newNames } };
 }

@@ -11,6 +11,8 @@ export interface Login {
 export interface Timeouts {
   readonly connectMs: number;
   readonly queryMs: number;
+  /** The local address connections leave from (`--local-address`), e.g. for per-source firewalling. */
+  readonly localAddress?: string;
 }
 
 export const DEFAULT_TIMEOUTS: Timeouts = { connectMs: 1000, queryMs: 1000 };
@@ -37,6 +39,7 @@ export async function openSession(
     host: endpoint.host,
     port: endpoint.port,
     ...(opts.socketPath ? { socketPath: opts.socketPath } : {}),
+    ...(timeouts.localAddress ? { localAddress: timeouts.localAddress } : {}),
     user: login.user,
     password: login.password,
     connectTimeout: timeouts.connectMs,

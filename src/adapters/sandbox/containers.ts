@@ -12,7 +12,7 @@ import type { Flavor } from '../../core/model.js';
 import { openSession, type Session } from '../mysql/session.js';
 import { parseVersion, atLeast } from '../mysql/dialect.js';
 import type { ServerBinary } from './binaries.js';
-import { allocateAddresses, serverArgs, userStatements, wireReplica, type SandboxInstance, type SandboxState, type UpOptions } from './local.js';
+import { allocateAddresses, makeWritable, serverArgs, userStatements, wireReplica, type SandboxInstance, type SandboxState, type UpOptions } from './local.js';
 
 export const IMAGES: Readonly<Record<Flavor, string>> = { mariadb: 'mariadb:10.11', mysql: 'mysql:8.4' };
 
@@ -266,6 +266,7 @@ export async function upContainers(o: UpOptions & { flavor: Flavor }): Promise<S
   );
   const bin: ServerBinary = { flavor: o.flavor, server: image, version };
   await Promise.all(replicas.map((r) => wireReplica(bin, r, primary, o.repl, containerRootSession)));
+  await makeWritable(primary, containerRootSession);
   await save(version);
   await writes;
   return stateNow(version);

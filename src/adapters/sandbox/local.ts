@@ -90,6 +90,10 @@ export function serverArgs(bin: ServerBinary, i: SandboxInstance): string[] {
     '--log-slave-updates',
     '--binlog-format=ROW',
     '--skip-name-resolve',
+    // Every server starts read-only, the primary too: a server that restarts (a crashed old
+    // primary above all) must never come back writable on its own. topogit makes the primary
+    // writable once it knows it is the only one. Put the same in a production my.cnf.
+    '--read-only',
     '--innodb-buffer-pool-size=32M',
     '--max-connections=300',
     ...(isRoot() ? ['--user=root'] : []),
@@ -171,8 +175,11 @@ export function userStatements(flavor: Flavor, admin: { user: string; password: 
     stmt('SET SESSION sql_log_bin = 0'),
     stmt("CREATE USER ?@'%' IDENTIFIED BY ?", [admin.user, admin.password], [1]),
     stmt(`GRANT ${adminGrants(flavor)} ON *.* TO ?@'%'`, [admin.user]),
-    // Drills and the demo write rows through the admin user into the topogit_demo schema.
     stmt("GRANT ALL ON topogit_demo.* TO ?@'%'", [admin.user]),
+    // An application's user: it may write to topogit_demo and nothing else, and (unlike the admin,
+    // which has READ_ONLY ADMIN / SUPER) it cannot write to a read-only server. Drills write as it.
+    stmt("CREATE USER 'app'@'%' IDENTIFIED BY ?", [admin.password], [0]),
+    stmt("GRANT ALL ON topogit_demo.* TO 'app'@'%'"),
     stmt("CREATE USER ?@'%' IDENTIFIED BY ?", [repl.user, repl.password], [1]),
     stmt("GRANT REPLICATION SLAVE ON *.* TO ?@'%'", [repl.user]),
     stmt('SET SESSION sql_log_bin = 1'),
@@ -235,7 +242,18 @@ export async function upLocal(bin: ServerBinary, o: UpOptions): Promise<SandboxS
   const [primary, ...replicas] = instances;
   if (!primary) throw new TopogitError('TOPOGIT_USAGE', 'a sandbox needs at least one instance');
   await Promise.all(replicas.map((r) => wireReplica(bin, r, primary, o.repl)));
+  await makeWritable(primary);
   return state;
+}
+
+/** The primary accepts writes once its replicas are wired (servers start read-only). */
+export async function makeWritable(i: SandboxInstance, open: (i: SandboxInstance) => Promise<Session> = rootSession): Promise<void> {
+  const s = await open(i);
+  try {
+    await s.query('SET GLOBAL read_only = 0');
+  } finally {
+    await s.close();
+  }
 }
 
 export async function wireReplica(

@@ -1,0 +1,434 @@
+// Fault drills: a fresh sandbox, its topology in a repository with a bare remote, a real `topogit
+// watch` daemon, a writer that inserts numbered rows into whichever instance the daemon names as
+// primary (about 50 a second, every acknowledged id recorded) and a sampler that reads read_only
+// on every instance every 50 ms. A drill injects one fault and reports what an operator would ask.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import mysql from 'mysql2/promise';
+import { eventually, startFleet, TEST_PASSWORD, type Fleet } from '../integration/fleet.js';
+
+const exec = promisify(execFile);
+const root = path.resolve(import.meta.dirname, '../..');
+const bin = path.join(root, 'bin', 'topogit.js');
+
+export type DrillKind = 'kill' | 'stop' | 'freeze' | 'partition' | 'kill-two' | 'daemon-crash' | 'errant' | 'semisync';
+
+export interface DrillReport {
+  readonly drill: DrillKind;
+  readonly run: number;
+  readonly detail: string;
+  readonly failedOver: boolean;
+  readonly detectionMs: number | null;
+  readonly writableMs: number | null;
+  readonly repointedMs: number | null;
+  readonly commitMs: number | null;
+  /** Samples in which two instances were writable at once. Must be zero. */
+  readonly twoWritableSamples: number;
+  readonly ackedWrites: number;
+  /** Acknowledged ids missing on the primary at the end (exact list in `missingIds`). */
+  readonly missingAcked: number;
+  readonly missingIds: readonly number[];
+  /** Instances that should replicate from the primary but do not, at the end. Must be zero. */
+  readonly replicasLeftBehind: number;
+  /** Failovers that should not have happened. Must be zero. */
+  readonly unexpectedFailovers: number;
+  readonly ok: boolean;
+}
+
+interface LogLine {
+  time: number;
+  msg?: string;
+  step?: string;
+  analysis?: string;
+}
+
+export class DrillEnv {
+  fleet!: Fleet;
+  hosts: Record<string, string> = {};
+  daemon?: ChildProcess;
+  daemonLog = '';
+  port = 0;
+  private writerStop = false;
+  private samplerStop = false;
+  private acked: number[] = [];
+  private nextId = 1;
+  private primaryName = 'db001';
+  private conns = new Map<string, mysql.Connection>();
+  twoWritable = 0;
+  private loops: Promise<void>[] = [];
+
+  constructor(
+    readonly baseOctet: number,
+    readonly intervalMs = 1000,
+  ) {}
+
+  get ops(): string {
+    return path.join(this.fleet.dir, 'ops');
+  }
+  get bare(): string {
+    return path.join(this.fleet.dir, 'remote.git');
+  }
+  git(cwd: string, ...args: string[]) {
+    return exec('git', args, { cwd, env: { ...process.env, ...this.fleet.env, GIT_AUTHOR_NAME: 'drill', GIT_AUTHOR_EMAIL: 'drill@localhost', GIT_COMMITTER_NAME: 'drill', GIT_COMMITTER_EMAIL: 'drill@localhost' } });
+  }
+
+  async setup(): Promise<void> {
+    this.fleet = await startFleet({ cluster: 'drill', instances: 3, baseOctet: this.baseOctet });
+    this.hosts = { db001: `127.0.0.${this.baseOctet}`, db002: `127.0.0.${this.baseOctet + 1}`, db003: `127.0.0.${this.baseOctet + 2}` };
+    const work = path.join(this.fleet.dir, 'work');
+    await exec('git', ['init', '-q', '--bare', '-b', 'main', this.bare]);
+    await exec('git', ['clone', '-q', this.bare, work]);
+    await mkdir(path.join(work, 'topologies'), { recursive: true });
+    const text = (await readFile(path.join(this.fleet.dir, 'topologies', 'drill.yaml'), 'utf8')).replace(
+      /^failover:\n(?: {2}.*\n)+/m,
+      `failover:\n  auto: true\n  blockSeconds: 0\n  detection: { intervalMs: ${this.intervalMs} }\n`,
+    );
+    await writeFile(path.join(work, 'topologies', 'drill.yaml'), text);
+    await writeFile(path.join(work, '.gitignore'), '.topogit/\n');
+    await this.git(work, 'add', '.');
+    await this.git(work, 'commit', '-qm', 'drill');
+    await this.git(work, 'push', '-q', 'origin', 'main');
+    await exec('git', ['clone', '-q', this.bare, this.ops]);
+    await this.sql('db001', 'CREATE DATABASE topogit_demo', 'CREATE TABLE topogit_demo.drill (id INT PRIMARY KEY)');
+  }
+
+  async sql(name: string, ...statements: string[]): Promise<unknown[]> {
+    return this.fleet.sql(this.hosts[name] as string, ...statements);
+  }
+
+  async startDaemon(extraEnv: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<void> {
+    // One log across restarts, so phase times are read from the daemon that finished the work.
+    const logStart = this.daemonLog.length;
+    const child = spawn(process.execPath, [bin, ...args, 'watch', '--http', '127.0.0.1:0', '--pull-interval', '1000'], {
+      cwd: this.ops,
+      env: { ...process.env, ...this.fleet.env, TOPOGIT_LOG_JSON: '1', GIT_AUTHOR_NAME: 'x', GIT_AUTHOR_EMAIL: 'x@x', GIT_COMMITTER_NAME: 'x', GIT_COMMITTER_EMAIL: 'x@x', ...extraEnv },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.on('data', (d: Buffer) => (this.daemonLog += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (this.daemonLog += d.toString()));
+    this.daemon = child;
+    this.port = await eventually(async () => Number(/http on http:\/\/127\.0\.0\.1:(\d+)/.exec(this.daemonLog.slice(logStart))?.[1] ?? 0), (p) => p > 0, 15_000);
+    if (!this.port) throw new Error(`daemon did not start:\n${this.daemonLog}`);
+    await eventually(() => this.get('/readyz').catch(() => ({ status: 0, body: '' })), (r) => r.status === 200, 15_000);
+  }
+
+  async stopDaemon(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const d = this.daemon;
+    if (!d || d.exitCode !== null || d.signalCode !== null) return;
+    const exited = new Promise((r) => d.once('exit', r));
+    d.kill(signal);
+    await exited;
+  }
+
+  async get(p: string): Promise<{ status: number; body: string }> {
+    const r = await fetch(`http://127.0.0.1:${this.port}${p}`);
+    return { status: r.status, body: await r.text() };
+  }
+
+  async primaryFromDaemon(): Promise<string | null> {
+    try {
+      const j = JSON.parse((await this.get('/api/clusters')).body) as { clusters: { primary: string | null }[] };
+      return j.clusters[0]?.primary ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  private async conn(name: string): Promise<mysql.Connection> {
+    let c = this.conns.get(name);
+    if (!c) {
+      // The application's user: it cannot write to a read-only server, as a real application.
+      c = await mysql.createConnection({ host: this.hosts[name], port: 3306, user: 'app', password: TEST_PASSWORD, connectTimeout: 500 });
+      c.on('error', () => this.conns.delete(name));
+      this.conns.set(name, c);
+    }
+    return c;
+  }
+
+  /** About 50 writes a second to whichever instance the daemon names as primary. */
+  startWriter(): void {
+    this.writerStop = false;
+    this.loops.push(
+      (async () => {
+        let lastPoll = 0;
+        while (!this.writerStop) {
+          if (Date.now() - lastPoll > 200) {
+            lastPoll = Date.now();
+            this.primaryName = (await this.primaryFromDaemon()) ?? this.primaryName;
+          }
+          const id = this.nextId++;
+          try {
+            const c = await this.conn(this.primaryName);
+            await c.query({ sql: 'INSERT INTO topogit_demo.drill (id) VALUES (?)', values: [id], timeout: 1000 });
+            this.acked.push(id);
+          } catch {
+            const c = this.conns.get(this.primaryName);
+            this.conns.delete(this.primaryName);
+            c?.destroy();
+          }
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })(),
+    );
+  }
+
+  /** read_only of every instance every 50 ms: two writable at once is the one thing never allowed. */
+  startSampler(): void {
+    this.samplerStop = false;
+    const sampleConns = new Map<string, mysql.Connection>();
+    this.loops.push(
+      (async () => {
+        while (!this.samplerStop) {
+          const ro = await Promise.all(
+            Object.keys(this.hosts).map(async (n) => {
+              try {
+                let c = sampleConns.get(n);
+                if (!c) {
+                  c = await mysql.createConnection({ host: this.hosts[n], port: 3306, user: 'topogit', password: TEST_PASSWORD, connectTimeout: 200 });
+                  c.on('error', () => sampleConns.delete(n));
+                  sampleConns.set(n, c);
+                }
+                const [rows] = (await c.query({ sql: 'SELECT @@read_only AS ro', timeout: 200 })) as unknown as [{ ro: number }[]];
+                return Number(rows[0]?.ro);
+              } catch {
+                sampleConns.get(n)?.destroy();
+                sampleConns.delete(n);
+                return null;
+              }
+            }),
+          );
+          if (ro.filter((x) => x === 0).length >= 2) this.twoWritable++;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        for (const c of sampleConns.values()) c.destroy();
+      })(),
+    );
+  }
+
+  async stopLoad(): Promise<void> {
+    this.writerStop = true;
+    this.samplerStop = true;
+    await Promise.all(this.loops);
+    this.loops = [];
+    for (const c of this.conns.values()) c.destroy();
+    this.conns.clear();
+  }
+
+  failoverCommits = async (): Promise<number> => {
+    const { stdout } = await exec('git', ['--git-dir', this.bare, 'log', '--format=%s', 'main']);
+    return stdout.split('\n').filter((s) => s.startsWith('failover(')).length;
+  };
+
+  /** The file's primary in the bare remote (what Git says now). */
+  async primaryInGit(): Promise<string> {
+    const { stdout } = await exec('git', ['--git-dir', this.bare, 'show', 'main:topologies/drill.yaml']);
+    return /^ {2}(db00\d): \{ host: [\d.]+, port: 3306 \}/m.exec(stdout)?.[1] ?? '';
+  }
+
+  /** Phase times from the daemon's log, relative to `t0`. */
+  phases(t0: number, fromOffset = 0): Pick<DrillReport, 'detectionMs' | 'writableMs' | 'repointedMs' | 'commitMs'> {
+    const lines = this.daemonLog
+      .slice(fromOffset)
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as LogLine);
+    const at = (p: (l: LogLine) => boolean) => {
+      const t = lines.find(p)?.time;
+      return t === undefined ? null : t - t0;
+    };
+    return {
+      detectionMs: at((l) => l.analysis === 'DeadPrimary' || l.analysis === 'DeadPrimaryAndSomeReplicas'),
+      writableMs: at((l) => l.step === 'promoted'),
+      repointedMs: at((l) => l.step === 'repointed'),
+      commitMs: at((l) => l.step === 'written-back'),
+    };
+  }
+
+  /** Acknowledged ids missing on the primary once replication settled. */
+  async missing(primary: string): Promise<number[]> {
+    const rows = (await this.sql(primary, 'SELECT id FROM topogit_demo.drill')) as { id: number }[];
+    const have = new Set(rows.map((r) => r.id));
+    return this.acked.filter((id) => !have.has(id));
+  }
+
+  get ackedCount(): number {
+    return this.acked.length;
+  }
+
+  /** Members that should replicate from `primary` (all but it and `except`) but do not, with both threads. */
+  async leftBehind(primary: string, except: readonly string[] = []): Promise<number> {
+    let n = 0;
+    for (const name of Object.keys(this.hosts)) {
+      if (name === primary || except.includes(name)) continue;
+      const ok = await eventually(
+        async () => {
+          const rows = (await this.sql(name, 'SHOW SLAVE STATUS').catch(() => [])) as { Master_Host: string; Slave_IO_Running: string; Slave_SQL_Running: string }[];
+          const r = rows[0];
+          return !!r && r.Master_Host === this.hosts[primary] && r.Slave_IO_Running === 'Yes' && r.Slave_SQL_Running === 'Yes';
+        },
+        (x) => x,
+        20_000,
+      );
+      if (!ok) n++;
+    }
+    return n;
+  }
+
+  async teardown(): Promise<void> {
+    if (process.env.TOPOGIT_DRILL_LOG) await writeFile(process.env.TOPOGIT_DRILL_LOG, this.daemonLog).catch(() => undefined);
+    await this.stopLoad().catch(() => undefined);
+    await this.stopDaemon('SIGKILL').catch(() => undefined);
+    await exec('nft', ['delete', 'table', 'inet', 'topogit_drill']).catch(() => undefined);
+    await this.fleet?.down();
+  }
+}
+
+const SETTLE_MS = 1500;
+
+/** Runs one drill on a fresh environment and returns one report per run. */
+export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?: number; intervalMs?: number }): Promise<DrillReport[]> {
+  const env = new DrillEnv(o.baseOctet, o.intervalMs ?? 1000);
+  const reports: DrillReport[] = [];
+  try {
+    await env.setup();
+    if (kind === 'semisync') {
+      for (const n of Object.keys(env.hosts)) {
+        // Lossless semi-sync (built into MariaDB since 10.3): a commit is acknowledged only after a
+        // replica has it in its relay log. Enabled everywhere, so it holds after a failover too.
+        // The source side on the primary only: a replica waiting for acknowledgements itself would
+        // stall its applier. topogit moves it with the primary role on failover.
+        await env.sql(n, 'SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC', 'SET GLOBAL rpl_semi_sync_master_timeout = 10000', 'SET GLOBAL rpl_semi_sync_slave_enabled = 1');
+        if (n === 'db001') await env.sql(n, 'SET GLOBAL rpl_semi_sync_master_enabled = 1');
+        else await env.sql(n, 'STOP SLAVE IO_THREAD', 'START SLAVE IO_THREAD');
+      }
+    }
+    await env.startDaemon({}, kind === 'partition' ? ['--local-address', '127.0.0.200'] : []);
+    env.startWriter();
+    env.startSampler();
+    await new Promise((r) => setTimeout(r, 1000));
+    const repeat = kind === 'kill' ? (o.repeat ?? 10) : kind === 'daemon-crash' ? 6 : 1;
+    const crashSteps = ['started', 'drained', 'chosen', 'promoted', 'repointed', 'written-back'];
+    for (let run = 1; run <= repeat; run++) {
+      const before = await env.failoverCommits();
+      const primary = await env.primaryInGit();
+      const offset = env.daemonLog.length;
+      let expectFailover = true;
+      let detail = '';
+      let down: string[] = [];
+      // A random moment of the detection interval, as a real crash would pick.
+      await new Promise((r) => setTimeout(r, Math.random() * (o.intervalMs ?? 1000)));
+      const t0 = Date.now();
+      switch (kind) {
+        case 'kill':
+        case 'semisync':
+          await env.fleet.run('sandbox', 'kill', primary);
+          down = [primary];
+          detail = `SIGKILL ${primary}`;
+          break;
+        case 'stop':
+          await env.fleet.run('sandbox', 'stop', primary);
+          down = [primary];
+          detail = `clean shutdown of ${primary}`;
+          break;
+        case 'freeze':
+          expectFailover = false;
+          await env.fleet.run('sandbox', 'freeze', primary);
+          await new Promise((r) => setTimeout(r, 10_000));
+          await env.fleet.run('sandbox', 'thaw', primary);
+          detail = `SIGSTOP ${primary} for 10 s, then SIGCONT`;
+          break;
+        case 'partition':
+          expectFailover = false;
+          // Only the daemon's own source address (127.0.0.200) loses the primary; loopback only.
+          await exec('nft', ['add', 'table', 'inet', 'topogit_drill']);
+          await exec('nft', ['add', 'chain', 'inet', 'topogit_drill', 'out', '{ type filter hook output priority 0; }']);
+          await exec('nft', ['add', 'rule', 'inet', 'topogit_drill', 'out', 'ip', 'saddr', '127.0.0.200', 'ip', 'daddr', env.hosts[primary] as string, 'tcp', 'dport', '3306', 'drop']);
+          await new Promise((r) => setTimeout(r, 10_000));
+          await exec('nft', ['delete', 'table', 'inet', 'topogit_drill']);
+          detail = `daemon cut off from ${primary} for 10 s (nftables drop from 127.0.0.200)`;
+          break;
+        case 'kill-two': {
+          const replica = Object.keys(env.hosts).find((n) => n !== primary) as string;
+          await Promise.all([env.fleet.run('sandbox', 'kill', primary), env.fleet.run('sandbox', 'kill', replica)]);
+          down = [primary, replica];
+          detail = `SIGKILL ${primary} and ${replica} together`;
+          break;
+        }
+        case 'daemon-crash': {
+          const step = crashSteps[run - 1] as string;
+          await env.stopDaemon('SIGTERM');
+          await env.startDaemon({ TOPOGIT_FAULT_AFTER: step });
+          await env.fleet.run('sandbox', 'kill', primary);
+          down = [primary];
+          await eventually(async () => env.daemon?.signalCode, (s) => s === 'SIGKILL', 20_000);
+          await env.startDaemon();
+          detail = `SIGKILL ${primary}; the daemon killed right after "${step}", then restarted`;
+          break;
+        }
+        case 'errant': {
+          await env.fleet.run('sandbox', 'kill', primary);
+          down = [primary];
+          detail = `SIGKILL ${primary}; it comes back with a transaction nobody else has`;
+          break;
+        }
+      }
+      let newPrimary = primary;
+      if (expectFailover) {
+        await eventually(env.failoverCommits, (n) => n > before, 30_000);
+        newPrimary = await env.primaryInGit();
+      } else {
+        await new Promise((r) => setTimeout(r, 3 * (o.intervalMs ?? 1000)));
+      }
+      const phases = env.phases(t0, offset);
+      const failovers = (await env.failoverCommits()) - before;
+      await new Promise((r) => setTimeout(r, SETTLE_MS));
+      // The acknowledged writes must be on the primary now (before anything comes back).
+      const missingIds = await env.missing(newPrimary);
+      let fenced: string[] = [];
+      if (kind === 'errant') {
+        await env.stopDaemon('SIGTERM');
+        await env.fleet.run('sandbox', 'start', primary);
+        await env.sql(primary, 'INSERT INTO topogit_demo.drill (id) VALUES (-1)');
+        await env.startDaemon();
+        fenced = [primary];
+        await eventually(async () => (await env.sql(primary, 'SELECT @@read_only AS ro')) as { ro: number }[], (r) => r[0]?.ro === 1, 10_000);
+        await new Promise((r) => setTimeout(r, 3 * (o.intervalMs ?? 1000)));
+        const rows = (await env.sql(primary, 'SHOW SLAVE STATUS')) as unknown[];
+        if (rows.length > 0) detail += '; REJOINED (must not happen)';
+        else detail += '; fenced: read-only, not replicating';
+      } else {
+        for (const d of down) await env.fleet.run('sandbox', 'start', d);
+      }
+      const behind = await env.leftBehind(newPrimary, fenced);
+      const report: DrillReport = {
+        drill: kind,
+        run,
+        detail,
+        failedOver: failovers > 0,
+        ...phases,
+        twoWritableSamples: env.twoWritable,
+        ackedWrites: env.ackedCount,
+        missingAcked: missingIds.length,
+        missingIds,
+        replicasLeftBehind: behind,
+        unexpectedFailovers: expectFailover ? Math.max(0, failovers - 1) : failovers,
+        ok: env.twoWritable === 0 && behind === 0 && (expectFailover ? failovers === 1 : failovers === 0) && (kind !== 'semisync' || missingIds.length === 0) && !detail.includes('REJOINED'),
+      };
+      reports.push(report);
+      if (kind === 'errant') break;
+    }
+  } finally {
+    await env.teardown();
+  }
+  return reports;
+}
+
+export function tableRow(r: DrillReport): string {
+  const ms = (x: number | null) => (x === null ? '-' : `${x}`);
+  return `| ${r.drill} #${r.run} | ${r.detail} | ${ms(r.detectionMs)} | ${ms(r.writableMs)} | ${ms(r.repointedMs)} | ${ms(r.commitMs)} | ${r.twoWritableSamples} | ${r.ackedWrites} | ${r.missingAcked} | ${r.replicasLeftBehind} | ${r.unexpectedFailovers} | ${r.ok ? 'ok' : 'FAIL'} |`;
+}
+
+export const TABLE_HEADER =
+  '| drill | fault | detect ms | writable ms | repointed ms | commit ms | 2-writable samples | acked writes | acked missing | replicas left behind | unexpected failovers | result |\n|---|---|---|---|---|---|---|---|---|---|---|---|';
