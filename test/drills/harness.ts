@@ -377,6 +377,8 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
       let newPrimary = primary;
       if (expectFailover) {
         await eventually(env.failoverCommits, (n) => n > before, 30_000);
+        // The push lands a moment before the daemon logs it: wait for the log line too.
+        await eventually(async () => env.daemonLog.slice(offset).includes('"step":"written-back"'), (x) => x, 5000);
         newPrimary = await env.primaryInGit();
       } else {
         await new Promise((r) => setTimeout(r, 3 * (o.intervalMs ?? 1000)));
