@@ -156,7 +156,8 @@ export async function startProcess(bin: ServerBinary, i: SandboxInstance): Promi
 
 /** root over the instance's own unix socket: the bootstrap left it without a password. */
 export function rootSession(i: SandboxInstance): Promise<Session> {
-  return openSession({ host: 'localhost', port: 0 }, { user: 'root', password: '' }, { connectMs: 1000, queryMs: 10_000 }, { socketPath: paths(i).socket });
+  // Generous: many servers starting at once on a small machine answer slowly at first.
+  return openSession({ host: 'localhost', port: 0 }, { user: 'root', password: '' }, { connectMs: 5000, queryMs: 10_000 }, { socketPath: paths(i).socket });
 }
 
 /**
@@ -224,7 +225,9 @@ export async function upLocal(bin: ServerBinary, o: UpOptions): Promise<SandboxS
   };
   await mkdir(dir, { recursive: true });
   await writeFile(path.join(dir, 'sandbox.json'), JSON.stringify(state, null, 2));
-  await Promise.all(
+  // allSettled: when one server fails to start, wait for the others to finish starting too, so
+  // that every process this call spawned has its pid file and the caller's cleanup stops it.
+  const started = await Promise.allSettled(
     instances.map(async (i) => {
       await mkdir(i.dir, { recursive: true });
       await cp(path.join(tpl, 'data'), paths(i).data, { recursive: true });
@@ -239,6 +242,8 @@ export async function upLocal(bin: ServerBinary, o: UpOptions): Promise<SandboxS
       }
     }),
   );
+  const failure = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) throw failure.reason instanceof Error ? failure.reason : new Error(String(failure.reason));
   const [primary, ...replicas] = instances;
   if (!primary) throw new TopogitError('TOPOGIT_USAGE', 'a sandbox needs at least one instance');
   await Promise.all(replicas.map((r) => wireReplica(bin, r, primary, o.repl)));
