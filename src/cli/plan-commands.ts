@@ -74,16 +74,14 @@ export function registerPlanCommands(program: Command, d: PlanCommandDeps): void
       d.setCode(blind.length > 0 ? 1 : o.detailedExitcode && full.summary.changes > 0 ? 2 : 0);
     });
 
-  program
+  const apply = program
     .command('apply')
     .description('make the live servers match the topology files (or run a saved plan)')
     .argument('[planfile]', 'a plan saved with `plan --out`')
     .option('-c, --cluster <name>', 'only this cluster')
     .option('-f, --files <path...>', 'topology files or directories', ['topologies'])
-    .option('-y, --yes', 'do not ask for confirmation')
-    .option('--lock-timeout <s>', 'how long to wait for another apply on the same cluster', int('--lock-timeout', 0, 86_400), 30)
-    .option('--max-lag <s>', 'refuse a switchover to a candidate further behind', int('--max-lag', 0, 86_400), DEFAULT_PLAN.maxSwitchoverLagSeconds)
-    .option('--catch-up-timeout <s>', 'how long a switchover waits for the candidate', int('--catch-up-timeout', 1, 86_400), DEFAULT_PLAN.catchUpTimeoutSeconds)
+    .option('-y, --yes', 'do not ask for confirmation');
+  addChangeOptions(apply)
     .action(async (planfile: string | undefined, o: { cluster?: string; files: string[]; yes?: boolean; lockTimeout: number; maxLag: number; catchUpTimeout: number }) => {
       const saved = planfile ? await readPlanFile(io, planfile) : undefined;
       let specs = await loadValid(o.files, io, o.cluster);
@@ -144,16 +142,14 @@ export function registerPlanCommands(program: Command, d: PlanCommandDeps): void
       }
     });
 
-  program
+  const switchover = program
     .command('switchover')
     .description('move the primary role to INSTANCE gracefully, and edit the topology file to match')
     .argument('<cluster>', 'cluster name')
     .requiredOption('--to <instance>', 'the new primary')
     .option('-f, --files <path...>', 'topology files or directories', ['topologies'])
-    .option('-y, --yes', 'do not ask for confirmation')
-    .option('--lock-timeout <s>', 'how long to wait for another apply on the same cluster', int('--lock-timeout', 0, 86_400), 30)
-    .option('--max-lag <s>', 'refuse a candidate further behind', int('--max-lag', 0, 86_400), DEFAULT_PLAN.maxSwitchoverLagSeconds)
-    .option('--catch-up-timeout <s>', 'how long to wait for the candidate to catch up', int('--catch-up-timeout', 1, 86_400), DEFAULT_PLAN.catchUpTimeoutSeconds)
+    .option('-y, --yes', 'do not ask for confirmation');
+  addChangeOptions(switchover)
     .action(async (cluster: string, o: { to: string; files: string[]; yes?: boolean; lockTimeout: number; maxLag: number; catchUpTimeout: number }) => {
       const [spec] = await loadValid(o.files, io, cluster);
       if (!spec) return;
@@ -210,6 +206,14 @@ export function registerPlanCommands(program: Command, d: PlanCommandDeps): void
         await lock.release();
       }
     });
+}
+
+/** The options of every command that changes servers: lock wait and switchover bounds. */
+function addChangeOptions(cmd: Command): Command {
+  return cmd
+    .option('--lock-timeout <s>', 'how long to wait for another apply on the same cluster', int('--lock-timeout', 0, 86_400), 30)
+    .option('--max-lag <s>', 'refuse a switchover to a candidate further behind', int('--max-lag', 0, 86_400), DEFAULT_PLAN.maxSwitchoverLagSeconds)
+    .option('--catch-up-timeout <s>', 'how long a switchover waits for the candidate to catch up', int('--catch-up-timeout', 1, 86_400), DEFAULT_PLAN.catchUpTimeoutSeconds);
 }
 
 async function readPlanFile(io: Io, file: string): Promise<PlanDocument> {

@@ -219,3 +219,9 @@ async function assertNoOtherWritablePrimary(ctx: ApplyContext, except: string): 
     }
   });
 }
+
+/** One probe round of every instance of the cluster, at once. */
+export async function probeCluster(ctx: Pick<ApplyContext, 'spec' | 'ports' | 'admin' | 'timeouts'>): Promise<Map<string, ProbeResult>> {
+  const results = await Promise.all(ctx.spec.instances.map((i) => ctx.ports.probe({ host: i.host, port: i.port }, ctx.admin, ctx.timeouts)));
+  return new Map(ctx.spec.instances.map((i, n) => [i.name, results[n] as ProbeResult]));
+}

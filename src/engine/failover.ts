@@ -10,7 +10,7 @@ import { DEFAULT_REPLICATION } from '../core/plan.js';
 import { editSources, promotionEdits } from '../config/edit.js';
 import type { StateStore, FailoverJournal, FailoverRecord, ClusterState } from '../adapters/state.js';
 import type { WriteBackRequest, WriteBackResult } from '../adapters/git.js';
-import { fresh, runAction, StepFailed, type ApplyContext, type ApplyEvent, type ApplyPorts } from './apply.js';
+import { fresh, probeCluster, runAction, StepFailed, type ApplyContext, type ApplyEvent, type ApplyPorts } from './apply.js';
 
 export interface HookResult {
   readonly code: number;
@@ -70,14 +70,14 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
   const failed = resumed ? spec.instances.find((i) => i.name === resumed.failedPrimary) : spec.instances.find((i) => i.source === undefined);
   if (!failed) return { kind: 'refused', reason: resumed ? `the journal names ${resumed.failedPrimary}, which is not in ${spec.file} any more` : 'the file has no primary' };
 
-  let probes = await probeAll(spec, ctx);
+  let probes = await probeCluster(ctx);
   let analysis = resumed ? analyzeAbout(spec, probes, failed.name) : analyzeCluster(spec, probes);
   // Asked by a human right after a crash, the replicas may not have noticed yet (they notice at
   // once on a closed connection, within the heartbeat period on a silent one): look again briefly.
   const patience = ports.now() + CONFIRM_WAIT_MS;
   while (!resumed && req.trigger === 'manual' && analysis.code === 'UnreachablePrimary' && ports.now() < patience) {
     await ports.sleep(200);
-    probes = await probeAll(spec, ctx);
+    probes = await probeCluster(ctx);
     analysis = analyzeCluster(spec, probes);
   }
   if (!resumed && !triggersFailover(analysis.code)) {
@@ -135,7 +135,7 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
       for (const r of replicas) await runAction({ kind: 'drain-relay-log', instance: r.name, timeoutSeconds: DRAIN_SECONDS }, ctx);
       await mark('drained', `IO threads stopped and relay logs applied on ${replicas.map((r) => r.name).join(', ') || 'no replica'}`);
 
-      const after = await probeAll(spec, ctx);
+      const after = await probeCluster(ctx);
       const known = await ports.state.read(spec.cluster);
       const fencedNow = new Set(known.formerPrimaries.filter((f) => f.errant !== undefined).map((f) => f.name));
       const lastLag = new Map(Object.entries(known.lastLag ?? {}));
@@ -258,10 +258,6 @@ function withoutJournal(s: ClusterState): ClusterState {
   return rest;
 }
 
-async function probeAll(spec: ClusterSpec, ctx: ApplyContext): Promise<Map<string, ProbeResult>> {
-  const results = await Promise.all(spec.instances.map((i) => ctx.ports.probe({ host: i.host, port: i.port }, ctx.admin, ctx.timeouts)));
-  return new Map(spec.instances.map((i, n) => [i.name, results[n] as ProbeResult]));
-}
 
 /** The reachable replica that has the most the candidate lacks (and nothing the candidate has that it lacks). */
 function pickDonor(probes: ReadonlyMap<string, ProbeResult>, names: readonly string[], candidate: string): string | undefined {

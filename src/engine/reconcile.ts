@@ -6,7 +6,7 @@ import { canReplicateFrom } from '../core/errant.js';
 import type { ClusterSpec, ProbeResult } from '../core/model.js';
 import { DEFAULT_PLAN, planCluster, type ClusterPlan } from '../core/plan.js';
 import { fencedMap, type ClusterState, type FormerPrimary } from '../adapters/state.js';
-import { applyPlan, runAction, type ApplyContext, type ApplyReport } from './apply.js';
+import { applyPlan, probeCluster, runAction, type ApplyContext, type ApplyReport } from './apply.js';
 import { failover, type FailoverEvent, type FailoverOutcome, type FailoverPorts, type FailoverRequest } from './failover.js';
 
 export interface ReconcileRequest {
@@ -53,11 +53,11 @@ export async function reconcileOnce(req: ReconcileRequest): Promise<ReconcileRes
   if (state.journal) {
     const outcome = await failover({ ...failoverReq, trigger: state.journal.trigger });
     state = await ports.state.read(spec.cluster);
-    const probes = await probeAll(spec, ctx);
+    const probes = await probeCluster(ctx);
     return { analysis: analyzeCluster(spec, probes), failover: outcome, fenced: fencedMap(state), probes };
   }
 
-  let probes = await probeAll(spec, ctx);
+  let probes = await probeCluster(ctx);
   const analysis = analyzeCluster(spec, probes);
   req.onEvent({ type: 'analysis', analysis });
   await rememberPrimaryGtid(spec, probes, state, ports);
@@ -69,14 +69,14 @@ export async function reconcileOnce(req: ReconcileRequest): Promise<ReconcileRes
       return { analysis, blocked, fenced: fencedMap(state), probes };
     }
     const outcome = await failover({ ...failoverReq, trigger: 'auto' });
-    return { analysis, failover: outcome, fenced: fencedMap(await ports.state.read(spec.cluster)), probes: await probeAll(spec, ctx) };
+    return { analysis, failover: outcome, fenced: fencedMap(await ports.state.read(spec.cluster)), probes: await probeCluster(ctx) };
   }
 
   // Former primaries: read-only the moment they answer, then rejoined only without errant GTIDs.
   const hadFormer = state.formerPrimaries.some((f) => probes.get(f.name)?.ok);
   state = await handleFormerPrimaries(spec, probes, state, ctx, req);
   // Fencing or a rejoin changed the servers: plan from what they are now.
-  if (hadFormer) probes = await probeAll(spec, ctx);
+  if (hadFormer) probes = await probeCluster(ctx);
 
   const fenced = fencedMap(state);
   const full = planCluster(spec, probes, { ...DEFAULT_PLAN, fenced });
@@ -95,13 +95,9 @@ export async function reconcileOnce(req: ReconcileRequest): Promise<ReconcileRes
   req.onEvent({ type: 'drift', plan, applied: apply });
   if (!apply) return { analysis, plan, fenced, probes };
   const applied = await applyPlan(plan, ctx);
-  return { analysis, plan, applied, fenced, probes: await probeAll(spec, ctx) };
+  return { analysis, plan, applied, fenced, probes: await probeCluster(ctx) };
 }
 
-async function probeAll(spec: ClusterSpec, ctx: ApplyContext): Promise<Map<string, ProbeResult>> {
-  const results = await Promise.all(spec.instances.map((i) => ctx.ports.probe({ host: i.host, port: i.port }, ctx.admin, ctx.timeouts)));
-  return new Map(spec.instances.map((i, n) => [i.name, results[n] as ProbeResult]));
-}
 
 /** The primary's executed GTIDs from its last good probe: what a failover may lose, later. */
 async function rememberPrimaryGtid(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>, state: ClusterState, ports: FailoverPorts): Promise<void> {
