@@ -1,6 +1,6 @@
 // A per-cluster lock file, so two applies (or an apply and the daemon) never interleave.
 // O_EXCL create is atomic on local file systems; a lock whose holder died on this host is stale.
-import { open, readFile, rm, mkdir } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { TopogitError } from '../core/errors.js';
@@ -57,8 +57,18 @@ export async function acquireLock(cluster: string, o: LockOptions): Promise<Lock
     }
     const holder = await readHolder(file);
     if (holder && holder.host === me.host && !alive(holder.pid)) {
-      // The holder died without releasing: its lock protects nothing any more.
-      await rm(file, { force: true });
+      // The holder died without releasing: its lock protects nothing any more. Move it aside and
+      // check it is still the dead one's (another waiter may have broken it and taken the lock
+      // in between); if not, put it back.
+      const aside = `${file}.stale.${process.pid}`;
+      try {
+        await rename(file, aside);
+        const moved = await readHolder(aside);
+        if (moved && moved.pid === holder.pid && moved.since === holder.since) await rm(aside, { force: true });
+        else await link(aside, file).catch(() => undefined).finally(() => rm(aside, { force: true }));
+      } catch {
+        /* someone else moved it first */
+      }
       continue;
     }
     const waited = Date.now() - started;

@@ -17,6 +17,8 @@ export interface FailoverJournal {
   readonly startedAt: string;
   readonly trigger: 'auto' | 'manual';
   readonly candidate?: string;
+  /** A human's choice (`failover --to`), kept so a resumed run promotes the same instance. */
+  readonly to?: string;
   readonly steps: readonly JournalStep[];
 }
 

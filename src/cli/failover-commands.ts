@@ -149,7 +149,15 @@ export function registerFailoverCommands(program: Command, d: FailoverCommandDep
       await loadValid(o.files, io, cluster);
       const { StateStore } = await import('../adapters/state.js');
       const store = new StateStore(path.join(io.cwd, '.topogit', 'state'));
-      const s = await store.update(cluster, (x) => ({ ...x, ackedAt: new Date().toISOString() }));
+      const { acquireLock } = await import('../adapters/lock.js');
+      // Under the cluster lock: the state file is also written by a failover in progress.
+      const lock = await acquireLock(cluster, { dir: path.join(io.cwd, '.topogit', 'locks'), timeoutMs: 30_000, command: `topogit ack ${cluster}` });
+      let s;
+      try {
+        s = await store.update(cluster, (x) => ({ ...x, ackedAt: new Date().toISOString() }));
+      } finally {
+        await lock.release();
+      }
       io.out(s.lastFailover ? `acknowledged the failover ${s.lastFailover.from} -> ${s.lastFailover.to} of ${s.lastFailover.at}\n` : `no failover of ${cluster} on record; acknowledged anyway\n`);
     });
 }

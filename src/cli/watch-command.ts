@@ -58,7 +58,8 @@ export function registerWatchCommand(program: Command, d: WatchCommandDeps): voi
           // A stuck server must not hold the exit hostage: give up after 10 s.
           const hard = setTimeout(() => {
             log.error('did not stop within 10 s; exiting');
-            resolve();
+            // Something (a stuck server) holds the event loop: leave, so a standby can take over.
+            process.exit(1);
           }, 10_000);
           hard.unref();
           void daemon.stop().then(() => {

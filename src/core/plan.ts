@@ -266,7 +266,11 @@ function findLivePrimary(spec: ClusterSpec, live: ReadonlyMap<string, Live>, pro
     const dead = !probes.get(desired.name)?.ok;
     return { name: null, why: dead ? `the primary ${desired.name} is unreachable and no reachable member replicates from nobody; this is a failover, not a plan` : 'every reachable member replicates from another: no primary' };
   }
-  // Several members replicate from nobody: the one the others follow is the primary.
+  // Several members replicate from nobody. A single writable one is the primary: it may hold
+  // acknowledged writes, so it is never the one demoted (the others are read-only for a reason,
+  // e.g. a switchover that stopped half-way); else the one the others follow.
+  const writableRoots = roots.filter((r) => !r.state.readOnly);
+  if (writableRoots.length === 1) return { name: (writableRoots[0] as Live).spec.name, why: '' };
   const followers = (n: string) => [...live.values()].filter((l) => l.source === n).length;
   const ranked = [...roots].sort((a, b) => followers(b.spec.name) - followers(a.spec.name));
   const [first, second] = ranked;
@@ -283,6 +287,8 @@ function planSwitchover(spec: ClusterSpec, live: ReadonlyMap<string, Live>, oldN
   const old = live.get(oldName) as Live;
   if (!cand) return { refused: `switchover ${oldName} -> ${target.name} refused: ${target.name} is unreachable; nothing changed` };
   if (target.promotion === 'never') return { refused: `switchover ${oldName} -> ${target.name} refused: ${target.name} has promotion: never` };
+  const fencedWhy = opts.fenced?.get(target.name);
+  if (fencedWhy !== undefined) return { refused: `switchover ${oldName} -> ${target.name} refused: ${target.name} is fenced (${fencedWhy})` };
   if (cand.source !== oldName) return { refused: `switchover ${oldName} -> ${target.name} refused: ${target.name} does not replicate from ${oldName} (it replicates from ${cand.source ?? 'nobody'})` };
   const lag = cand.channel?.secondsBehindSource;
   if (lag === null || lag === undefined) return { refused: `switchover ${oldName} -> ${target.name} refused: ${target.name} is not replicating (lag unknown)` };

@@ -198,6 +198,8 @@ export class ClusterLoop {
     this.driftCount = r.plan?.steps.length ?? 0;
     this.deps.metrics.setDrift(spec.cluster, this.driftCount);
     if (r.applied && !r.applied.failed) this.allowSwitchover = false;
+    // Once the live primary is the file's, an old permission to move it must not linger.
+    if (this.view.livePrimaries.length === 1 && this.view.livePrimaries[0] === this.view.primary) this.allowSwitchover = false;
     if (r.failover?.kind === 'done') {
       const f = r.failover.record;
       this.lastFailover = { at: f.at, from: f.from, to: f.to, commit: f.commit, trigger: f.trigger };

@@ -2,7 +2,7 @@
 // and write the new tree back to Git. Every step is journaled first, so a run killed half-way is
 // finished (or undone) by the next run instead of leaving a silent half-state.
 import { analyzeCluster, triggersFailover, type Analysis } from '../core/analysis.js';
-import { chooseCandidate, replicasOf, type Contender } from '../core/candidate.js';
+import { chooseCandidate, localWrites, replicasOf, type Contender } from '../core/candidate.js';
 import { canReplicateFrom } from '../core/errant.js';
 import { gtidIsEmpty, gtidSubtract, parseGtid } from '../core/gtid.js';
 import type { ClusterSpec, InstanceState, ProbeResult } from '../core/model.js';
@@ -81,7 +81,9 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
     analysis = analyzeCluster(spec, probes);
   }
   if (!resumed && !triggersFailover(analysis.code)) {
-    if (!req.force || analysis.code === 'NoReplicasReachable' || analysis.code === 'DeadPrimaryWithoutReplicas') {
+    // --force is for a primary that answers (it is fenced first). One that does not answer while
+    // replicas still follow it may be alive and writable: never promote past it.
+    if (!req.force || analysis.code !== 'PrimaryReachable') {
       const hint = analysis.code === 'PrimaryReachable' ? '; it is alive: use `topogit switchover` (or --force to fail over anyway)' : '';
       return { kind: 'refused', reason: `${analysis.code}: ${analysis.summary}${hint}`, analysis };
     }
@@ -93,8 +95,10 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
     failedPrimary: failed.name,
     startedAt: new Date(ports.now()).toISOString(),
     trigger: req.trigger,
+    ...(req.to ? { to: req.to } : {}),
     steps: [],
   };
+  const to = req.to ?? journal.to;
   const mark = async (step: string, detail: string, extra: Partial<FailoverJournal> = {}) => {
     Object.assign(journal, extra, { steps: [...journal.steps, { step, at: new Date(ports.now()).toISOString(), detail }] });
     await ports.state.update(spec.cluster, (s) => ({ ...s, journal }));
@@ -114,16 +118,22 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
         if (r.code !== 0) return { kind: 'vetoed', command, output: r.output };
       }
       await mark('started', `${analysis.code}: ${analysis.summary}`);
-    } else if (!done('promoted') && probes.get(failed.name)?.ok && !req.force) {
-      // Interrupted before anything was promoted, and the primary is back: undo, do not promote.
+    } else if (!done('promoted') && !done('fenced-old') && (analysis.code === 'PrimaryReachable' || analysis.replicas.some((e) => e.connected === true))) {
+      // Interrupted before anything was promoted, and the primary is back (it answers, or a
+      // replica follows it again): undo, do not promote. Replicas whose IO threads this failover
+      // stopped say nothing either way, so they do not count.
       await restartIoThreads(ctx, spec, probes, failed.name);
       await ports.state.update(spec.cluster, (s) => withoutJournal(s));
-      return { kind: 'refused', reason: `an interrupted failover of ${failed.name} was undone: ${failed.name} answers again and nothing had been promoted` };
+      return { kind: 'refused', reason: `an interrupted failover of ${failed.name} was undone: ${analysis.code}: ${analysis.summary}; nothing had been promoted` };
     }
 
     // If the primary still answers (forced failover), fence it first: never two writable primaries.
     if (probes.get(failed.name)?.ok && !done('fenced-old')) {
       await runAction({ kind: 'set-read-only', instance: failed.name, readOnly: true }, ctx);
+      // Its last commits must reach the replicas before their IO threads stop.
+      for (const r of replicasOf(spec, probes, failed.name).filter((x) => probes.get(x.name)?.ok)) {
+        await runAction({ kind: 'wait-caught-up', instance: r.name, target: failed.name, timeoutSeconds: DRAIN_SECONDS }, ctx).catch(() => undefined);
+      }
       await mark('fenced-old', `${failed.name} set read-only before the failover`);
     }
 
@@ -131,26 +141,40 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
     let candidate = journal.candidate;
     let ranked: readonly Contender[] = [];
     if (!done('promoted')) {
-      // A half-dead primary must not keep feeding replicas while we decide; each applies what it has.
-      for (const r of replicas) await runAction({ kind: 'drain-relay-log', instance: r.name, timeoutSeconds: DRAIN_SECONDS }, ctx);
-      await mark('drained', `IO threads stopped and relay logs applied on ${replicas.map((r) => r.name).join(', ') || 'no replica'}`);
+      let after = probes;
+      if (!(done('chosen') && candidate)) {
+        // A half-dead primary must not keep feeding replicas while we decide; each applies what it
+        // has. One that cannot finish in time is not promoted, but does not block the others.
+        const undrained = new Set<string>();
+        for (const r of replicas) {
+          await runAction({ kind: 'drain-relay-log', instance: r.name, timeoutSeconds: DRAIN_SECONDS }, ctx).catch((e: unknown) => {
+            undrained.add(r.name);
+            notes.push(`${r.name} did not apply its relay log in time (${(e as Error).message}); not promoted`);
+          });
+        }
+        await mark('drained', `IO threads stopped and relay logs applied on ${replicas.filter((r) => !undrained.has(r.name)).map((r) => r.name).join(', ') || 'no replica'}`);
 
-      const after = await probeCluster(ctx);
-      const known = await ports.state.read(spec.cluster);
-      const fencedNow = new Set(known.formerPrimaries.filter((f) => f.errant !== undefined).map((f) => f.name));
-      const lastLag = new Map(Object.entries(known.lastLag ?? {}));
-      const choice = chooseCandidate(spec, after, failed.name, { maxLagSeconds: spec.failover.maxLagSeconds, fenced: fencedNow, lastLag, ...(req.to ? { to: req.to } : {}) });
-      ranked = choice.ranked;
-      if (choice.kind === 'refuse') {
-        await restartIoThreads(ctx, spec, after, failed.name);
-        await ports.state.update(spec.cluster, (s) => withoutJournal(s));
-        return { kind: 'refused', reason: choice.reason, analysis };
+        after = await probeCluster(ctx);
+        const known = await ports.state.read(spec.cluster);
+        const fencedNow = new Set([...known.formerPrimaries.filter((f) => f.errant !== undefined).map((f) => f.name), ...undrained]);
+        const lastLag = new Map(Object.entries(known.lastLag ?? {}));
+        const choice = chooseCandidate(spec, after, failed.name, { maxLagSeconds: spec.failover.maxLagSeconds, fenced: fencedNow, lastLag, ...(to ? { to } : {}) });
+        ranked = choice.ranked;
+        if (choice.kind === 'refuse') {
+          await restartIoThreads(ctx, spec, after, failed.name);
+          await ports.state.update(spec.cluster, (s) => withoutJournal(s));
+          return { kind: 'refused', reason: choice.reason, analysis };
+        }
+        candidate = choice.candidate;
+        await mark('chosen', `${candidate}: ${choice.reason}`, { candidate });
+      } else {
+        // Resumed after the choice (perhaps in the middle of a catch-up): keep that candidate.
+        after = await probeCluster(ctx);
       }
-      candidate = choice.candidate;
-      await mark('chosen', `${candidate}: ${choice.reason}`, { candidate });
+      if (!candidate) throw new StepFailed('no candidate');
 
       // A replica that may not be promoted but is ahead: the candidate takes what it lacks from it.
-      const donor = pickDonor(after, replicas.map((r) => r.name), candidate);
+      const donor = done('caught-up') ? undefined : pickDonor(after, replicas.map((r) => r.name), candidate);
       if (donor) {
         const d = spec.instances.find((i) => i.name === donor) as ClusterSpec['instances'][number];
         await runAction({ kind: 'change-source', instance: candidate, source: donor, host: d.host, port: d.port, settings: DEFAULT_REPLICATION, waitForSource: false }, ctx);
@@ -271,6 +295,12 @@ function pickDonor(probes: ReadonlyMap<string, ProbeResult>, names: readonly str
     const lacks = canReplicateFrom(c.state.flavor, p.state.gtid, c.state.gtid, c.state.gtid);
     // The donor must have everything the candidate has (v ok) and something more (lacks not ok).
     if (v.kind !== 'ok' || lacks.kind === 'ok') continue;
+    // A donor's own local (errant) writes must not become the new primary's history.
+    const others = names.filter((x) => x !== n).flatMap((x) => {
+      const o = probes.get(x);
+      return o?.ok ? [o.state] : [];
+    });
+    if (localWrites(c.state.flavor, p.state, others)) continue;
     if (!best || canReplicateFrom(c.state.flavor, best.state.gtid, p.state.gtid, p.state.gtid).kind === 'ok') best = { name: n, state: p.state };
   }
   return best?.name;

@@ -129,7 +129,13 @@ export async function blockedReason(spec: ClusterSpec, state: ClusterState, port
 
 async function handleFormerPrimaries(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>, state: ClusterState, ctx: ApplyContext, req: ReconcileRequest): Promise<ClusterState> {
   let next = state;
+  const filePrimary = spec.instances.find((i) => i.source === undefined)?.name;
   for (const f of state.formerPrimaries) {
+    // A commit made it the primary again (a human repaired it): it is no longer a former primary.
+    if (f.name === filePrimary) {
+      next = await req.ports.state.update(spec.cluster, (s) => ({ ...s, formerPrimaries: s.formerPrimaries.filter((x) => x.name !== f.name) }));
+      continue;
+    }
     const p = probes.get(f.name);
     if (!p?.ok) continue;
     // It restarted writable: that is how split brain starts. Fence first, decide after.

@@ -385,13 +385,13 @@ const CASES: readonly Case[] = [
     notices: [{ kind: 'unknown-primary', message: 'every reachable member replicates from another: no primary' }],
   },
   {
-    title: 'read-only primary while a replica is writable and replicates from nobody: the replica is fixed, the primary stays read-only',
+    // The only writable member may hold acknowledged writes: it is never the one demoted. The
+    // switchover back to the file's primary is refused (db001 does not replicate from it): a human decides.
+    title: 'read-only primary while a replica is writable and replicates from nobody: the writable one is left alone, reported',
     probes: () => sandbox(up('db001', PRIMARY().vars({ read_only: 'ON' })), up('db002', REPLICA().statusRows([]).vars({ read_only: 'OFF' }))),
     opts: CAPTURED,
-    steps: [
-      { id: '1', instance: 'db002', symbol: '~', summary: 'db002 read_only OFF -> ON', actions: [readOnly('db002', true)] },
-      { id: '2', instance: 'db002', symbol: '~', summary: 'db002 source none -> db001', reason: 'not replicating; the file says source db001', actions: [changeSource('db002', 'db001', false)] },
-    ],
+    steps: [],
+    notices: [{ kind: 'refused', instance: 'db001', message: 'switchover db002 -> db001 refused: db001 does not replicate from db002 (it replicates from nobody)' }],
   },
   {
     title: 'two writable roots, the primary has a follower: the other is made read-only and repointed; never two writable primaries',
@@ -914,10 +914,15 @@ describe('planCluster: order', () => {
   // findLivePrimary ranks roots by followers before writability: a read-only root with a follower
   // is "the live primary" over a writable root without one, and a switchover back is refused. The
   // live primary is then left alone; only its follower is repointed to the file's source.
-  it('documents: a read-only root with a follower outranks a writable root, and is left alone', () => {
+  // A single writable root is the primary, whatever follows the read-only one: the read-only root
+  // and its follower are brought under it.
+  it('a writable root outranks a read-only root with a follower', () => {
     const p = planCluster(SANDBOX, sandbox(up('db002', REPLICA().statusRows([])), up('db003', REPLICA().as(3).from(2))), CAPTURED);
-    expect(p.notices).toEqual([{ kind: 'refused', instance: 'db001', message: 'switchover db002 -> db001 refused: db001 does not replicate from db002 (it replicates from nobody)' }]);
-    expect(p.steps).toMatchObject([{ id: '1', summary: 'db003 source db002 -> db001', actions: [changeSource('db003', 'db001', false)] }]);
+    expect(p.notices).toEqual([]);
+    expect(p.steps).toMatchObject([
+      { id: '1', summary: 'db002 source none -> db001', actions: [changeSource('db002', 'db001', false)] },
+      { id: '2', summary: 'db003 source db002 -> db001', actions: [changeSource('db003', 'db001', false)] },
+    ]);
   });
 
   it('an IO thread stopped on an error (1236) is left for a human, not restarted', () => {
