@@ -88,6 +88,36 @@ export function registerPlanCommands(program: Command, d: PlanCommandDeps): void
       if (saved) specs = specs.filter((s) => saved.clusters.some((c) => c.cluster === s.cluster));
       const engine = await import('../engine/plan-run.js');
       const { acquireLock } = await import('../adapters/lock.js');
+      const { renderPlanText } = await import('./render-plan.js');
+      const observe = async () => {
+        const observations = await gatherLive(specs);
+        const blind = unobservable(observations.map((x) => ({ cluster: x.spec.cluster, probes: x.probes })));
+        if (blind.length > 0) {
+          for (const b of blind) io.err(`topogit: ${b}\n`);
+          throw new TopogitError('TOPOGIT_UNREACHABLE', 'cannot observe the servers; nothing was applied', 'fix the connection or credentials and run again');
+        }
+        return observations;
+      };
+      // Asking a human happens before the locks are taken: a prompt left unanswered must not hold
+      // a cluster's lock (the daemon skips its passes, failover included, while it is held). The
+      // answer is then checked against a fresh look under the lock, as a saved plan is.
+      let confirmed: { plans: ClusterPlan[]; live: ReturnType<typeof engine.liveFingerprint> } | undefined;
+      if (!saved && !o.yes) {
+        if (!io.confirm) throw new TopogitError('TOPOGIT_CONFIRMATION_REQUIRED', 'apply needs confirmation and this is not a terminal; nothing was applied', 'pass --yes, or apply a saved plan file');
+        const observations = await observe();
+        const made = engine.planObservations(observations, planOptions(o), io.env);
+        io.out(renderPlanText({ ...made.doc, against: 'live' }));
+        if (made.doc.summary.changes === 0) {
+          d.setCode(0);
+          return;
+        }
+        if (!(await io.confirm('Apply these changes?'))) {
+          io.err('nothing applied\n');
+          d.setCode(1);
+          return;
+        }
+        confirmed = { plans: made.plans, live: engine.liveFingerprint(observations) };
+      }
       const locks = [];
       // Sorted, so two applies over overlapping clusters cannot deadlock.
       for (const s of [...specs].sort((a, b) => a.cluster.localeCompare(b.cluster))) {
@@ -101,14 +131,16 @@ export function registerPlanCommands(program: Command, d: PlanCommandDeps): void
         );
       }
       try {
-        const observations = await gatherLive(specs);
-        const blind = unobservable(observations.map((x) => ({ cluster: x.spec.cluster, probes: x.probes })));
-        if (blind.length > 0) {
-          for (const b of blind) io.err(`topogit: ${b}\n`);
-          throw new TopogitError('TOPOGIT_UNREACHABLE', 'cannot observe the servers; nothing was applied', 'fix the connection or credentials and run again');
-        }
+        const observations = await observe();
         let plans: ClusterPlan[];
-        if (saved) {
+        if (confirmed) {
+          const reasons = engine.stalePlanReasons({ gitCommit: null, files: {}, live: confirmed.live }, {}, engine.liveFingerprint(observations));
+          if (reasons.length > 0) {
+            for (const r of reasons) io.err(`changed while you were deciding: ${r}\n`);
+            throw new TopogitError('TOPOGIT_STALE_PLAN', 'the live state changed since the plan you confirmed; nothing was applied', 'run apply again');
+          }
+          plans = confirmed.plans;
+        } else if (saved) {
           if (!saved.basis) throw new TopogitError('TOPOGIT_STALE_PLAN', `${planfile} has no basis to check (save plans with \`plan --out\`)`);
           const reasons = engine.stalePlanReasons(saved.basis, await engine.fileHashes(specs, io.cwd), engine.liveFingerprint(observations));
           if (reasons.length > 0) {
@@ -119,19 +151,10 @@ export function registerPlanCommands(program: Command, d: PlanCommandDeps): void
         } else {
           const made = engine.planObservations(observations, planOptions(o), io.env);
           plans = made.plans;
-          const { renderPlanText } = await import('./render-plan.js');
           io.out(renderPlanText({ ...made.doc, against: 'live' }));
           if (made.doc.summary.changes === 0) {
             d.setCode(0);
             return;
-          }
-          if (!o.yes) {
-            if (!io.confirm) throw new TopogitError('TOPOGIT_CONFIRMATION_REQUIRED', 'apply needs confirmation and this is not a terminal; nothing was applied', 'pass --yes, or apply a saved plan file');
-            if (!(await io.confirm('Apply these changes?'))) {
-              io.err('nothing applied\n');
-              d.setCode(1);
-              return;
-            }
           }
         }
         const reports = await runPlans(plans, specs, d);
@@ -166,35 +189,47 @@ export function registerPlanCommands(program: Command, d: PlanCommandDeps): void
       const before = await readFile(file, 'utf8');
       const after = editSources(before, promotionEdits(spec.instances, o.to));
       const edited = parseTopologyText(after, spec.file, { baseDir: path.dirname(file) });
-      if (!edited.spec) throw new TopogitError('TOPOGIT_CONFIG_INVALID', `editing ${spec.file} would make it invalid: ${edited.issues.map((i) => i.message).join('; ')}`);
-      const lock = await acquireLock(cluster, { dir: path.join(io.cwd, '.topogit', 'locks'), timeoutMs: o.lockTimeout * 1000, command: `topogit switchover ${cluster} --to ${o.to}` });
-      try {
-        const observations = await gatherLive([edited.spec]);
+      const editedSpec = edited.spec;
+      if (!editedSpec) throw new TopogitError('TOPOGIT_CONFIG_INVALID', `editing ${spec.file} would make it invalid: ${edited.issues.map((i) => i.message).join('; ')}`);
+      const observe = async () => {
+        const observations = await gatherLive([editedSpec]);
         const blind = unobservable(observations.map((x) => ({ cluster: x.spec.cluster, probes: x.probes })));
         if (blind.length > 0) {
           for (const b of blind) io.err(`topogit: ${b}\n`);
           throw new TopogitError('TOPOGIT_UNREACHABLE', 'cannot observe the servers; nothing was changed', `${spec.file} was not changed`);
         }
-        const live = observations[0]?.view.instances.find((i) => i.name === o.to);
-        if (!live || live.health === 'Unreachable') throw new TopogitError('TOPOGIT_SWITCHOVER_REFUSED', `${o.to} is unreachable; nothing was changed`, `${spec.file} was not changed`);
-        const made = engine.planObservations(observations, planOptions(o), io.env);
-        const { renderPlanText } = await import('./render-plan.js');
-        io.out(renderPlanText({ ...made.doc, against: 'live' }));
-        const plan = made.plans[0];
-        const refused = plan?.notices.find((n) => n.kind === 'unknown-primary' || (n.kind === 'refused' && n.message.startsWith('switchover ')));
-        if (!plan || refused) throw new TopogitError('TOPOGIT_SWITCHOVER_REFUSED', refused?.message ?? 'no plan', `${spec.file} was not changed`);
-        if (!plan.steps.some((st) => st.summary.startsWith('switchover '))) {
-          io.out(`${o.to} is already the primary of ${cluster}\n`);
+        return observations;
+      };
+      // Plan and ask first, lock after: an unanswered prompt must not hold the cluster's lock.
+      const first = await observe();
+      const live = first[0]?.view.instances.find((i) => i.name === o.to);
+      if (!live || live.health === 'Unreachable') throw new TopogitError('TOPOGIT_SWITCHOVER_REFUSED', `${o.to} is unreachable; nothing was changed`, `${spec.file} was not changed`);
+      const made = engine.planObservations(first, planOptions(o), io.env);
+      const { renderPlanText } = await import('./render-plan.js');
+      io.out(renderPlanText({ ...made.doc, against: 'live' }));
+      const plan = made.plans[0];
+      const refused = plan?.notices.find((n) => n.kind === 'unknown-primary' || (n.kind === 'refused' && n.message.startsWith('switchover ')));
+      if (!plan || refused) throw new TopogitError('TOPOGIT_SWITCHOVER_REFUSED', refused?.message ?? 'no plan', `${spec.file} was not changed`);
+      if (!plan.steps.some((st) => st.summary.startsWith('switchover '))) {
+        io.out(`${o.to} is already the primary of ${cluster}\n`);
+      }
+      if (!o.yes && plan.steps.length > 0) {
+        if (!io.confirm) throw new TopogitError('TOPOGIT_CONFIRMATION_REQUIRED', 'switchover needs confirmation and this is not a terminal; nothing was changed', 'pass --yes');
+        if (!(await io.confirm(`Switch the primary of ${cluster} to ${o.to}?`))) {
+          io.err('nothing changed\n');
+          d.setCode(1);
+          return;
         }
-        if (!o.yes && plan.steps.length > 0) {
-          if (!io.confirm) throw new TopogitError('TOPOGIT_CONFIRMATION_REQUIRED', 'switchover needs confirmation and this is not a terminal; nothing was changed', 'pass --yes');
-          if (!(await io.confirm(`Switch the primary of ${cluster} to ${o.to}?`))) {
-            io.err('nothing changed\n');
-            d.setCode(1);
-            return;
-          }
+      }
+      const lock = await acquireLock(cluster, { dir: path.join(io.cwd, '.topogit', 'locks'), timeoutMs: o.lockTimeout * 1000, command: `topogit switchover ${cluster} --to ${o.to}` });
+      try {
+        // What was shown is what runs: refuse if the servers changed in between.
+        const reasons = engine.stalePlanReasons({ gitCommit: null, files: {}, live: engine.liveFingerprint(first) }, {}, engine.liveFingerprint(await observe()));
+        if (reasons.length > 0) {
+          for (const r of reasons) io.err(`changed since the plan was shown: ${r}\n`);
+          throw new TopogitError('TOPOGIT_STALE_PLAN', 'the live state changed; nothing was changed', 'run switchover again');
         }
-        const [report] = await runPlans([plan], [edited.spec], d);
+        const [report] = await runPlans([plan], [editedSpec], d);
         const switched = !report || report.ran.some((r) => r.step.summary.startsWith('switchover ')) || !plan.steps.some((st) => st.summary.startsWith('switchover '));
         // The file follows the servers: once the primary moved, the file must say so.
         if (switched && after !== before) {

@@ -1,7 +1,9 @@
 // Real MariaDB servers: each drift kind is made by hand with SQL, `plan` shows it, `apply` fixes
 // it, and `plan` is then empty. Also: SQL errors and errant GTIDs are refused, saved plans go
 // stale, applies are serialised, and the three output formats hold their shape.
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
+import { main } from '../../src/cli/main.js';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acquireLock } from '../../src/adapters/lock.js';
@@ -145,6 +147,35 @@ describe('plan and apply on real MariaDB servers', () => {
     const [a, b] = await Promise.all([fleet.run('apply', '--yes'), fleet.run('apply', '--yes')]);
     expect([a.code, b.code]).toEqual([0, 0]);
     expect([a.out, b.out].filter((o) => o.includes('db003 start replication') && o.includes('applied and verified'))).toHaveLength(1);
+  });
+
+  it('asks before it locks: an unanswered prompt never holds the cluster lock', async () => {
+    await fleet.sql(H2, 'STOP SLAVE');
+    const lockFile = path.join(fleet.dir, '.topogit', 'locks', 'shop.lock');
+    const ask = async (answer: boolean) => {
+      let lockedWhileAsking: boolean | undefined;
+      let out = '';
+      const code = await main(['apply'], {
+        out: (x) => (out += x),
+        err: (x) => (out += x),
+        env: fleet.env,
+        cwd: fleet.dir,
+        confirm: async () => {
+          lockedWhileAsking = existsSync(lockFile);
+          return answer;
+        },
+      });
+      return { code, out, lockedWhileAsking };
+    };
+    const no = await ask(false);
+    expect(no.lockedWhileAsking).toBe(false);
+    expect(no.code).toBe(1);
+    expect(no.out).toContain('nothing applied');
+    const yes = await ask(true);
+    expect(yes.lockedWhileAsking).toBe(false);
+    expect(yes.code, yes.out).toBe(0);
+    expect(yes.out).toContain('db002 start replication');
+    expect(yes.out).toContain('applied and verified');
   });
 
   it('needs --yes or a terminal, and plans against a recorded observation', async () => {
