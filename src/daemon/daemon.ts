@@ -134,6 +134,13 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
         continue;
       }
       files.set(file, { spec, ...(text !== undefined ? { text } : {}), issues: [] });
+      // The file renamed its cluster: the old loop must stop, or two loops would act on the same servers.
+      if (prev.spec && prev.spec.cluster !== spec.cluster) {
+        await loops.get(prev.spec.cluster)?.stop();
+        loops.delete(prev.spec.cluster);
+        metrics.forgetCluster(prev.spec.cluster);
+        o.log.warn({ file }, `${file} renamed cluster ${prev.spec.cluster} to ${spec.cluster}`);
+      }
       metrics.setFileValid(spec.cluster, true);
       const loop = loops.get(spec.cluster);
       if (!loop) {
