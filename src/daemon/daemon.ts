@@ -52,6 +52,7 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
   // remember the text before it reaches the disk.
   const ports = {
     ...real,
+    mayAct: () => lease.isActive(),
     writeBack: (req: Parameters<typeof real.writeBack>[0]) =>
       real.writeBack({
         ...req,

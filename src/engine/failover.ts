@@ -23,6 +23,8 @@ export interface FailoverPorts extends ApplyPorts {
   readonly runHook: (command: string, env: Record<string, string>) => Promise<HookResult>;
   /** Called after each journaled step; tests kill the process here (TOPOGIT_FAULT_AFTER). */
   readonly faultPoint: (step: string) => void;
+  /** May this process still act (the daemon's lease)? Checked before each irreversible step. */
+  readonly mayAct?: () => boolean;
 }
 
 export type FailoverEvent =
@@ -99,6 +101,11 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
     steps: [],
   };
   const to = req.to ?? journal.to;
+  // Lost the lease mid-way: stop before the next change; the journal lets the daemon that holds
+  // it now finish. (Checked before acting, never between an action and its journal entry.)
+  const mustAct = (next: string) => {
+    if (ports.mayAct && !ports.mayAct()) throw new StepFailed(`lost the lease before ${next}; the active daemon finishes from the journal`);
+  };
   const mark = async (step: string, detail: string, extra: Partial<FailoverJournal> = {}) => {
     Object.assign(journal, extra, { steps: [...journal.steps, { step, at: new Date(ports.now()).toISOString(), detail }] });
     await ports.state.update(spec.cluster, (s) => ({ ...s, journal }));
@@ -182,6 +189,7 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
         notes.push(`${candidate} caught up from ${donor}, which was ahead of it`);
         await mark('caught-up', `${candidate} caught up from ${donor}`);
       }
+      mustAct('promoting');
       await runAction({ kind: 'promote', instance: candidate }, ctx);
       await mark('promoted', `${candidate} is writable and replicates from nobody`);
     }
@@ -189,6 +197,7 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
     const writableAt = ports.now();
     const np = spec.instances.find((i) => i.name === newPrimary) as ClusterSpec['instances'][number];
 
+    mustAct('repointing');
     // Repoint the other replicas of the failed primary; their own subtrees stay under them.
     const npState = await fresh(ctx, newPrimary);
     for (const r of replicas) {
@@ -228,6 +237,7 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
       detectedToWritableMs: writableAt - detectedAt,
       detectedToRepointedMs: repointedAt - detectedAt,
     });
+    mustAct('the write-back');
     const wb = await ports.writeBack({
       repoDir: req.repoDir,
       file: spec.file,
