@@ -47,12 +47,28 @@ export async function applyPlan(plan: ClusterPlan, ctx: ApplyContext): Promise<A
   for (const [n, step] of plan.steps.entries()) {
     ctx.onEvent({ type: 'step-start', step });
     const started = ctx.ports.now();
+    const doneActions: Action[] = [];
     try {
       for (const s of step.substeps ?? [step]) {
-        for (const a of s.actions) await runAction(a, ctx);
+        for (const a of s.actions) {
+          await runAction(a, ctx);
+          doneActions.push(a);
+        }
       }
     } catch (e) {
-      const error = e instanceof StepFailed ? e.message : `${step.instance}: ${(e as Error).message}`;
+      let error = e instanceof StepFailed ? e.message : `${step.instance}: ${(e as Error).message}`;
+      // A switchover that stopped writes on the old primary but promoted nobody gives the old
+      // primary its writes back (checked: only if nothing else is writable), so a failed
+      // switchover never leaves the cluster without a writable primary.
+      const fenced = doneActions.find((a) => a.kind === 'set-read-only' && a.readOnly);
+      if (step.substeps && fenced && !doneActions.some((a) => a.kind === 'promote')) {
+        try {
+          await runAction({ kind: 'set-read-only', instance: fenced.instance, readOnly: false }, ctx);
+          error += `; rolled back: ${fenced.instance} accepts writes again`;
+        } catch (r) {
+          error += `; rolling back ${fenced.instance} failed too (${(r as Error).message}): it is read-only`;
+        }
+      }
       ctx.onEvent({ type: 'step-failed', step, error });
       return { cluster: plan.cluster, ran, failed: { step, error }, notRun: plan.steps.slice(n + 1) };
     }
