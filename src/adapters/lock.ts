@@ -1,6 +1,6 @@
 // A per-cluster lock file, so two applies (or an apply and the daemon) never interleave.
 // O_EXCL create is atomic on local file systems; a lock whose holder died on this host is stale.
-import { link, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { TopogitError } from '../core/errors.js';
@@ -70,6 +70,15 @@ export async function acquireLock(cluster: string, o: LockOptions): Promise<Lock
         /* someone else moved it first */
       }
       continue;
+    }
+    if (!holder) {
+      // An empty or unreadable lock file: its writer died between creating and writing it. Once it
+      // is clearly older than a write takes, it protects nothing.
+      const age = await stat(file).then((st) => Date.now() - st.mtimeMs, () => 0);
+      if (age > 5000) {
+        await rm(file, { force: true });
+        continue;
+      }
     }
     const waited = Date.now() - started;
     if (waited >= o.timeoutMs) {
