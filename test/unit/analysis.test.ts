@@ -11,60 +11,12 @@ import { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from '../../src/config/defaults.
 import type { Row } from '../../src/adapters/mysql/session.js';
 import { parseInstanceState } from '../../src/adapters/mysql/rows.js';
 import { analyzeCluster, triggersFailover, type Analysis, type AnalysisCode } from '../../src/core/analysis.js';
+import { FixtureRows, type RowsFixture } from '../support/rows.js';
 
 // ---------------------------------------------------------------------------------------------
 // A small builder over the fixtures (the approach of plan.test.ts): load, vary a copy, make a probe.
 
-interface RowsFixture {
-  readonly captured: string | null;
-  readonly source: string;
-  readonly variables: readonly Row[];
-  readonly replicaStatus: readonly Row[];
-  readonly replicas: readonly Row[];
-}
-
-const FIXTURE_DIR = fileURLToPath(new URL('../fixtures/rows/', import.meta.url));
-
-class Rows {
-  private constructor(private readonly f: RowsFixture) {}
-
-  static of(name: string): Rows {
-    return new Rows(JSON.parse(readFileSync(`${FIXTURE_DIR}${name}.json`, 'utf8')) as RowsFixture);
-  }
-
-  /** Sets (or adds) SHOW GLOBAL VARIABLES values; null removes the variable. */
-  vars(values: Record<string, string | null>): Rows {
-    const variables = this.f.variables.filter((r) => !(String(r['Variable_name']) in values)).map((r) => ({ ...r }));
-    for (const [name, value] of Object.entries(values)) if (value !== null) variables.push({ Variable_name: name, Value: value });
-    return new Rows({ ...this.f, variables });
-  }
-
-  /** Overwrites columns of the first replication status row. */
-  status(cols: Row): Rows {
-    const [first, ...rest] = this.f.replicaStatus;
-    if (!first) throw new Error('fixture has no replication status row');
-    return new Rows({ ...this.f, replicaStatus: [{ ...first, ...cols }, ...rest.map((r) => ({ ...r }))] });
-  }
-
-  /** Replaces the status rows entirely ([] = RESET SLAVE ALL). */
-  statusRows(rows: readonly Row[]): Rows {
-    return new Rows({ ...this.f, replicaStatus: rows });
-  }
-
-  /** The same rows as another server of the sandbox would print them. */
-  as(serverId: number): Rows {
-    return this.vars({ server_id: String(serverId), report_host: `127.0.0.1${serverId}` });
-  }
-
-  /** Replicates from another sandbox member (by address and server id). */
-  from(serverId: number): Rows {
-    return this.status({ Master_Host: `127.0.0.1${serverId}`, Master_Port: 3306, Master_Server_Id: serverId });
-  }
-
-  get rows(): RowsFixture {
-    return this.f;
-  }
-}
+class Rows extends FixtureRows {}
 
 const CREDENTIALS = {
   admin: { user: 'topogit', passwordEnv: 'TOPOGIT_PASSWORD' },
