@@ -104,6 +104,11 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
     },
   };
 
+  const committedText = async (file: string): Promise<string | undefined> =>
+    simpleGit({ baseDir: o.repoDir })
+      .show([`HEAD:${file}`])
+      .catch(() => undefined);
+
   const reload = async (reason: string): Promise<void> => {
     if (stopping) return;
     let result;
@@ -155,8 +160,11 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
       loop.setCondition('FileInvalid', false, 'file valid');
       if (prev.text === text) continue;
       const ours = selfWritten.get(file) === text;
-      loop.update(spec, !ours);
-      o.log.info({ file, reason, ownWriteBack: ours }, ours ? `${file}: our own write-back, no pass of its own` : `${file} changed: reconciling`);
+      // Only a committed change may move the primary: an edit not yet committed in the daemon's
+      // own working tree is reconciled like any change, but never allowed a switchover.
+      const committed = !ours && text !== undefined && (await committedText(file)) === text;
+      loop.update(spec, !ours, committed);
+      o.log.info({ file, reason, ownWriteBack: ours, committed }, ours ? `${file}: our own write-back, no pass of its own` : `${file} changed: reconciling`);
     }
     // A file that disappeared: its cluster is no longer managed.
     for (const [file, st] of files) {

@@ -69,13 +69,16 @@ export class ClusterLoop {
     this.schedule(0);
   }
 
-  /** A new valid version of the file. `byCommit`: a human's change (not our own write-back). */
-  update(spec: ClusterSpec, byCommit: boolean): void {
+  /**
+   * A new valid version of the file. `byHuman`: not our own write-back (then it triggers a pass).
+   * `committed`: the text is what HEAD has; only then may a changed primary move the primary role.
+   */
+  update(spec: ClusterSpec, byHuman: boolean, committed = byHuman): void {
     const oldPrimary = this.spec.instances.find((i) => i.source === undefined)?.name;
     const newPrimary = spec.instances.find((i) => i.source === undefined)?.name;
     this.spec = spec;
-    if (!byCommit) return;
-    if (oldPrimary !== newPrimary) this.allowSwitchover = true;
+    if (!byHuman) return;
+    if (oldPrimary !== newPrimary && committed) this.allowSwitchover = true;
     this.trigger('file changed');
   }
 

@@ -7,7 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { editSources } from '../../src/config/edit.js';
+import { editSources, promotionEdits } from '../../src/config/edit.js';
 import { eventually, startFleet, TEST_PASSWORD, TEST_REPL_PASSWORD, type Fleet } from './fleet.js';
 
 const exec = promisify(execFile);
@@ -177,6 +177,28 @@ describe('topogit watch', () => {
     await fleet.sql(HOST.db003 as string, 'STOP SLAVE');
     const rows = await eventually(() => fleet.sql(HOST.db003 as string, 'SHOW SLAVE STATUS'), (r) => (r[0] as { Slave_IO_Running: string }).Slave_IO_Running === 'Yes', 10_000);
     expect((rows[0] as { Slave_IO_Running: string }).Slave_IO_Running).toBe('Yes');
+  });
+
+  it('moves the primary only when a pushed commit names another one', async () => {
+    // The daemon left standing after the kill -9 above.
+    const active = daemons.find((d) => d.child.exitCode === null && d.child.signalCode === null) as Daemon;
+    expect((await api(active)).role).toBe('active');
+    // An uncommitted edit in the daemon's own clone does not move the primary.
+    const opsFile = path.join(fleet.dir, 'ops', 'topologies', 'shop.yaml');
+    const committed = await readFile(opsFile, 'utf8');
+    await writeFile(opsFile, editSources(committed, promotionEdits([{ name: 'db001', source: 'db002' }, { name: 'db002' }, { name: 'db003', source: 'db002' }], 'db003')));
+    await new Promise((r) => setTimeout(r, 4 * INTERVAL_MS));
+    const [ro3] = (await fleet.sql(HOST.db003 as string, 'SELECT @@read_only AS ro')) as { ro: number }[];
+    expect(ro3?.ro).toBe(1);
+    expect(await sourceOf('db003')).toBe('db002');
+    await writeFile(opsFile, committed);
+    // A pushed commit does: switchover db002 -> db001.
+    await pushFile((t) => editSources(t, promotionEdits([{ name: 'db001', source: 'db002' }, { name: 'db002' }, { name: 'db003', source: 'db002' }], 'db001')), 'db001 primary again');
+    await eventually(() => sourceOf('db002'), (s) => s === 'db001', 15_000);
+    const [ro1] = (await fleet.sql(HOST.db001 as string, 'SELECT @@read_only AS ro')) as { ro: number }[];
+    expect(ro1?.ro).toBe(0);
+    expect(await eventually(() => sourceOf('db003'), (s) => s === 'db001', 10_000)).toBe('db001');
+    expect(active.child.exitCode).toBeNull();
   });
 
   it('stops cleanly on SIGTERM, and never logs a password', async () => {
