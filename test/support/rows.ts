@@ -3,6 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Row } from '../../src/adapters/mysql/session.js';
+import { parseInstanceState } from '../../src/adapters/mysql/rows.js';
+import type { ClusterSpec, ProbeResult } from '../../src/core/model.js';
 
 export interface RowsFixture {
   readonly captured: string | null;
@@ -68,4 +70,21 @@ export class FixtureRows {
   get rows(): RowsFixture {
     return this.f;
   }
+}
+
+/** A probe result named for `name` of `spec`: answered with the given rows. */
+export function probeUp(spec: ClusterSpec, name: string, rows: FixtureRows): [string, ProbeResult] {
+  const f = rows.rows;
+  return [name, { ok: true, endpoint: endpointOf(spec, name), state: parseInstanceState(f.variables, f.replicaStatus, f.replicas), ms: 4 }];
+}
+
+/** A probe result named for `name` of `spec`: refused. */
+export function probeDown(spec: ClusterSpec, name: string, error = 'connection refused'): [string, ProbeResult] {
+  return [name, { ok: false, endpoint: endpointOf(spec, name), code: 'ECONNREFUSED', error, ms: 1 }];
+}
+
+function endpointOf(spec: ClusterSpec, name: string): { host: string; port: number } {
+  const i = spec.instances.find((x) => x.name === name);
+  if (!i) throw new Error(`no instance ${name} in ${spec.cluster}`);
+  return { host: i.host, port: i.port };
 }

@@ -9,9 +9,8 @@ import { describe, expect, it } from 'vitest';
 import type { ClusterSpec, InstanceSpec, ProbeResult } from '../../src/core/model.js';
 import { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from '../../src/config/defaults.js';
 import type { Row } from '../../src/adapters/mysql/session.js';
-import { parseInstanceState } from '../../src/adapters/mysql/rows.js';
 import { analyzeCluster, triggersFailover, type Analysis, type AnalysisCode } from '../../src/core/analysis.js';
-import { FixtureRows, type RowsFixture } from '../support/rows.js';
+import { FixtureRows, probeDown, probeUp, type RowsFixture } from '../support/rows.js';
 
 // ---------------------------------------------------------------------------------------------
 // A small builder over the fixtures (the approach of plan.test.ts): load, vary a copy, make a probe.
@@ -51,24 +50,11 @@ const ALONE = sandboxSpec('alone', { db001: null });
 /** The sandbox plus db004 under db002. */
 const WIDE = sandboxSpec('wide', { db001: null, db002: 'db001', db003: 'db001', db004: 'db002' });
 
-function instance(spec: ClusterSpec, name: string): InstanceSpec {
-  const i = spec.instances.find((x) => x.name === name);
-  if (!i) throw new Error(`no instance ${name} in ${spec.cluster}`);
-  return i;
-}
 
 type Probe = [string, ProbeResult];
 
-function up(name: string, rows: Rows, spec: ClusterSpec = SANDBOX): Probe {
-  const { host, port } = instance(spec, name);
-  const f = rows.rows;
-  return [name, { ok: true, endpoint: { host, port }, state: parseInstanceState(f.variables, f.replicaStatus, f.replicas), ms: 4 }];
-}
-
-function down(name: string, spec: ClusterSpec = SANDBOX, error = 'connection refused'): Probe {
-  const { host, port } = instance(spec, name);
-  return [name, { ok: false, endpoint: { host, port }, code: 'ECONNREFUSED', error, ms: 1 }];
-}
+const up = (name: string, rows: Rows, spec: ClusterSpec = SANDBOX): Probe => probeUp(spec, name, rows);
+const down = (name: string, spec: ClusterSpec = SANDBOX, error = 'connection refused'): Probe => probeDown(spec, name, error);
 
 const PRIMARY = () => Rows.of('mariadb-10.11-primary');
 /** IO Yes, SQL Yes, from 127.0.0.11 (server id 1). */

@@ -10,10 +10,9 @@ import fc from 'fast-check';
 import type { ClusterSpec, Flavor, InstanceSpec, ProbeResult, Promotion } from '../../src/core/model.js';
 import { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from '../../src/config/defaults.js';
 import type { Row } from '../../src/adapters/mysql/session.js';
-import { parseInstanceState } from '../../src/adapters/mysql/rows.js';
 import { advancedSet, chooseCandidate, replicasOf, type CandidateChoice, type CandidateOptions, type Contender } from '../../src/core/candidate.js';
 import { formatGtid } from '../../src/core/gtid.js';
-import { FixtureRows, type RowsFixture } from '../support/rows.js';
+import { FixtureRows, probeDown, probeUp, type RowsFixture } from '../support/rows.js';
 
 // ---------------------------------------------------------------------------------------------
 // A small builder over the fixtures (the approach of plan.test.ts): load, vary a copy, make a probe.
@@ -54,20 +53,8 @@ const sandbox = (promotion: Partial<Record<Name, Promotion>> = {}) => sandboxSpe
 
 type Probe = [string, ProbeResult];
 
-function endpoint(spec: ClusterSpec, name: string): { host: string; port: number } {
-  const i = spec.instances.find((x) => x.name === name);
-  if (!i) throw new Error(`no instance ${name} in ${spec.cluster}`);
-  return { host: i.host, port: i.port };
-}
-
-function up(spec: ClusterSpec, name: string, rows: Rows): Probe {
-  const f = rows.rows;
-  return [name, { ok: true, endpoint: endpoint(spec, name), state: parseInstanceState(f.variables, f.replicaStatus, f.replicas), ms: 4 }];
-}
-
-function down(spec: ClusterSpec, name: string): Probe {
-  return [name, { ok: false, endpoint: endpoint(spec, name), code: 'ECONNREFUSED', error: 'connection refused', ms: 1 }];
-}
+const up = (spec: ClusterSpec, name: string, rows: Rows): Probe => probeUp(spec, name, rows);
+const down = (spec: ClusterSpec, name: string): Probe => probeDown(spec, name);
 
 const SERVER_ID: Record<Name, number> = { db001: 1, db002: 2, db003: 3, db004: 4 };
 

@@ -7,8 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { ClusterSpec, InstanceSpec, ProbeResult } from '../../src/core/model.js';
 import { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from '../../src/config/defaults.js';
 import type { Row } from '../../src/adapters/mysql/session.js';
-import { parseInstanceState } from '../../src/adapters/mysql/rows.js';
-import { FixtureRows, type RowsFixture } from '../support/rows.js';
+import { FixtureRows, probeDown, probeUp, type RowsFixture } from '../support/rows.js';
 import {
   DEFAULT_CLASSIFY,
   HEALTH_ORDER,
@@ -43,22 +42,9 @@ const SANDBOX: ClusterSpec = {
   file: 'topologies/sandbox.yaml',
 };
 
-function instance(spec: ClusterSpec, name: string): InstanceSpec {
-  const i = spec.instances.find((x) => x.name === name);
-  if (!i) throw new Error(`no instance ${name} in ${spec.cluster}`);
-  return i;
-}
 
-function up(name: string, rows: Rows, spec: ClusterSpec = SANDBOX): [string, ProbeResult] {
-  const { host, port } = instance(spec, name);
-  const f = rows.rows;
-  return [name, { ok: true, endpoint: { host, port }, state: parseInstanceState(f.variables, f.replicaStatus, f.replicas), ms: 4 }];
-}
-
-function down(name: string, spec: ClusterSpec = SANDBOX): [string, ProbeResult] {
-  const { host, port } = instance(spec, name);
-  return [name, { ok: false, endpoint: { host, port }, code: 'ECONNREFUSED', error: 'connection refused', ms: 1 }];
-}
+const up = (name: string, rows: Rows, spec: ClusterSpec = SANDBOX) => probeUp(spec, name, rows);
+const down = (name: string, spec: ClusterSpec = SANDBOX) => probeDown(spec, name);
 
 const PRIMARY = () => Rows.of('mariadb-10.11-primary');
 const REPLICA = () => Rows.of('mariadb-10.11-replica-ok');

@@ -10,8 +10,7 @@ import fc from 'fast-check';
 import type { ClusterSpec, InstanceSpec, ProbeResult } from '../../src/core/model.js';
 import { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from '../../src/config/defaults.js';
 import type { Row } from '../../src/adapters/mysql/session.js';
-import { parseInstanceState } from '../../src/adapters/mysql/rows.js';
-import { FixtureRows, type RowsFixture } from '../support/rows.js';
+import { FixtureRows, probeDown, probeUp, type RowsFixture } from '../support/rows.js';
 import {
   DEFAULT_PLAN,
   DEFAULT_REPLICATION,
@@ -68,22 +67,9 @@ const SWITCH = sandboxSpec('switch', { db001: 'db002', db002: null, db003: 'db00
 /** db002 becomes the primary; db003 stays under db001, so only the switchover moves anything. */
 const SWITCH_ONLY = sandboxSpec('switch-only', { db001: 'db002', db002: null, db003: 'db001' });
 
-function instance(spec: ClusterSpec, name: string): InstanceSpec {
-  const i = spec.instances.find((x) => x.name === name);
-  if (!i) throw new Error(`no instance ${name} in ${spec.cluster}`);
-  return i;
-}
 
-function up(name: string, rows: Rows, spec: ClusterSpec = SANDBOX): [string, ProbeResult] {
-  const { host, port } = instance(spec, name);
-  const f = rows.rows;
-  return [name, { ok: true, endpoint: { host, port }, state: parseInstanceState(f.variables, f.replicaStatus, f.replicas), ms: 4 }];
-}
-
-function down(name: string, spec: ClusterSpec = SANDBOX): [string, ProbeResult] {
-  const { host, port } = instance(spec, name);
-  return [name, { ok: false, endpoint: { host, port }, code: 'ECONNREFUSED', error: 'connection refused', ms: 1 }];
-}
+const up = (name: string, rows: Rows, spec: ClusterSpec = SANDBOX) => probeUp(spec, name, rows);
+const down = (name: string, spec: ClusterSpec = SANDBOX) => probeDown(spec, name);
 
 const PRIMARY = () => Rows.of('mariadb-10.11-primary');
 const REPLICA = () => Rows.of('mariadb-10.11-replica-ok');
