@@ -1,6 +1,6 @@
 // The real adapters assembled into the engine's ports. Wired at the edges (CLI, daemon).
 import { spawn } from 'node:child_process';
-import path from 'node:path';
+import { topogitPaths } from './paths.js';
 import type { FailoverPorts, HookResult } from '../engine/failover.js';
 
 export type RealPorts = FailoverPorts & { readonly committedSince: (commit: string, file: string) => Promise<boolean> };
@@ -17,7 +17,7 @@ export async function failoverPorts(cwd: string, env: NodeJS.ProcessEnv): Promis
     probe,
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
     now: () => Date.now(),
-    state: new StateStore(path.join(cwd, '.topogit', 'state')),
+    state: new StateStore(topogitPaths(cwd).state),
     writeBack: git.writeBack,
     committedSince: async (commit, file) => (await git.commitsSince(cwd, commit, file).catch(() => 0)) > 0,
     runHook: (command, hookEnv) => runHook(command, hookEnv, cwd, env),

@@ -1,7 +1,7 @@
 // `topogit failover`, `topogit reconcile` and `topogit ack`: wiring and rendering only.
-import path from 'node:path';
 import type { Command } from 'commander';
 import { TopogitError } from '../core/errors.js';
+import { topogitPaths } from '../adapters/paths.js';
 import type { ClusterSpec } from '../core/model.js';
 import type { Timeouts } from '../adapters/mysql/session.js';
 import type { FailoverEvent, FailoverOutcome } from '../engine/failover.js';
@@ -89,7 +89,7 @@ export function registerFailoverCommands(program: Command, d: FailoverCommandDep
       }
       const { failover } = await import('../engine/failover.js');
       const { acquireLock } = await import('../adapters/lock.js');
-      const lock = await acquireLock(cluster, { dir: path.join(io.cwd, '.topogit', 'locks'), timeoutMs: 30_000, command: `topogit failover ${cluster}` });
+      const lock = await acquireLock(cluster, { dir: topogitPaths(io.cwd).locks, timeoutMs: 30_000, command: `topogit failover ${cluster}` });
       try {
         const creds = await credentialsFor(spec);
         const outcome = await failover({
@@ -121,7 +121,7 @@ export function registerFailoverCommands(program: Command, d: FailoverCommandDep
       const ports = await failoverPorts(io.cwd, io.env);
       let failed = false;
       for (const spec of specs) {
-        const lock = await acquireLock(spec.cluster, { dir: path.join(io.cwd, '.topogit', 'locks'), timeoutMs: 30_000, command: 'topogit reconcile' });
+        const lock = await acquireLock(spec.cluster, { dir: topogitPaths(io.cwd).locks, timeoutMs: 30_000, command: 'topogit reconcile' });
         try {
           const creds = await credentialsFor(spec);
           io.out(`cluster ${spec.cluster}: `);
@@ -148,10 +148,10 @@ export function registerFailoverCommands(program: Command, d: FailoverCommandDep
     .action(async (cluster: string, o: { files: string[] }) => {
       await loadValid(o.files, io, cluster);
       const { StateStore } = await import('../adapters/state.js');
-      const store = new StateStore(path.join(io.cwd, '.topogit', 'state'));
+      const store = new StateStore(topogitPaths(io.cwd).state);
       const { acquireLock } = await import('../adapters/lock.js');
       // Under the cluster lock: the state file is also written by a failover in progress.
-      const lock = await acquireLock(cluster, { dir: path.join(io.cwd, '.topogit', 'locks'), timeoutMs: 30_000, command: `topogit ack ${cluster}` });
+      const lock = await acquireLock(cluster, { dir: topogitPaths(io.cwd).locks, timeoutMs: 30_000, command: `topogit ack ${cluster}` });
       let s;
       try {
         s = await store.update(cluster, (x) => ({ ...x, ackedAt: new Date().toISOString() }));

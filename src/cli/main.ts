@@ -7,6 +7,8 @@ import { registerPlanCommands } from './plan-commands.js';
 import { registerFailoverCommands } from './failover-commands.js';
 import { registerWatchCommand } from './watch-command.js';
 import { isTopogitError, TopogitError } from '../core/errors.js';
+import { topogitPaths } from '../adapters/paths.js';
+import { DEFAULT_ADMIN_USER } from '../config/defaults.js';
 import { createInterface } from 'node:readline/promises';
 import { endpointKey, type ClusterSpec } from '../core/model.js';
 import type { Timeouts } from '../adapters/mysql/session.js';
@@ -102,7 +104,7 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
       const specs = await loadValid(o.files, io, o.cluster);
       const [{ gather }, { probe }, { renderStatusText, statusJson }] = await Promise.all([import('../engine/gather.js'), probeMod(), import('./render-status.js')]);
       const { fencedByCluster } = await import('../adapters/state.js');
-      const fenced = await fencedByCluster(path.join(io.cwd, '.topogit', 'state'), specs.map((s) => s.cluster));
+      const fenced = await fencedByCluster(topogitPaths(io.cwd).state, specs.map((s) => s.cluster));
       const observations = await gather(specs, { env: io.env, timeouts: timeouts(), concurrency: concurrency(), probe, fenced });
       const views = observations.map((x) => x.view);
       io.out(o.json ? JSON.stringify(statusJson(observations, new Date()), null, 2) + '\n' : renderStatusText(views));
@@ -212,7 +214,7 @@ async function knownFromFiles(files: string[] | undefined, io: Io): Promise<Map<
 
 /** --password-file, else the file's credentials for a known member, else TOPOGIT_USER/PASSWORD. */
 async function discoverLogin(io: Io, passwordFile: string | undefined, spec: ClusterSpec | undefined): Promise<{ user: string; password: string }> {
-  const user = io.env.TOPOGIT_USER ?? 'topogit';
+  const user = io.env.TOPOGIT_USER ?? DEFAULT_ADMIN_USER;
   if (passwordFile) {
     const text = await readFile(path.resolve(io.cwd, passwordFile), 'utf8').catch(() => {
       throw new TopogitError('TOPOGIT_SECRET_MISSING', `cannot read password file ${passwordFile}`);

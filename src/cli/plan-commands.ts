@@ -3,6 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { TopogitError } from '../core/errors.js';
+import { topogitPaths } from '../adapters/paths.js';
 import { DEFAULT_PLAN, type ClusterPlan, type PlanOptions } from '../core/plan.js';
 import type { ClusterSpec } from '../core/model.js';
 import type { Timeouts } from '../adapters/mysql/session.js';
@@ -24,7 +25,7 @@ export function registerPlanCommands(program: Command, d: PlanCommandDeps): void
   const { io } = d;
   const gatherLive = async (specs: ClusterSpec[]): Promise<Observation[]> => {
     const [{ gather }, { probe }, { fencedByCluster }] = await Promise.all([import('../engine/gather.js'), import('../adapters/mysql/probe.js'), import('../adapters/state.js')]);
-    const fenced = await fencedByCluster(path.join(io.cwd, '.topogit', 'state'), specs.map((s) => s.cluster));
+    const fenced = await fencedByCluster(topogitPaths(io.cwd).state, specs.map((s) => s.cluster));
     return gather(specs, { env: io.env, timeouts: d.timeouts(), concurrency: d.concurrency(), probe, fenced });
   };
   const planOptions = (o: { catchUpTimeout: number; maxLag: number }): PlanOptions => ({ ...DEFAULT_PLAN, catchUpTimeoutSeconds: o.catchUpTimeout, maxSwitchoverLagSeconds: o.maxLag });
@@ -123,7 +124,7 @@ export function registerPlanCommands(program: Command, d: PlanCommandDeps): void
       for (const s of [...specs].sort((a, b) => a.cluster.localeCompare(b.cluster))) {
         locks.push(
           await acquireLock(s.cluster, {
-            dir: path.join(io.cwd, '.topogit', 'locks'),
+            dir: topogitPaths(io.cwd).locks,
             timeoutMs: o.lockTimeout * 1000,
             command: `topogit apply${planfile ? ` ${planfile}` : ''}`,
             onWait: (h, ms) => io.err(`waiting for the lock on ${s.cluster}, held by ${h ? `pid ${h.pid} (${h.command})` : 'another apply'} (${Math.round(ms / 1000)}s of ${o.lockTimeout}s)\n`),
@@ -221,7 +222,7 @@ export function registerPlanCommands(program: Command, d: PlanCommandDeps): void
           return;
         }
       }
-      const lock = await acquireLock(cluster, { dir: path.join(io.cwd, '.topogit', 'locks'), timeoutMs: o.lockTimeout * 1000, command: `topogit switchover ${cluster} --to ${o.to}` });
+      const lock = await acquireLock(cluster, { dir: topogitPaths(io.cwd).locks, timeoutMs: o.lockTimeout * 1000, command: `topogit switchover ${cluster} --to ${o.to}` });
       try {
         // What was shown is what runs: refuse if the servers changed in between.
         const reasons = engine.stalePlanReasons({ gitCommit: null, files: {}, live: engine.liveFingerprint(first) }, {}, engine.liveFingerprint(await observe()));

@@ -6,6 +6,7 @@ import { access, stat } from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import type { ClusterSpec, CredentialsSpec } from '../core/model.js';
 import { TopogitError } from '../core/errors.js';
+import { DEFAULT_ADMIN_USER, DEFAULT_REPLICATION_USER } from './defaults.js';
 import { displayPath } from './positions.js';
 import type { Problem } from './schema.js';
 
@@ -14,8 +15,8 @@ import type { Problem } from './schema.js';
  * TOPOGIT_USER / TOPOGIT_REPL_USER override the user names (a copy of the object does not).
  */
 export const DEFAULT_CREDENTIALS: CredentialsSpec = Object.freeze({
-  admin: Object.freeze({ user: 'topogit', passwordEnv: 'TOPOGIT_PASSWORD' }),
-  replication: Object.freeze({ user: 'repl', passwordEnv: 'TOPOGIT_REPL_PASSWORD' }),
+  admin: Object.freeze({ user: DEFAULT_ADMIN_USER, passwordEnv: 'TOPOGIT_PASSWORD' }),
+  replication: Object.freeze({ user: DEFAULT_REPLICATION_USER, passwordEnv: 'TOPOGIT_REPL_PASSWORD' }),
 });
 const DEFAULT_USER_ENV = { admin: 'TOPOGIT_USER', replication: 'TOPOGIT_REPL_USER' } as const;
 const ROLES = ['admin', 'replication'] as const;

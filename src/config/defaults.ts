@@ -3,6 +3,10 @@
 
 import type { FailoverSpec, WriteBackSpec } from '../core/model.js';
 
+/** The admin and replication user names when neither a file nor TOPOGIT_USER / TOPOGIT_REPL_USER names one. */
+export const DEFAULT_ADMIN_USER = 'topogit';
+export const DEFAULT_REPLICATION_USER = 'repl';
+
 /** Used, by identity, when a file has no `failover` block; deeply frozen. */
 export const DEFAULT_FAILOVER: FailoverSpec = Object.freeze({
   auto: false,

@@ -12,6 +12,7 @@ import type { ClusterSpec } from '../core/model.js';
 import { formatIssue, loadTopologies } from '../config/load.js';
 import { acquireLock } from '../adapters/lock.js';
 import { failoverPorts } from '../adapters/ports.js';
+import { topogitPaths } from '../adapters/paths.js';
 import type { Timeouts } from '../adapters/mysql/session.js';
 import { startHttp } from './http.js';
 import { Lease } from './lease.js';
@@ -70,7 +71,7 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
   let stopping = false;
 
   const lease = new Lease({
-    dir: path.join(o.repoDir, '.topogit'),
+    dir: topogitPaths(o.repoDir).lease,
     ttlMs: 3000,
     renewEveryMs: 1000,
     identity: { id: randomUUID(), pid: process.pid, host: hostname() },
@@ -89,7 +90,7 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
     withClusterLock: async <T>(cluster: string, fn: () => Promise<T>): Promise<T | undefined> => {
       let lock;
       try {
-        lock = await acquireLock(cluster, { dir: path.join(o.repoDir, '.topogit', 'locks'), timeoutMs: 0, command: 'topogit watch' });
+        lock = await acquireLock(cluster, { dir: topogitPaths(o.repoDir).locks, timeoutMs: 0, command: 'topogit watch' });
       } catch {
         return undefined;
       }

@@ -4,6 +4,8 @@ import path from 'node:path';
 import { TopogitError } from '../../core/errors.js';
 import type { Flavor } from '../../core/model.js';
 import { renderTopology } from '../../config/render.js';
+import { topogitPaths } from '../paths.js';
+import { DEFAULT_ADMIN_USER, DEFAULT_REPLICATION_USER } from '../../config/defaults.js';
 import { findServerBinary, INSTALL_HINT, type ServerBinary } from './binaries.js';
 import { paths, randomPassword, startProcess, upLocal, type SandboxInstance, type SandboxState } from './local.js';
 
@@ -20,7 +22,7 @@ export interface SandboxContext {
 }
 
 export function defaultStateDir(cwd: string, env: NodeJS.ProcessEnv): string {
-  return env.TOPOGIT_SANDBOX_DIR ? path.resolve(cwd, env.TOPOGIT_SANDBOX_DIR) : path.join(cwd, '.topogit', 'sandbox');
+  return topogitPaths(cwd, env).sandbox;
 }
 
 /** The named sandbox, else the only one there is, else `sandbox`. */
@@ -73,8 +75,8 @@ export async function sandboxUp(ctx: SandboxContext, req: UpRequest): Promise<Up
   // keeps them in 0600 files beside the servers, which the topology file then names.
   const adminPw = ctx.env.TOPOGIT_PASSWORD ?? randomPassword();
   const replPw = ctx.env.TOPOGIT_REPL_PASSWORD ?? randomPassword();
-  const admin = { user: ctx.env.TOPOGIT_USER ?? 'topogit', password: adminPw };
-  const repl = { user: ctx.env.TOPOGIT_REPL_USER ?? 'repl', password: replPw };
+  const admin = { user: ctx.env.TOPOGIT_USER ?? DEFAULT_ADMIN_USER, password: adminPw };
+  const repl = { user: ctx.env.TOPOGIT_REPL_USER ?? DEFAULT_REPLICATION_USER, password: replPw };
   let state: SandboxState;
   try {
     const o = { cluster: req.cluster, count: req.instances, baseOctet: req.baseOctet, stateDir: ctx.stateDir, admin, repl };
