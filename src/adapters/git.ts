@@ -2,6 +2,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { simpleGit, type SimpleGit, type SimpleGitOptions } from 'simple-git';
+import type { WriteBackRequest, WriteBackResult } from '../core/ports.js';
 
 /** The commit checked out in the repository that holds `dir`, or null outside a repository. */
 export async function headCommit(dir: string): Promise<string | null> {
@@ -16,32 +17,6 @@ export async function headCommit(dir: string): Promise<string | null> {
 
 // ---------------------------------------------------------------------------------------------
 // Write-back: after a failover, edit the cluster's file, commit it, push it.
-
-export interface WriteBackRequest {
-  /** Working tree that holds the file. */
-  readonly repoDir: string;
-  /** Path relative to repoDir, e.g. topologies/shop.yaml. */
-  readonly file: string;
-  /** Pure: given the file's current text on the branch head, return the new text (or the same text when nothing changes). Called again on the new head after a rejected push. */
-  readonly edit: (text: string) => string;
-  /** Full commit message: subject line, blank line, body. */
-  readonly message: string;
-  /** Used as author and committer. */
-  readonly author: { readonly name: string; readonly email: string };
-  /** Push when the branch has an upstream. */
-  readonly push: boolean;
-  /** Push attempts before giving up; default 5. */
-  readonly maxAttempts?: number;
-  /** Wait before the attempt after `attempt` (1-based) was rejected; default 200 * 2^attempt, capped at 5000. */
-  readonly backoffMs?: (attempt: number) => number;
-  readonly sleep?: (ms: number) => Promise<void>;
-}
-
-export type WriteBackResult =
-  | { readonly kind: 'unchanged' }
-  | { readonly kind: 'committed'; readonly commit: string; readonly pushed: false; readonly why: string }
-  | { readonly kind: 'committed'; readonly commit: string; readonly pushed: true; readonly attempts: number }
-  | { readonly kind: 'failed'; readonly commit?: string; readonly error: string; readonly attempts: number };
 
 const defaultBackoff = (attempt: number): number => Math.min(5000, 200 * 2 ** attempt);
 const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

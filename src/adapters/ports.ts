@@ -1,9 +1,9 @@
 // The real adapters assembled into the engine's ports. Wired at the edges (CLI, daemon).
 import { spawn } from 'node:child_process';
 import { topogitPaths } from './paths.js';
-import type { FailoverPorts, HookResult } from '../engine/failover.js';
+import type { HookResult, ReconcilePorts } from '../core/ports.js';
 
-export type RealPorts = FailoverPorts & { readonly committedSince: (commit: string, file: string) => Promise<boolean> };
+export type RealPorts = ReconcilePorts;
 
 export async function failoverPorts(cwd: string, env: NodeJS.ProcessEnv): Promise<RealPorts> {
   const [{ openSession }, { probe }, { StateStore }, git] = await Promise.all([

@@ -1,63 +1,11 @@
-// Per-cluster state that must survive a crash: the failover journal, the last failover (for
-// anti-flapping), acknowledgements and former primaries awaiting fencing or rejoin. One JSON
-// file per cluster, replaced atomically (write to a temporary file, then rename).
+// The cluster state records (src/core/state.ts) on disk: one JSON file per cluster under
+// `.topogit/state`, replaced atomically (write to a temporary file, then rename).
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { EMPTY_STATE, fencedMap, type ClusterState } from '../core/state.js';
+import type { StatePort } from '../core/ports.js';
 
-export interface JournalStep {
-  readonly step: string;
-  readonly at: string;
-  readonly detail?: string;
-}
-
-export interface FailoverJournal {
-  readonly id: string;
-  readonly cluster: string;
-  readonly failedPrimary: string;
-  readonly startedAt: string;
-  readonly trigger: 'auto' | 'manual';
-  readonly candidate?: string;
-  /** A human's choice (`failover --to`), kept so a resumed run promotes the same instance. */
-  readonly to?: string;
-  readonly steps: readonly JournalStep[];
-}
-
-export interface FailoverRecord {
-  readonly id: string;
-  readonly at: string;
-  readonly from: string;
-  readonly to: string;
-  readonly trigger: 'auto' | 'manual';
-  readonly commit: string | null;
-  /** GTIDs the failed primary had that no survivor received, when known. */
-  readonly lostGtids: string | null;
-  readonly lostGtidsKnown: boolean;
-}
-
-export interface FormerPrimary {
-  readonly name: string;
-  readonly failoverId: string;
-  readonly newPrimary: string;
-  /** Set once it came back: its errant GTIDs (empty string: none). */
-  readonly errant?: string;
-  readonly fencedAt?: string;
-}
-
-export interface ClusterState {
-  readonly journal?: FailoverJournal;
-  readonly lastFailover?: FailoverRecord;
-  readonly ackedAt?: string;
-  readonly formerPrimaries: readonly FormerPrimary[];
-  /** The failed primary's executed GTIDs from its last successful probe (daemon), for lost-GTID reports. */
-  readonly lastPrimaryGtid?: { readonly name: string; readonly executed: string; readonly at: string };
-  /** Each replica's last known seconds behind its source, while the primary was alive: once it is
-   *  gone, Seconds_Behind_Master is NULL and only this says how far behind a candidate was. */
-  readonly lastLag?: Readonly<Record<string, number>>;
-}
-
-export const EMPTY_STATE: ClusterState = { formerPrimaries: [] };
-
-export class StateStore {
+export class StateStore implements StatePort {
   constructor(readonly dir: string) {}
 
   private file(cluster: string): string {
@@ -86,15 +34,6 @@ export class StateStore {
     await this.write(cluster, next);
     return next;
   }
-}
-
-/** Former primaries that came back and stay fenced, with why (errant GTIDs, or the policy). */
-export function fencedMap(state: ClusterState): Map<string, string> {
-  return new Map(
-    state.formerPrimaries
-      .filter((f) => f.errant !== undefined)
-      .map((f) => [f.name, f.errant ? `former primary with errant GTIDs ${f.errant}` : 'former primary; formerPrimary: fence']),
-  );
 }
 
 /** The fenced map of every cluster, read from the state directory. */

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { TopogitError } from '../core/errors.js';
 import { topogitPaths } from '../adapters/paths.js';
 import type { ClusterSpec } from '../core/model.js';
-import type { Timeouts } from '../adapters/mysql/session.js';
+import type { Timeouts } from '../core/ports.js';
 import type { FailoverEvent, FailoverOutcome } from '../engine/failover.js';
 import { failoverPorts } from '../adapters/ports.js';
 import type { ReconcileEvent } from '../engine/reconcile.js';

@@ -11,7 +11,7 @@ import { topogitPaths } from '../adapters/paths.js';
 import { DEFAULT_ADMIN_USER } from '../config/defaults.js';
 import { createInterface } from 'node:readline/promises';
 import { endpointKey, type ClusterSpec } from '../core/model.js';
-import type { Timeouts } from '../adapters/mysql/session.js';
+import type { Timeouts } from '../core/ports.js';
 import type { Fault } from '../adapters/sandbox/sandbox.js';
 
 // Commands load what they need when they run: `--help`, `validate` and `sandbox` start faster

@@ -6,7 +6,7 @@ import { TopogitError } from '../core/errors.js';
 import { topogitPaths } from '../adapters/paths.js';
 import { DEFAULT_PLAN, type ClusterPlan, type PlanOptions } from '../core/plan.js';
 import type { ClusterSpec } from '../core/model.js';
-import type { Timeouts } from '../adapters/mysql/session.js';
+import type { Timeouts } from '../core/ports.js';
 import type { Observation } from '../engine/gather.js';
 import type { ApplyEvent, ApplyReport } from '../engine/apply.js';
 import type { PlanDocument } from './plan-view.js';

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { TopogitError } from '../core/errors.js';
-import type { Timeouts } from '../adapters/mysql/session.js';
+import type { Timeouts } from '../core/ports.js';
 import { int, type Io } from './shared.js';
 
 export interface WatchCommandDeps {

@@ -13,7 +13,7 @@ import { formatIssue, loadTopologies } from '../config/load.js';
 import { acquireLock } from '../adapters/lock.js';
 import { failoverPorts } from '../adapters/ports.js';
 import { topogitPaths } from '../adapters/paths.js';
-import type { Timeouts } from '../adapters/mysql/session.js';
+import type { Timeouts } from '../core/ports.js';
 import { startHttp } from './http.js';
 import { Lease } from './lease.js';
 import { ClusterLoop } from './loop.js';

@@ -7,7 +7,7 @@ import type { ClusterSpec } from '../core/model.js';
 import type { AnalysisCode } from '../core/analysis.js';
 import { resolveCredentials } from '../config/load.js';
 import type { RealPorts } from '../adapters/ports.js';
-import type { Timeouts } from '../adapters/mysql/session.js';
+import type { Timeouts } from '../core/ports.js';
 import { reconcileOnce, type ReconcileResult } from '../engine/reconcile.js';
 import type { FailoverEvent } from '../engine/failover.js';
 import type { ReconcileEvent } from '../engine/reconcile.js';

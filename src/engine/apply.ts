@@ -6,14 +6,10 @@ import type { ClusterSpec, Endpoint, GtidState, InstanceState, ProbeResult } fro
 import { endpointKey } from '../core/model.js';
 import { statementsFor } from '../adapters/mysql/actions.js';
 import { displaySql, parseVersion, setSemiSyncSource, type Statement } from '../adapters/mysql/dialect.js';
-import type { Login, Session, Timeouts } from '../adapters/mysql/session.js';
+import type { Login, ServerPorts, Timeouts } from '../core/ports.js';
 
-export interface ApplyPorts {
-  readonly open: (e: Endpoint, login: Login, t: Timeouts) => Promise<Session>;
-  readonly probe: (e: Endpoint, login: Login, t: Timeouts) => Promise<ProbeResult>;
-  readonly sleep: (ms: number) => Promise<void>;
-  readonly now: () => number;
-}
+/** The servers and a clock: what running and verifying actions needs. */
+export type ApplyPorts = ServerPorts;
 
 export type ApplyEvent =
   | { readonly type: 'step-start'; readonly step: Step }

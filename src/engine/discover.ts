@@ -4,7 +4,7 @@
 import { TopogitError } from '../core/errors.js';
 import type { Endpoint, Flavor, InstanceState, ProbeResult } from '../core/model.js';
 import { endpointKey } from '../core/model.js';
-import type { Login, Timeouts } from '../adapters/mysql/session.js';
+import type { Login, Timeouts } from '../core/ports.js';
 import type { ProbeFn } from './gather.js';
 
 export interface DiscoveredInstance {

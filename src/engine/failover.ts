@@ -8,24 +8,12 @@ import { gtidIsEmpty, gtidSubtract, parseGtid } from '../core/gtid.js';
 import type { ClusterSpec, InstanceState, ProbeResult } from '../core/model.js';
 import { DEFAULT_REPLICATION } from '../core/plan.js';
 import { editSources, promotionEdits } from '../config/edit.js';
-import type { StateStore, FailoverJournal, FailoverRecord, ClusterState } from '../adapters/state.js';
-import type { WriteBackRequest, WriteBackResult } from '../adapters/git.js';
+import type { FailoverJournal, FailoverRecord, ClusterState } from '../core/state.js';
+import { withoutJournal } from '../core/state.js';
+import type { FailoverPorts, WriteBackResult } from '../core/ports.js';
 import { fresh, probeCluster, runAction, StepFailed, type ApplyContext, type ApplyEvent, type ApplyPorts } from './apply.js';
 
-export interface HookResult {
-  readonly code: number;
-  readonly output: string;
-}
-
-export interface FailoverPorts extends ApplyPorts {
-  readonly state: StateStore;
-  readonly writeBack: (req: WriteBackRequest) => Promise<WriteBackResult>;
-  readonly runHook: (command: string, env: Record<string, string>) => Promise<HookResult>;
-  /** Called after each journaled step; tests kill the process here (TOPOGIT_FAULT_AFTER). */
-  readonly faultPoint: (step: string) => void;
-  /** May this process still act (the daemon's lease)? Checked before each irreversible step. */
-  readonly mayAct?: () => boolean;
-}
+export type { FailoverPorts };
 
 export type FailoverEvent =
   | ApplyEvent
@@ -286,12 +274,6 @@ function analyzeAbout(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult
   };
   return analyzeCluster(asBefore, probes);
 }
-
-function withoutJournal(s: ClusterState): ClusterState {
-  const { journal: _journal, ...rest } = s;
-  return rest;
-}
-
 
 /** The reachable replica that has the most the candidate lacks (and nothing the candidate has that it lacks). */
 function pickDonor(probes: ReadonlyMap<string, ProbeResult>, names: readonly string[], candidate: string): string | undefined {

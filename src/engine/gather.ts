@@ -2,8 +2,8 @@
 import type { ClusterSpec, ProbeResult } from '../core/model.js';
 import { classifyCluster, type ClassifyOptions, type ClusterView, DEFAULT_CLASSIFY } from '../core/classify.js';
 import { resolveCredentials } from '../config/load.js';
-import type { Login, Timeouts } from '../adapters/mysql/session.js';
-import { DEFAULT_TIMEOUTS } from '../adapters/mysql/session.js';
+import type { Login, Timeouts } from '../core/ports.js';
+import { DEFAULT_TIMEOUTS } from '../core/ports.js';
 
 export type ProbeFn = (endpoint: { host: string; port: number }, login: Login, timeouts: Timeouts) => Promise<ProbeResult>;
 

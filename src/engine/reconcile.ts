@@ -5,7 +5,7 @@ import { analyzeCluster, triggersFailover, type Analysis } from '../core/analysi
 import { canReplicateFrom } from '../core/errant.js';
 import type { ClusterSpec, ProbeResult } from '../core/model.js';
 import { DEFAULT_PLAN, planCluster, type ClusterPlan } from '../core/plan.js';
-import { fencedMap, type ClusterState, type FormerPrimary } from '../adapters/state.js';
+import { fencedMap, type ClusterState, type FormerPrimary } from '../core/state.js';
 import { applyPlan, probeCluster, runAction, type ApplyContext, type ApplyReport } from './apply.js';
 import { failover, type FailoverEvent, type FailoverOutcome, type FailoverPorts, type FailoverRequest } from './failover.js';
 

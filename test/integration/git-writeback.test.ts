@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { commitsSince, lastCommitTouching, writeBack, type WriteBackRequest, type WriteBackResult } from '../../src/adapters/git.js';
+import { commitsSince, lastCommitTouching, writeBack } from '../../src/adapters/git.js';
+import type { WriteBackRequest, WriteBackResult } from '../../src/core/ports.js';
 import { editSources, promotionEdits } from '../../src/config/edit.js';
 import { parseTopologyText } from '../../src/config/load.js';
 

@@ -2,7 +2,7 @@
 // varies a copy of them for table tests: load, vary, then turn into a probe result.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Row } from '../../src/adapters/mysql/session.js';
+import type { Row } from '../../src/core/ports.js';
 import { parseInstanceState } from '../../src/adapters/mysql/rows.js';
 import type { ClusterSpec, ProbeResult } from '../../src/core/model.js';
 

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { ClusterSpec, InstanceSpec, ProbeResult } from '../../src/core/model.js';
 import { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from '../../src/config/defaults.js';
-import type { Row } from '../../src/adapters/mysql/session.js';
+import type { Row } from '../../src/core/ports.js';
 import { analyzeCluster, triggersFailover, type Analysis, type AnalysisCode } from '../../src/core/analysis.js';
 import { FixtureRows, probeDown, probeUp, type RowsFixture } from '../support/rows.js';
 

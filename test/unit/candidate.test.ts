@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { ClusterSpec, Flavor, InstanceSpec, ProbeResult, Promotion } from '../../src/core/model.js';
 import { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from '../../src/config/defaults.js';
-import type { Row } from '../../src/adapters/mysql/session.js';
+import type { Row } from '../../src/core/ports.js';
 import { advancedSet, chooseCandidate, replicasOf, type CandidateChoice, type CandidateOptions, type Contender } from '../../src/core/candidate.js';
 import { formatGtid } from '../../src/core/gtid.js';
 import { FixtureRows, probeDown, probeUp, type RowsFixture } from '../support/rows.js';

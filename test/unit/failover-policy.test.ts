@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { ClusterSpec, FailoverSpec } from '../../src/core/model.js';
 import { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from '../../src/config/defaults.js';
-import { EMPTY_STATE, type ClusterState, type FailoverRecord } from '../../src/adapters/state.js';
+import { EMPTY_STATE, type ClusterState, type FailoverRecord } from '../../src/core/state.js';
 import { blockedReason, type ReconcileRequest } from '../../src/engine/reconcile.js';
 
 const NOW = Date.parse('2026-11-25T18:00:00.000Z');

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { ClusterSpec, InstanceSpec, ProbeResult } from '../../src/core/model.js';
 import { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from '../../src/config/defaults.js';
-import type { Row } from '../../src/adapters/mysql/session.js';
+import type { Row } from '../../src/core/ports.js';
 import { FixtureRows, probeDown, probeUp, type RowsFixture } from '../support/rows.js';
 import {
   DEFAULT_PLAN,

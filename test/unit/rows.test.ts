@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { InstanceState, ReplicaStatus } from '../../src/core/model.js';
-import type { Row } from '../../src/adapters/mysql/session.js';
+import type { Row } from '../../src/core/ports.js';
 import { flavorOf, parseInstanceState, parseReplicaStatusRow, parseSeenReplicas, parseVariables } from '../../src/adapters/mysql/rows.js';
 import {
   PROBE_VARIABLES,

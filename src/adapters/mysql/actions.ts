@@ -1,7 +1,7 @@
 // Plan actions -> SQL statements for one server. Used to show a plan (secrets masked) and to run it.
 import type { Action } from '../../core/plan.js';
 import { changeSource, displaySql, parseVersion, resetReplicaAll, setReadOnly, startReplica, startSqlThread, stopIoThread, stopReplica, type ServerVersion, type Statement } from './dialect.js';
-import type { Login } from './session.js';
+import type { Login } from '../../core/ports.js';
 
 export function statementsFor(action: Action, v: ServerVersion, repl: Login): Statement[] {
   switch (action.kind) {

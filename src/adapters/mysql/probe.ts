@@ -2,7 +2,8 @@
 import type { Endpoint, ProbeResult } from '../../core/model.js';
 import { PROBE_VARIABLES_SQL, parseVersion, showReplicaStatus, showReplicas } from './dialect.js';
 import { parseInstanceState, parseVariables } from './rows.js';
-import { DEFAULT_TIMEOUTS, openSession, type Login, type Timeouts } from './session.js';
+import { openSession } from './session.js';
+import { DEFAULT_TIMEOUTS, type Login, type Timeouts } from '../../core/ports.js';
 
 export async function probe(endpoint: Endpoint, login: Login, timeouts: Timeouts = DEFAULT_TIMEOUTS): Promise<ProbeResult> {
   const started = performance.now();

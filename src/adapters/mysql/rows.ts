@@ -5,7 +5,7 @@
 // https://mariadb.com/kb/en/show-replica-status/
 import type { Flavor, GtidState, InstanceState, ReplicaStatus, SeenReplica, ThreadState } from '../../core/model.js';
 import { parseVersion } from './dialect.js';
-import type { Row } from './session.js';
+import type { Row } from '../../core/ports.js';
 
 export type Variables = ReadonlyMap<string, string>;
 

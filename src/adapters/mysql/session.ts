@@ -2,28 +2,7 @@
 // A frozen server (SIGSTOP) accepts TCP in the kernel but never answers: every wait is bounded.
 import mysql from 'mysql2/promise';
 import type { Endpoint } from '../../core/model.js';
-
-export interface Login {
-  readonly user: string;
-  readonly password: string;
-}
-
-export interface Timeouts {
-  readonly connectMs: number;
-  readonly queryMs: number;
-  /** The local address connections leave from (`--local-address`), e.g. for per-source firewalling. */
-  readonly localAddress?: string;
-}
-
-export const DEFAULT_TIMEOUTS: Timeouts = { connectMs: 1000, queryMs: 1000 };
-
-export type Row = Record<string, unknown>;
-
-export interface Session {
-  /** Runs one statement; `values` are bound client-side as escaped literals. */
-  query(sql: string, values?: readonly unknown[], timeoutMs?: number): Promise<Row[]>;
-  close(): Promise<void>;
-}
+import { DEFAULT_TIMEOUTS, type Login, type Row, type Session, type Timeouts } from '../../core/ports.js';
 
 export interface ConnectOptions {
   readonly socketPath?: string;

@@ -9,7 +9,8 @@ import { promisify } from 'node:util';
 import { TopogitError } from '../../core/errors.js';
 import type { Flavor } from '../../core/model.js';
 import { DEFAULT_REPLICATION } from '../../core/plan.js';
-import { openSession, type Session } from '../mysql/session.js';
+import { openSession } from '../mysql/session.js';
+import type { Session } from '../../core/ports.js';
 import { changeSource, parseVersion, startReplica, stmt, type Statement } from '../mysql/dialect.js';
 import type { ServerBinary } from './binaries.js';
 

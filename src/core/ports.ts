@@ -1,0 +1,95 @@
+// The ports the engine works through — types only. The adapters implement them (mysql2, Git,
+// the file system, child processes); unit tests implement them with fakes. Nothing here runs.
+import type { Endpoint, ProbeResult } from './model.js';
+import type { ClusterState } from './state.js';
+
+export interface Login {
+  readonly user: string;
+  readonly password: string;
+}
+
+export interface Timeouts {
+  readonly connectMs: number;
+  readonly queryMs: number;
+  /** The local address connections leave from (`--local-address`), e.g. for per-source firewalling. */
+  readonly localAddress?: string;
+}
+
+export const DEFAULT_TIMEOUTS: Timeouts = { connectMs: 1000, queryMs: 1000 };
+
+export type Row = Record<string, unknown>;
+
+/** One connection to one server. */
+export interface Session {
+  /** Runs one statement; `values` are bound client-side as escaped literals. */
+  query(sql: string, values?: readonly unknown[], timeoutMs?: number): Promise<Row[]>;
+  close(): Promise<void>;
+}
+
+export type OpenSession = (e: Endpoint, login: Login, t: Timeouts) => Promise<Session>;
+/** One probe of one server: never throws; an unreachable server is a result. */
+export type ProbeFn = (e: Endpoint, login: Login, t: Timeouts) => Promise<ProbeResult>;
+
+export interface Clock {
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly now: () => number;
+}
+
+/** What running and verifying actions on servers needs. */
+export interface ServerPorts extends Clock {
+  readonly open: OpenSession;
+  readonly probe: ProbeFn;
+}
+
+/** Per-cluster state that survives a crash (`.topogit/state/<cluster>.json`). */
+export interface StatePort {
+  read(cluster: string): Promise<ClusterState>;
+  update(cluster: string, f: (s: ClusterState) => ClusterState): Promise<ClusterState>;
+}
+
+export interface WriteBackRequest {
+  /** Working tree that holds the file. */
+  readonly repoDir: string;
+  /** Path relative to repoDir, e.g. topologies/shop.yaml. */
+  readonly file: string;
+  /** Pure: given the file's current text on the branch head, return the new text (or the same text when nothing changes). Called again on the new head after a rejected push. */
+  readonly edit: (text: string) => string;
+  /** Full commit message: subject line, blank line, body. */
+  readonly message: string;
+  /** Used as author and committer. */
+  readonly author: { readonly name: string; readonly email: string };
+  /** Push when the branch has an upstream. */
+  readonly push: boolean;
+  /** Push attempts before giving up; default 5. */
+  readonly maxAttempts?: number;
+  /** Wait before the attempt after `attempt` (1-based) was rejected; default 200 * 2^attempt, capped at 5000. */
+  readonly backoffMs?: (attempt: number) => number;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+export type WriteBackResult =
+  | { readonly kind: 'unchanged' }
+  | { readonly kind: 'committed'; readonly commit: string; readonly pushed: false; readonly why: string }
+  | { readonly kind: 'committed'; readonly commit: string; readonly pushed: true; readonly attempts: number }
+  | { readonly kind: 'failed'; readonly commit?: string; readonly error: string; readonly attempts: number };
+
+export interface HookResult {
+  readonly code: number;
+  readonly output: string;
+}
+
+/** What a failover (and a reconcile pass) needs beyond the servers. */
+export interface FailoverPorts extends ServerPorts {
+  readonly state: StatePort;
+  readonly writeBack: (req: WriteBackRequest) => Promise<WriteBackResult>;
+  readonly runHook: (command: string, env: Record<string, string>) => Promise<HookResult>;
+  /** Called after each journaled step; tests kill the process here (TOPOGIT_FAULT_AFTER). */
+  readonly faultPoint: (step: string) => void;
+  /** May this process still act (the daemon's lease)? Checked before each irreversible step. */
+  readonly mayAct?: () => boolean;
+}
+
+export interface ReconcilePorts extends FailoverPorts {
+  /** Has a human committed to `file` after `commit` (an acknowledgement of that failover)? */
+  readonly committedSince: (commit: string, file: string) => Promise<boolean>;
+}

@@ -1,0 +1,80 @@
+// The records topogit keeps per cluster across runs and crashes: the journal of a failover in
+// progress, the last failover (anti-flapping), acknowledgements, former primaries awaiting fencing
+// or rejoin, and what was last seen of the primary. Plain data; the adapter stores it as JSON.
+
+/** The steps a failover journals, in the order they happen (some are skipped when not needed). */
+export const FAILOVER_PHASES = ['started', 'fenced-old', 'drained', 'chosen', 'caught-up', 'promoted', 'repointed', 'fence-attempted', 'written-back'] as const;
+export type FailoverPhase = (typeof FAILOVER_PHASES)[number];
+
+export interface JournalStep {
+  readonly step: FailoverPhase;
+  readonly at: string;
+  readonly detail?: string;
+}
+
+export interface FailoverJournal {
+  readonly id: string;
+  readonly cluster: string;
+  readonly failedPrimary: string;
+  readonly startedAt: string;
+  readonly trigger: 'auto' | 'manual';
+  readonly candidate?: string;
+  /** A human's choice (`failover --to`), kept so a resumed run promotes the same instance. */
+  readonly to?: string;
+  /** Replicas that could not apply their relay log in time: never promoted by this failover. */
+  readonly undrained?: readonly string[];
+  readonly steps: readonly JournalStep[];
+}
+
+export interface FailoverRecord {
+  readonly id: string;
+  readonly at: string;
+  readonly from: string;
+  readonly to: string;
+  readonly trigger: 'auto' | 'manual';
+  readonly commit: string | null;
+  /** GTIDs the failed primary had that no survivor received, when known. */
+  readonly lostGtids: string | null;
+  readonly lostGtidsKnown: boolean;
+}
+
+export interface FormerPrimary {
+  readonly name: string;
+  readonly failoverId: string;
+  readonly newPrimary: string;
+  /** Set once it came back: its errant GTIDs (empty string: none). */
+  readonly errant?: string;
+  readonly fencedAt?: string;
+}
+
+export interface ClusterState {
+  readonly journal?: FailoverJournal;
+  readonly lastFailover?: FailoverRecord;
+  readonly ackedAt?: string;
+  readonly formerPrimaries: readonly FormerPrimary[];
+  /** The failed primary's executed GTIDs from its last successful probe (daemon), for lost-GTID reports. */
+  readonly lastPrimaryGtid?: { readonly name: string; readonly executed: string; readonly at: string };
+  /** Each replica's last known seconds behind its source, while the primary was alive: once it is
+   *  gone, Seconds_Behind_Master is NULL and only this says how far behind a candidate was. */
+  readonly lastLag?: Readonly<Record<string, number>>;
+}
+
+export const EMPTY_STATE: ClusterState = { formerPrimaries: [] };
+
+export function withoutJournal(s: ClusterState): ClusterState {
+  const { journal: _journal, ...rest } = s;
+  return rest;
+}
+
+export function journaled(j: FailoverJournal | undefined, phase: FailoverPhase): boolean {
+  return j?.steps.some((s) => s.step === phase) ?? false;
+}
+
+/** Former primaries that came back and stay fenced, with why (errant GTIDs, or the policy). */
+export function fencedMap(state: ClusterState): Map<string, string> {
+  return new Map(
+    state.formerPrimaries
+      .filter((f) => f.errant !== undefined)
+      .map((f) => [f.name, f.errant ? `former primary with errant GTIDs ${f.errant}` : 'former primary; formerPrimary: fence']),
+  );
+}
