@@ -4,6 +4,7 @@ import { canReplicateFrom, hasAll } from '../core/errant.js';
 import type { Action, ClusterPlan, Step } from '../core/plan.js';
 import type { ClusterSpec, Endpoint, GtidState, InstanceState, ProbeResult } from '../core/model.js';
 import { endpointKey } from '../core/model.js';
+import * as probeRound from './probe-round.js';
 import { statementsFor } from '../adapters/mysql/actions.js';
 import { displaySql, parseVersion, setSemiSyncSource, type Statement } from '../adapters/mysql/dialect.js';
 import type { Login, ServerPorts, Timeouts } from '../core/ports.js';
@@ -233,7 +234,6 @@ async function assertNoOtherWritablePrimary(ctx: ApplyContext, except: string): 
 }
 
 /** One probe round of every instance of the cluster, at once. */
-export async function probeCluster(ctx: Pick<ApplyContext, 'spec' | 'ports' | 'admin' | 'timeouts'>): Promise<Map<string, ProbeResult>> {
-  const results = await Promise.all(ctx.spec.instances.map((i) => ctx.ports.probe({ host: i.host, port: i.port }, ctx.admin, ctx.timeouts)));
-  return new Map(ctx.spec.instances.map((i, n) => [i.name, results[n] as ProbeResult]));
+export function probeCluster(ctx: Pick<ApplyContext, 'spec' | 'ports' | 'admin' | 'timeouts'>): Promise<Map<string, ProbeResult>> {
+  return probeRound.probeCluster(ctx.spec, ctx.ports.probe, ctx.admin, ctx.timeouts);
 }

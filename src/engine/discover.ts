@@ -5,7 +5,7 @@ import { TopogitError } from '../core/errors.js';
 import type { Endpoint, Flavor, InstanceState, ProbeResult } from '../core/model.js';
 import { endpointKey } from '../core/model.js';
 import type { Login, Timeouts } from '../core/ports.js';
-import type { ProbeFn } from './gather.js';
+import type { ProbeFn } from '../core/ports.js';
 
 export interface DiscoveredInstance {
   readonly name: string;
