@@ -4,9 +4,9 @@ import { TopogitError } from '../core/errors.js';
 import { topogitPaths } from '../adapters/paths.js';
 import type { ClusterSpec } from '../core/model.js';
 import type { Timeouts } from '../core/ports.js';
-import type { FailoverEvent, FailoverOutcome } from '../engine/failover.js';
+import type { FailoverOutcome } from '../engine/failover.js';
 import { failoverPorts } from '../adapters/ports.js';
-import type { ReconcileEvent } from '../engine/reconcile.js';
+import type { EngineEvent } from '../engine/reconcile.js';
 import { loadValid, unobservable, type Io } from './shared.js';
 
 export interface FailoverCommandDeps {
@@ -15,7 +15,7 @@ export interface FailoverCommandDeps {
   readonly timeouts: () => Timeouts;
 }
 
-export function renderFailoverEvent(e: FailoverEvent | ReconcileEvent): string {
+export function renderFailoverEvent(e: EngineEvent): string {
   switch (e.type) {
     case 'failover-step':
       return `  [+${e.atMs} ms] ${e.step}: ${e.detail}\n`;
@@ -58,6 +58,8 @@ export function renderOutcome(o: FailoverOutcome): string {
     }
     case 'refused':
       return `failover refused: ${o.reason}\n`;
+    case 'undone':
+      return `failover undone: ${o.reason}\n`;
     case 'vetoed':
       return `failover vetoed by the preFailover hook ${o.command}${o.output ? `: ${o.output}` : ''}\n`;
     case 'failed':

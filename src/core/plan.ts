@@ -52,6 +52,8 @@ export type NoticeKind = 'unreachable' | 'sql-error' | 'errant' | 'unmanaged' | 
 /** Something the plan does not act on, and why. */
 export interface Notice {
   readonly kind: NoticeKind;
+  /** Set when the notice is about moving the primary role (a refused switchover). */
+  readonly about?: 'switchover';
   readonly instance?: string;
   readonly message: string;
 }
@@ -122,7 +124,7 @@ export function planCluster(spec: ClusterSpec, probes: ReadonlyMap<string, Probe
   let primaryLine = livePrimary.name;
   if (livePrimary.name && livePrimary.name !== desiredPrimary.name) {
     const sw = planSwitchover(spec, live, livePrimary.name, desiredPrimary, opts);
-    if ('refused' in sw) notices.push({ kind: 'refused', instance: desiredPrimary.name, message: sw.refused });
+    if ('refused' in sw) notices.push({ kind: 'refused', about: 'switchover', instance: desiredPrimary.name, message: sw.refused });
     else {
       steps.push(sw.step);
       primaryLine = desiredPrimary.name;
@@ -332,6 +334,16 @@ function step(instance: string, symbol: Symbol, summary: string, reason: string,
 
 function numbered(steps: Step[]): Step[] {
   return steps.map((s, n) => ({ ...s, id: String(n + 1), ...(s.substeps ? { substeps: s.substeps.map((x, k) => ({ ...x, id: `${n + 1}.${k + 1}` })) } : {}) }));
+}
+
+/** A switchover is the compound step that promotes: recognised by its actions, never by its text. */
+export function isSwitchover(step: Step): boolean {
+  return step.substeps?.some((s) => s.actions.some((a) => a.kind === 'promote')) ?? false;
+}
+
+/** The notice that says why the file's primary change was refused, if the plan has one. */
+export function switchoverRefusal(plan: ClusterPlan): Notice | undefined {
+  return plan.notices.find((n) => n.about === 'switchover' || n.kind === 'unknown-primary');
 }
 
 export function planIsEmpty(plans: readonly ClusterPlan[]): boolean {

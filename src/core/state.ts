@@ -1,6 +1,7 @@
 // The records topogit keeps per cluster across runs and crashes: the journal of a failover in
 // progress, the last failover (anti-flapping), acknowledgements, former primaries awaiting fencing
 // or rejoin, and what was last seen of the primary. Plain data; the adapter stores it as JSON.
+import type { Contender } from './candidate.js';
 
 /** The steps a failover journals, in the order they happen (some are skipped when not needed). */
 export const FAILOVER_PHASES = ['started', 'fenced-old', 'drained', 'chosen', 'caught-up', 'promoted', 'repointed', 'fence-attempted', 'written-back'] as const;
@@ -23,6 +24,12 @@ export interface FailoverJournal {
   readonly to?: string;
   /** Replicas that could not apply their relay log in time: never promoted by this failover. */
   readonly undrained?: readonly string[];
+  /** Every replica as the choice saw it (for the commit's evidence). */
+  readonly ranked?: readonly Contender[];
+  /** What the operator should know (a replica left behind, a catch-up, a failed write-back). */
+  readonly notes?: readonly string[];
+  /** The write-back commit, once made (null: nothing to commit or it failed before committing). */
+  readonly commit?: string | null;
   readonly steps: readonly JournalStep[];
 }
 

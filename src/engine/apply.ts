@@ -1,33 +1,17 @@
-// apply: run a cluster's plan step by step, verify each step on the server, stop at the first
-// failure and report what ran and what did not. Every wait is bounded and reports progress.
-import { canReplicateFrom, hasAll } from '../core/errant.js';
-import type { Action, ClusterPlan, Step } from '../core/plan.js';
-import type { ClusterSpec, Endpoint, GtidState, InstanceState, ProbeResult } from '../core/model.js';
-import { endpointKey } from '../core/model.js';
-import * as probeRound from './probe-round.js';
-import { statementsFor } from '../adapters/mysql/actions.js';
-import { displaySql, parseVersion, setSemiSyncSource, type Statement } from '../adapters/mysql/dialect.js';
-import type { Login, ServerPorts, Timeouts } from '../core/ports.js';
-
-/** The servers and a clock: what running and verifying actions needs. */
-export type ApplyPorts = ServerPorts;
+// apply: run a cluster's plan step by step through the operating module, stop at the first
+// failure and report what ran and what did not. A switchover that stopped writes but promoted
+// nobody gives the old primary its writes back.
+import { isSwitchover, type Action, type ClusterPlan, type Step } from '../core/plan.js';
+import { runAction, StepFailed, type OperateContext, type OperateEvent } from './operate.js';
 
 export type ApplyEvent =
+  | OperateEvent
   | { readonly type: 'step-start'; readonly step: Step }
-  | { readonly type: 'statement'; readonly instance: string; readonly sql: string }
-  | { readonly type: 'waiting'; readonly instance: string; readonly what: string; readonly elapsedMs: number; readonly limitMs: number }
   | { readonly type: 'step-done'; readonly step: Step; readonly ms: number }
   | { readonly type: 'step-failed'; readonly step: Step; readonly error: string };
 
-export interface ApplyContext {
-  readonly spec: ClusterSpec;
-  readonly admin: Login;
-  readonly replication: Login;
-  readonly timeouts: Timeouts;
-  readonly ports: ApplyPorts;
+export interface ApplyContext extends Omit<OperateContext, 'onEvent'> {
   readonly onEvent: (e: ApplyEvent) => void;
-  /** How long a verification waits for the server to show the change (threads connecting). */
-  readonly verifyTimeoutMs?: number;
 }
 
 export interface ApplyReport {
@@ -36,8 +20,6 @@ export interface ApplyReport {
   readonly failed?: { readonly step: Step; readonly error: string };
   readonly notRun: readonly Step[];
 }
-
-export class StepFailed extends Error {}
 
 export async function applyPlan(plan: ClusterPlan, ctx: ApplyContext): Promise<ApplyReport> {
   const ran: { step: Step; ms: number }[] = [];
@@ -58,7 +40,7 @@ export async function applyPlan(plan: ClusterPlan, ctx: ApplyContext): Promise<A
       // primary its writes back (checked: only if nothing else is writable), so a failed
       // switchover never leaves the cluster without a writable primary.
       const fenced = doneActions.find((a) => a.kind === 'set-read-only' && a.readOnly);
-      if (step.substeps && fenced && !doneActions.some((a) => a.kind === 'promote')) {
+      if (isSwitchover(step) && fenced && !doneActions.some((a) => a.kind === 'promote')) {
         try {
           await runAction({ kind: 'set-read-only', instance: fenced.instance, readOnly: false }, ctx);
           error += `; rolled back: ${fenced.instance} accepts writes again`;
@@ -74,166 +56,4 @@ export async function applyPlan(plan: ClusterPlan, ctx: ApplyContext): Promise<A
     ctx.onEvent({ type: 'step-done', step, ms });
   }
   return { cluster: plan.cluster, ran, notRun: [] };
-}
-
-function endpointOf(ctx: ApplyContext, name: string): Endpoint {
-  const i = ctx.spec.instances.find((x) => x.name === name);
-  if (!i) throw new StepFailed(`${name} is not an instance of cluster ${ctx.spec.cluster}`);
-  return { host: i.host, port: i.port };
-}
-
-export async function fresh(ctx: ApplyContext, name: string): Promise<InstanceState> {
-  const r = await ctx.ports.probe(endpointOf(ctx, name), ctx.admin, ctx.timeouts);
-  if (!r.ok) throw new StepFailed(`${name} is unreachable: ${r.error}`);
-  return r.state;
-}
-
-function versionOf(state: InstanceState) {
-  return parseVersion(state.version, state.flavor === 'mariadb' ? 'mariadb' : '');
-}
-
-async function run(ctx: ApplyContext, name: string, action: Action, state: InstanceState, only?: (sql: string) => boolean): Promise<void> {
-  const statements = statementsFor(action, versionOf(state), ctx.replication).filter((s) => !only || only(s.sql));
-  await runStatements(ctx, name, statements);
-}
-
-async function runStatements(ctx: ApplyContext, name: string, statements: readonly Statement[]): Promise<void> {
-  const session = await ctx.ports.open(endpointOf(ctx, name), ctx.admin, ctx.timeouts);
-  try {
-    // mysql2 escapes literals with backslashes; under NO_BACKSLASH_ESCAPES a quote in a password
-    // could end its literal early. Make the session's escaping match the client's first.
-    if (statements.some((s) => s.values.length > 0)) {
-      await session.query("SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')");
-    }
-    for (const s of statements) {
-      ctx.onEvent({ type: 'statement', instance: name, sql: displaySql(s) });
-      // Replication statements can take longer than a probe query (STOP waits for the threads).
-      await session.query(s.sql, s.values, Math.max(ctx.timeouts.queryMs, 10_000));
-    }
-  } finally {
-    await session.close();
-  }
-}
-
-/** Polls until `ok` holds on a fresh probe of `name`, or fails after `limitMs` saying `what`. */
-async function waitFor(ctx: ApplyContext, name: string, what: string, limitMs: number, ok: (s: InstanceState) => boolean | string): Promise<InstanceState> {
-  const start = ctx.ports.now();
-  let lastReport = start;
-  for (;;) {
-    const s = await fresh(ctx, name);
-    const verdict = ok(s);
-    if (verdict === true) return s;
-    if (typeof verdict === 'string') throw new StepFailed(verdict);
-    const elapsed = ctx.ports.now() - start;
-    if (elapsed >= limitMs) throw new StepFailed(`${name}: gave up after ${Math.round(elapsed / 1000)}s waiting until ${what}`);
-    if (ctx.ports.now() - lastReport >= 1000) {
-      lastReport = ctx.ports.now();
-      ctx.onEvent({ type: 'waiting', instance: name, what, elapsedMs: elapsed, limitMs });
-    }
-    // Short: while a switchover waits here the cluster accepts no writes.
-    await ctx.ports.sleep(20);
-  }
-}
-
-export async function runAction(a: Action, ctx: ApplyContext): Promise<void> {
-  const verifyMs = ctx.verifyTimeoutMs ?? 10_000;
-  switch (a.kind) {
-    case 'set-read-only': {
-      const s = await fresh(ctx, a.instance);
-      if (!a.readOnly) {
-        // Never two writable primaries: refuse if anything else replicating from nobody is writable.
-        await assertNoOtherWritablePrimary(ctx, a.instance);
-      }
-      await run(ctx, a.instance, a, s);
-      await waitFor(ctx, a.instance, `read_only is ${a.readOnly ? 'ON' : 'OFF'}`, verifyMs, (x) => x.readOnly === a.readOnly);
-      return;
-    }
-    case 'start-replication': {
-      const s = await fresh(ctx, a.instance);
-      await run(ctx, a.instance, a, s);
-      await waitFor(ctx, a.instance, 'both replication threads run', verifyMs, threadsRunning);
-      return;
-    }
-    case 'change-source': {
-      const s = await fresh(ctx, a.instance);
-      if (s.replication.length === 0 && !s.readOnly) {
-        // A writable server that replicates from nobody is (or was) a primary: fence it first.
-        await run(ctx, a.instance, { kind: 'set-read-only', instance: a.instance, readOnly: true }, s);
-      }
-      await waitSourceHasAll(ctx, a, a.waitForSource ? 30_000 : 0);
-      const before = await fresh(ctx, a.instance);
-      if (before.semiSync?.source) await runStatements(ctx, a.instance, [setSemiSyncSource(versionOf(before), false, before.semiSync.newNames)]);
-      await run(ctx, a.instance, a, before);
-      await waitFor(ctx, a.instance, `it replicates from ${a.source} with both threads running`, verifyMs, (x) => {
-        const ch = x.replication[0];
-        if (!ch || `${ch.sourceHost}:${ch.sourcePort}` !== endpointKey(a)) return false;
-        if (ch.lastIoErrno !== 0 && ch.ioThread === 'no') return `${a.instance}: replication from ${a.source} failed: ${ch.lastIoErrno}: ${ch.lastIoError}`;
-        if (ch.lastSqlErrno !== 0) return `${a.instance}: SQL error after repointing: ${ch.lastSqlErrno}: ${ch.lastSqlError}`;
-        return threadsRunning(x);
-      });
-      return;
-    }
-    case 'wait-caught-up': {
-      const target = await fresh(ctx, a.target);
-      const snapshot: GtidState = target.gtid;
-      await waitFor(ctx, a.instance, `it has executed everything ${a.target} had (${snapshot.executed || 'nothing'})`, a.timeoutSeconds * 1000, (x) => hasAll(x.flavor, x.gtid, snapshot));
-      return;
-    }
-    case 'drain-relay-log': {
-      const s = await fresh(ctx, a.instance);
-      const ch = s.replication[0];
-      if (!ch) return;
-      const sqlError = ch.lastSqlErrno !== 0;
-      // Never restart an applier that stopped on an error: that replica is reported, not promoted.
-      await run(ctx, a.instance, a, s, (sql) => /IO_THREAD/.test(sql) || (!sqlError && ch.sqlThread === 'no'));
-      if (sqlError) return;
-      await waitFor(ctx, a.instance, 'it applied everything it received', a.timeoutSeconds * 1000, (x) => {
-        const c = x.replication[0];
-        if (!c || !c.retrievedGtid) return true;
-        if (c.lastSqlErrno !== 0) return true; // stopped on an error while draining: reported by the caller
-        return hasAll(x.flavor, x.gtid, { executed: c.retrievedGtid });
-      });
-      return;
-    }
-    case 'promote': {
-      const s = await fresh(ctx, a.instance);
-      await assertNoOtherWritablePrimary(ctx, a.instance);
-      await run(ctx, a.instance, a, s);
-      // A semi-sync replica becomes a semi-sync primary: acknowledged writes stay lossless.
-      if (s.semiSync?.replica && !s.semiSync.source) await runStatements(ctx, a.instance, [setSemiSyncSource(versionOf(s), true, s.semiSync.newNames)]);
-      await waitFor(ctx, a.instance, 'it replicates from nobody and is writable', verifyMs, (x) => x.replication.length === 0 && !x.readOnly);
-      return;
-    }
-  }
-}
-
-function threadsRunning(s: InstanceState): boolean {
-  const ch = s.replication[0];
-  return ch !== undefined && ch.ioThread === 'yes' && ch.sqlThread === 'yes';
-}
-
-/** Before repointing: the new source must have (or get, within the wait) every replica transaction. */
-async function waitSourceHasAll(ctx: ApplyContext, a: Extract<Action, { kind: 'change-source' }>, limitMs: number): Promise<void> {
-  const replica = await fresh(ctx, a.instance);
-  await waitFor(ctx, a.source, `${a.source} has every transaction ${a.instance} has`, limitMs, (src) => {
-    const v = canReplicateFrom(src.flavor, replica.gtid, src.gtid, src.gtid);
-    if (v.kind === 'ok') return true;
-    if (limitMs === 0) return `${a.instance} has transactions ${a.source} lacks (${v.kind === 'errant' ? v.errant : v.kind === 'source-behind' ? v.missing : v.why}); refusing to repoint it`;
-    return false;
-  });
-}
-
-async function assertNoOtherWritablePrimary(ctx: ApplyContext, except: string): Promise<void> {
-  const others = ctx.spec.instances.filter((i) => i.name !== except);
-  const probes = await Promise.all(others.map((i) => ctx.ports.probe({ host: i.host, port: i.port }, ctx.admin, ctx.timeouts)));
-  probes.forEach((r, n) => {
-    if (r.ok && r.state.replication.length === 0 && !r.state.readOnly) {
-      throw new StepFailed(`refusing to make ${except} writable: ${others[n]?.name} is writable and replicates from nobody (two writable primaries)`);
-    }
-  });
-}
-
-/** One probe round of every instance of the cluster, at once. */
-export function probeCluster(ctx: Pick<ApplyContext, 'spec' | 'ports' | 'admin' | 'timeouts'>): Promise<Map<string, ProbeResult>> {
-  return probeRound.probeCluster(ctx.spec, ctx.ports.probe, ctx.admin, ctx.timeouts);
 }

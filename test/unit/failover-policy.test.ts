@@ -6,7 +6,15 @@ import fc from 'fast-check';
 import type { ClusterSpec, FailoverSpec } from '../../src/core/model.js';
 import { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from '../../src/config/defaults.js';
 import { EMPTY_STATE, type ClusterState, type FailoverRecord } from '../../src/core/state.js';
-import { blockedReason, type ReconcileRequest } from '../../src/engine/reconcile.js';
+import type { ReconcilePorts } from '../../src/core/ports.js';
+import { blockedReason as decideBlocked, needsCommitAcknowledgement } from '../../src/core/reconcile.js';
+
+/** What the reconcile engine does: ask Git only when a commit could lift the block, then decide. */
+async function blockedReason(s: ClusterSpec, state: ClusterState, ports: Pick<ReconcilePorts, 'now' | 'committedSince'>): Promise<string | undefined> {
+  const commit = needsCommitAcknowledgement(s, state, ports.now());
+  const acknowledged = commit !== undefined && (await ports.committedSince(commit, s.file));
+  return decideBlocked(s, state, ports.now(), acknowledged);
+}
 
 const NOW = Date.parse('2026-11-25T18:00:00.000Z');
 const iso = (msBeforeNow: number) => new Date(NOW - msBeforeNow).toISOString();
@@ -32,7 +40,7 @@ function lastFailover(msBeforeNow: number, commit: string | null = 'c0ffee000000
 }
 
 interface FakePorts {
-  readonly ports: ReconcileRequest['ports'];
+  readonly ports: Pick<ReconcilePorts, 'now' | 'committedSince'>;
   readonly calls: [string, string][];
 }
 
@@ -45,7 +53,7 @@ function fakePorts(committed: boolean, now = NOW): FakePorts {
       calls.push([commit, file]);
       return committed;
     },
-  } as unknown as ReconcileRequest['ports'];
+  };
   return { ports, calls };
 }
 

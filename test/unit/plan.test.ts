@@ -319,7 +319,7 @@ const CASES: readonly Case[] = [
     probes: () => sandbox(up('db001', PRIMARY().vars({ read_only: 'ON' })), up('db002', REPLICA().statusRows([]).vars({ read_only: 'OFF' }))),
     opts: CAPTURED,
     steps: [],
-    notices: [{ kind: 'refused', instance: 'db001', message: 'switchover db002 -> db001 refused: db001 does not replicate from db002 (it replicates from nobody)' }],
+    notices: [{ kind: 'refused', about: 'switchover', instance: 'db001', message: 'switchover db002 -> db001 refused: db001 does not replicate from db002 (it replicates from nobody)' }],
   },
   {
     title: 'two writable roots, the primary has a follower: the other is made read-only and repointed; never two writable primaries',
@@ -631,7 +631,7 @@ const CASES: readonly Case[] = [
     steps: [],
     notices: [
       unreachable('db002'),
-      { kind: 'refused', instance: 'db002', message: 'switchover db001 -> db002 refused: db002 is unreachable; nothing changed' },
+      { kind: 'refused', about: 'switchover', instance: 'db002', message: 'switchover db001 -> db002 refused: db002 is unreachable; nothing changed' },
       { kind: 'unreachable', instance: 'db003', message: 'db003 should replicate from db002, which is unreachable; not repointed' },
     ],
   },
@@ -759,7 +759,7 @@ describe('planCluster: switchover refusals', () => {
   describe.each(REFUSALS.map((r) => [r.title, r] as const))('%s', (_title, r) => {
     it('refuses with a notice and plans no switchover', () => {
       const p = plan(r.spec, r.probes(), r.opts ?? CAPTURED);
-      expect(p.notices).toContainEqual({ kind: 'refused', instance: 'db002', message: r.refused });
+      expect(p.notices).toContainEqual({ kind: 'refused', about: 'switchover', instance: 'db002', message: r.refused });
       expect(p.steps.filter((s) => s.substeps !== undefined)).toEqual([]);
       // Never a second writable member, never db001 read-only.
       for (const a of actionsOf(p)) {
@@ -786,7 +786,7 @@ describe('planCluster: switchover refusals', () => {
       sandbox(up('db001', PRIMARY().vars({ read_only: 'ON' }).at('0-1-4')), up('db002', REPLICA().statusRows([]).vars({ read_only: 'OFF' }).at('0-2-9', '0-1-4,0-2-9')), up('db003', REPLICA().as(3).from(2).at('0-2-9', '0-1-4,0-2-9'))),
       CAPTURED,
     );
-    expect(p.notices).toContainEqual({ kind: 'refused', instance: 'db001', message: 'switchover db002 -> db001 refused: db001 does not replicate from db002 (it replicates from nobody)' });
+    expect(p.notices).toContainEqual({ kind: 'refused', about: 'switchover', instance: 'db001', message: 'switchover db002 -> db001 refused: db001 does not replicate from db002 (it replicates from nobody)' });
     expect(actionsOf(p).filter((a) => a.instance === 'db002')).toEqual([]);
   });
 });

@@ -1,0 +1,234 @@
+// decideFailover: the next step of a failover, from what is journaled, what the servers show now
+// and the policy. Pure. The engine runs the step it returns, journals it, probes when the step
+// changed servers, and asks again — a fresh failover, a resumed one after a crash and an abort
+// are all the same loop. Each step is one thing the engine can do and verify; a `refuse`,
+// `undo` or `abandon` ends the failover with nothing promoted.
+import { analyzeCluster, triggersFailover, type Analysis } from './analysis.js';
+import { chooseCandidate, localWrites, replicasOf, type Contender } from './candidate.js';
+import { canReplicateFrom } from './errant.js';
+import type { ClusterSpec, InstanceState, ProbeResult } from './model.js';
+import { endpointKey } from './model.js';
+import { journaled, type ClusterState, type FailoverJournal, type FailoverPhase } from './state.js';
+
+export interface FailoverRequest {
+  readonly trigger: 'auto' | 'manual';
+  /** A human's choice of candidate (`failover --to`). */
+  readonly to?: string;
+  /** Fail over although the primary answers: it is fenced read-only first. */
+  readonly force?: boolean;
+  /** `failover --abort`: undo a failover in progress that promoted nobody yet. */
+  readonly abort?: boolean;
+}
+
+export interface FailoverInput {
+  readonly spec: ClusterSpec;
+  /** The journal as it stands; undefined before the failover started. */
+  readonly journal: FailoverJournal | undefined;
+  /** Did the journal exist when this run began (a run resuming someone else's, or its own crashed, failover)? */
+  readonly resumed: boolean;
+  readonly request: FailoverRequest;
+  /** From `failoverAnalysis` over the same probes. */
+  readonly analysis: Analysis;
+  readonly probes: ReadonlyMap<string, ProbeResult>;
+  /** Former primaries (fenced ones are never promoted) and the last lag seen of each replica. */
+  readonly state: ClusterState;
+  /** A manual request may wait briefly for the replicas to notice a death they have not seen yet. */
+  readonly mayWaitForConfirmation: boolean;
+}
+
+export interface RepointMove {
+  readonly name: string;
+}
+
+export type FailoverStep =
+  /** Nothing was changed and nothing will be. */
+  | { readonly kind: 'refuse'; readonly reason: string }
+  /** Probe again shortly: a manual request came before the replicas noticed. */
+  | { readonly kind: 'wait-confirmation'; readonly reason: string }
+  /** Run the preFailover hooks (any non-zero exit vetoes), then journal `started`. */
+  | { readonly kind: 'start'; readonly failed: string; readonly why: string; readonly hooks: readonly string[] }
+  /** The failed primary came back before anything was promoted (or an operator aborted): restart the
+   *  replicas' IO threads this failover stopped, drop the journal. */
+  | { readonly kind: 'undo'; readonly reason: string; readonly restart: readonly string[] }
+  /** Forced failover of a primary that answers: set it read-only, then let its replicas receive its last writes. */
+  | { readonly kind: 'fence-old'; readonly instance: string; readonly replicas: readonly string[] }
+  /** Stop the replicas' IO threads and let each apply its relay log (in parallel). */
+  | { readonly kind: 'drain'; readonly replicas: readonly string[] }
+  /** Journal the choice of candidate (or a new one, when the chosen one died before promotion). */
+  | { readonly kind: 'choose'; readonly candidate: string; readonly reason: string; readonly ranked: readonly Contender[] }
+  /** No replica may be promoted: restart the IO threads, drop the journal, refuse. */
+  | { readonly kind: 'abandon'; readonly reason: string; readonly restart: readonly string[] }
+  /** The candidate first takes what a more advanced replica (that may not be promoted) has. */
+  | { readonly kind: 'catch-up'; readonly candidate: string; readonly donor: string }
+  | { readonly kind: 'promote'; readonly candidate: string }
+  /** Point the other replicas at the new primary; `skipped` have transactions it lacks and stay stopped. */
+  | { readonly kind: 'repoint'; readonly newPrimary: string; readonly moves: readonly string[]; readonly skipped: readonly { name: string; why: string }[] }
+  /** Best effort: the old primary may be partitioned rather than dead; stop its writes if it answers. */
+  | { readonly kind: 'fence-attempt'; readonly instance: string }
+  /** Commit (and push) the new tree. */
+  | { readonly kind: 'write-back'; readonly newPrimary: string }
+  /** Record the failover, forget the journal, run the postFailover hooks. */
+  | { readonly kind: 'finish'; readonly newPrimary: string };
+
+export type FailoverStepKind = FailoverStep['kind'];
+
+/**
+ * The analysis a failover decides from: about the file's primary for a new failover, about the
+ * primary that failed for one in progress (the write-back may already have changed the file).
+ */
+export function failoverAnalysis(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>, journal: FailoverJournal | undefined): Analysis {
+  if (!journal) return analyzeCluster(spec, probes);
+  const failed = journal.failedPrimary;
+  const asBefore: ClusterSpec = {
+    ...spec,
+    instances: spec.instances.map((i) => {
+      if (i.name === failed) return { name: i.name, host: i.host, port: i.port, promotion: i.promotion };
+      return i.source === undefined ? { ...i, source: failed } : i;
+    }),
+  };
+  return analyzeCluster(asBefore, probes);
+}
+
+export function decideFailover(i: FailoverInput): FailoverStep {
+  const { spec, journal: j, analysis, probes } = i;
+  const failedName = j ? j.failedPrimary : spec.instances.find((x) => x.source === undefined)?.name;
+  const failed = spec.instances.find((x) => x.name === failedName);
+  if (!failed) return { kind: 'refuse', reason: j ? `the journal names ${j.failedPrimary}, which is not in ${spec.file} any more` : 'the file has no primary' };
+  const reachable = (name: string) => probes.get(name)?.ok === true;
+  const replicas = replicasOf(spec, probes, failed.name).filter((r) => reachable(r.name));
+
+  if (i.request.abort) {
+    if (!j) return { kind: 'refuse', reason: `no failover of ${spec.cluster} is in progress` };
+    if (journaled(j, 'promoted')) {
+      return { kind: 'refuse', reason: `${j.candidate ?? 'a replica'} was already promoted: the failover can only be finished (\`topogit reconcile -c ${spec.cluster}\`)` };
+    }
+    return { kind: 'undo', reason: `the failover of ${failed.name} was aborted by an operator; nothing had been promoted`, restart: stoppedByUs(probes, replicas.map((r) => r.name)) };
+  }
+
+  if (!j) {
+    if (!triggersFailover(analysis.code)) {
+      if (i.request.trigger === 'manual' && analysis.code === 'UnreachablePrimary' && i.mayWaitForConfirmation) {
+        // Asked right after a crash, the replicas may not have noticed yet (they notice at once on a
+        // closed connection, within the heartbeat period on a silent one).
+        return { kind: 'wait-confirmation', reason: analysis.summary };
+      }
+      // --force is for a primary that answers (it is fenced first). One that does not answer while
+      // replicas still follow it may be alive and writable: never promote past it.
+      if (!i.request.force || analysis.code !== 'PrimaryReachable') {
+        const hint = analysis.code === 'PrimaryReachable' ? '; it is alive: use `topogit switchover` (or --force to fail over anyway)' : '';
+        return { kind: 'refuse', reason: `${analysis.code}: ${analysis.summary}${hint}` };
+      }
+    }
+    return { kind: 'start', failed: failed.name, why: `${analysis.code}: ${analysis.summary}`, hooks: spec.failover.hooks.preFailover };
+  }
+
+  const promoted = journaled(j, 'promoted');
+  if (i.resumed && !promoted && !journaled(j, 'fenced-old') && (analysis.code === 'PrimaryReachable' || analysis.replicas.some((e) => e.connected === true))) {
+    // Interrupted before anything was promoted, and the primary is back (it answers, or a replica
+    // follows it again): undo, do not promote. Replicas whose IO threads this failover stopped say
+    // nothing either way, so they do not count.
+    return {
+      kind: 'undo',
+      reason: `an interrupted failover of ${failed.name} was undone: ${analysis.code}: ${analysis.summary}; nothing had been promoted`,
+      restart: stoppedByUs(probes, replicas.map((r) => r.name)),
+    };
+  }
+
+  if (!promoted) {
+    // If the primary still answers (forced failover), fence it first: never two writable primaries.
+    if (reachable(failed.name) && !journaled(j, 'fenced-old')) return { kind: 'fence-old', instance: failed.name, replicas: replicas.map((r) => r.name) };
+    if (!journaled(j, 'drained')) return { kind: 'drain', replicas: replicas.map((r) => r.name) };
+
+    const chosen = j.candidate;
+    if (!chosen || !journaled(j, 'chosen') || !reachable(chosen)) {
+      // First choice, or the chosen candidate died before it was promoted: choose (again) among the living.
+      const fenced = new Set([...i.state.formerPrimaries.filter((f) => f.errant !== undefined).map((f) => f.name), ...(j.undrained ?? [])]);
+      const choice = chooseCandidate(spec, probes, failed.name, {
+        maxLagSeconds: spec.failover.maxLagSeconds,
+        fenced,
+        lastLag: new Map(Object.entries(i.state.lastLag ?? {})),
+        ...((i.request.to ?? j.to) ? { to: (i.request.to ?? j.to) as string } : {}),
+      });
+      const again = chosen && journaled(j, 'chosen') ? `${chosen} was chosen but is unreachable now; ` : '';
+      if (choice.kind === 'refuse') return { kind: 'abandon', reason: again + choice.reason, restart: stoppedByUs(probes, replicas.map((r) => r.name)) };
+      return { kind: 'choose', candidate: choice.candidate, reason: again + choice.reason, ranked: choice.ranked };
+    }
+    if (!journaledSinceChoice(j, 'caught-up')) {
+      const donor = pickDonor(probes, replicas.map((r) => r.name), chosen);
+      if (donor) return { kind: 'catch-up', candidate: chosen, donor };
+    }
+    return { kind: 'promote', candidate: chosen };
+  }
+
+  const newPrimary = j.candidate as string;
+  if (!journaled(j, 'repointed')) return repointStep(spec, probes, replicas.map((r) => r.name), newPrimary);
+  if (!journaled(j, 'fence-attempted')) return { kind: 'fence-attempt', instance: failed.name };
+  if (!journaled(j, 'written-back')) return { kind: 'write-back', newPrimary };
+  return { kind: 'finish', newPrimary };
+}
+
+/** Replicas whose IO thread is stopped without an SQL error: what a drain leaves behind. */
+function stoppedByUs(probes: ReadonlyMap<string, ProbeResult>, names: readonly string[]): string[] {
+  return names.filter((n) => {
+    const p = probes.get(n);
+    const ch = p?.ok ? p.state.replication[0] : undefined;
+    return ch !== undefined && ch.ioThread === 'no' && ch.lastSqlErrno === 0;
+  });
+}
+
+/** Was `phase` journaled after the last choice of candidate (a new candidate starts its own catch-up)? */
+function journaledSinceChoice(j: FailoverJournal, phase: FailoverPhase): boolean {
+  const lastChoice = j.steps.map((s) => s.step).lastIndexOf('chosen');
+  return j.steps.slice(lastChoice + 1).some((s) => s.step === phase);
+}
+
+function repointStep(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>, replicas: readonly string[], newPrimary: string): FailoverStep {
+  const np = spec.instances.find((x) => x.name === newPrimary);
+  const npProbe = probes.get(newPrimary);
+  const moves: string[] = [];
+  const skipped: { name: string; why: string }[] = [];
+  for (const name of replicas) {
+    if (name === newPrimary) continue;
+    const p = probes.get(name);
+    if (!p?.ok) {
+      skipped.push({ name, why: 'unreachable: not repointed' });
+      continue;
+    }
+    if (!np || !npProbe?.ok) {
+      skipped.push({ name, why: `${newPrimary} cannot be probed: not repointed` });
+      continue;
+    }
+    const ch = p.state.replication[0];
+    if (ch && `${ch.sourceHost}:${ch.sourcePort}` === endpointKey(np) && ch.ioThread !== 'no') continue;
+    const v = canReplicateFrom(p.state.flavor, p.state.gtid, npProbe.state.gtid, npProbe.state.gtid);
+    if (v.kind !== 'ok') {
+      skipped.push({ name, why: `not repointed: it has transactions ${newPrimary} lacks (${v.kind === 'errant' ? v.errant : v.kind === 'source-behind' ? v.missing : v.why}); left stopped for a human` });
+      continue;
+    }
+    moves.push(name);
+  }
+  return { kind: 'repoint', newPrimary, moves, skipped };
+}
+
+/** The reachable replica that has the most the candidate lacks (and nothing the candidate has that it lacks). */
+export function pickDonor(probes: ReadonlyMap<string, ProbeResult>, names: readonly string[], candidate: string): string | undefined {
+  const c = probes.get(candidate);
+  if (!c?.ok) return undefined;
+  let best: { name: string; state: InstanceState } | undefined;
+  for (const n of names) {
+    const p = probes.get(n);
+    if (n === candidate || !p?.ok) continue;
+    const v = canReplicateFrom(c.state.flavor, c.state.gtid, p.state.gtid, p.state.gtid);
+    const lacks = canReplicateFrom(c.state.flavor, p.state.gtid, c.state.gtid, c.state.gtid);
+    // The donor must have everything the candidate has (v ok) and something more (lacks not ok).
+    if (v.kind !== 'ok' || lacks.kind === 'ok') continue;
+    // A donor's own local (errant) writes must not become the new primary's history.
+    const others = names.filter((x) => x !== n).flatMap((x) => {
+      const o = probes.get(x);
+      return o?.ok ? [o.state] : [];
+    });
+    if (localWrites(c.state.flavor, p.state, others)) continue;
+    if (!best || canReplicateFrom(c.state.flavor, best.state.gtid, p.state.gtid, p.state.gtid).kind === 'ok') best = { name: n, state: p.state };
+  }
+  return best?.name;
+}
