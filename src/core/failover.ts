@@ -77,8 +77,9 @@ export type FailoverStepKind = FailoverStep['kind'];
  * primary that failed for one in progress (the write-back may already have changed the file).
  */
 export function failoverAnalysis(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>, journal: FailoverJournal | undefined): Analysis {
-  if (!journal) return analyzeCluster(spec, probes);
-  const failed = journal.failedPrimary;
+  const failed = journal?.failedPrimary;
+  // No failover in progress, or one about an instance the file no longer has (refused by the decision).
+  if (!failed || !spec.instances.some((i) => i.name === failed)) return analyzeCluster(spec, probes);
   const asBefore: ClusterSpec = {
     ...spec,
     instances: spec.instances.map((i) => {

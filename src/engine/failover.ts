@@ -85,6 +85,19 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
   const note = (text: string): readonly string[] => [...(state.journal?.notes ?? []), text];
   // Lost the lease mid-way: stop before the next change; the journal lets the daemon that holds
   // it now finish. (Checked before acting, never between an action and its journal entry.)
+  // The candidate died while being caught up or promoted: the next decision chooses another one.
+  // Any other failure stops the failover (the journal keeps where it was).
+  const unlessCandidateDied = async (candidate: string, act: () => Promise<void>): Promise<boolean> => {
+    try {
+      await act();
+      return true;
+    } catch (e) {
+      const now = await probeCluster(ctx);
+      if (now.get(candidate)?.ok !== false) throw e;
+      req.onEvent({ type: 'failover-step', step: 'chosen', detail: `${candidate} died before it was promoted (${(e as Error).message}); choosing again`, atMs: ports.now() - detectedAt });
+      return false;
+    }
+  };
   const mustAct = (next: string) => {
     if (ports.mayAct && !ports.mayAct()) throw new StepFailed(`lost the lease before ${next}; the active daemon finishes from the journal`);
   };
@@ -146,17 +159,21 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
           continue;
         case 'catch-up': {
           const d = instance(spec, step.donor);
-          await runAction({ kind: 'change-source', instance: step.candidate, source: d.name, host: d.host, port: d.port, settings: DEFAULT_REPLICATION, waitForSource: false }, ctx);
-          await runAction({ kind: 'wait-caught-up', instance: step.candidate, target: d.name, timeoutSeconds: DRAIN_SECONDS }, ctx);
-          await mark('caught-up', `${step.candidate} caught up from ${d.name}`, { notes: note(`${step.candidate} caught up from ${d.name}, which was ahead of it`) });
+          const ok = await unlessCandidateDied(step.candidate, async () => {
+            await runAction({ kind: 'change-source', instance: step.candidate, source: d.name, host: d.host, port: d.port, settings: DEFAULT_REPLICATION, waitForSource: false }, ctx);
+            await runAction({ kind: 'wait-caught-up', instance: step.candidate, target: d.name, timeoutSeconds: DRAIN_SECONDS }, ctx);
+          });
+          if (ok) await mark('caught-up', `${step.candidate} caught up from ${d.name}`, { notes: note(`${step.candidate} caught up from ${d.name}, which was ahead of it`) });
           break;
         }
-        case 'promote':
+        case 'promote': {
           mustAct('promoting');
-          await runAction({ kind: 'promote', instance: step.candidate }, ctx);
+          const ok = await unlessCandidateDied(step.candidate, () => runAction({ kind: 'promote', instance: step.candidate }, ctx));
+          if (!ok) break;
           await mark('promoted', `${step.candidate} is writable and replicates from nobody`);
           writableAt = ports.now();
           break;
+        }
         case 'repoint': {
           mustAct('repointing');
           // Their own subtrees stay under them.

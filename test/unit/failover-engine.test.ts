@@ -1,0 +1,245 @@
+// The failover engine against an in-memory cluster (test/support/fake-cluster.ts) with failure
+// injection: what it runs, what it journals, and that a crash at any step, a candidate that dies
+// after it was chosen, a returning primary or an operator's abort all end in one writable primary
+// or in nothing changed. Real servers: test/integration/failover.test.ts and the drills.
+import { describe, expect, it } from 'vitest';
+import type { ClusterSpec, InstanceSpec, Promotion } from '../../src/core/model.js';
+import { FAILOVER_PHASES } from '../../src/core/state.js';
+import { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from '../../src/config/defaults.js';
+import { failover, type FailoverEvent, type FailoverOutcome } from '../../src/engine/failover.js';
+import { reconcileOnce } from '../../src/engine/reconcile.js';
+import { fakeCluster, SimulatedCrash, type FakeCluster } from '../support/fake-cluster.js';
+
+function spec(promotion: Partial<Record<string, Promotion>> = {}, preFailover: string[] = []): ClusterSpec {
+  const inst = (name: string, host: string, source?: string): InstanceSpec => ({ name, host, port: 3306, ...(source ? { source } : {}), promotion: promotion[name] ?? 'neutral' });
+  return {
+    cluster: 'shop',
+    flavor: 'auto',
+    credentials: { admin: { user: 'topogit', passwordEnv: 'X' }, replication: { user: 'repl', passwordEnv: 'Y' } },
+    instances: [inst('db001', '10.0.0.1'), inst('db002', '10.0.0.2', 'db001'), inst('db003', '10.0.0.3', 'db001')],
+    failover: { ...DEFAULT_FAILOVER, auto: true, hooks: { preFailover, postFailover: [] } },
+    writeBack: DEFAULT_WRITE_BACK,
+    file: 'topologies/shop.yaml',
+  };
+}
+
+async function run(c: FakeCluster, s: ClusterSpec, o: { trigger?: 'auto' | 'manual'; to?: string; abort?: boolean; force?: boolean } = {}): Promise<{ outcome: FailoverOutcome; events: FailoverEvent[] }> {
+  const events: FailoverEvent[] = [];
+  const outcome = await failover({
+    spec: s,
+    ctx: { admin: { user: 'topogit', password: 'a' }, replication: { user: 'repl', password: 'r' }, timeouts: { connectMs: 100, queryMs: 100 }, verifyTimeoutMs: 200 },
+    ports: c.ports,
+    trigger: o.trigger ?? 'auto',
+    ...(o.to ? { to: o.to } : {}),
+    ...(o.abort ? { abort: true } : {}),
+    ...(o.force ? { force: true } : {}),
+    repoDir: '/nonexistent',
+    onEvent: (e) => events.push(e),
+  });
+  return { outcome, events };
+}
+
+const sourceOf = (c: FakeCluster, name: string) => {
+  const ch = c.byName(name).channel;
+  return ch ? [...c.servers.values()].find((s) => s.host === ch.sourceHost)?.name : null;
+};
+
+describe('failover engine', () => {
+  it('promotes, repoints, fences, writes back and records, journaling each step', async () => {
+    const s = spec();
+    const c = fakeCluster(s);
+    c.kill('db001');
+    const { outcome } = await run(c, s);
+    expect(outcome.kind).toBe('done');
+    if (outcome.kind !== 'done') return;
+    expect(outcome.record).toMatchObject({ from: 'db001', to: 'db002', trigger: 'auto', lostGtidsKnown: false });
+    expect(c.phases).toEqual(['started', 'drained', 'chosen', 'promoted', 'repointed', 'fence-attempted', 'written-back']);
+    expect(c.writableCount()).toBe(1);
+    expect(c.byName('db002').readOnly).toBe(false);
+    expect(sourceOf(c, 'db003')).toBe('db002');
+    expect(c.byName('db003').channel?.io).toBe(true);
+    expect(c.writeBacks).toHaveLength(1);
+    expect(c.writeBacks[0]?.message).toMatch(/^failover\(shop\): db001 -> db002\n\nAnalysis: DeadPrimary - db001 is dead/);
+    expect(c.writeBacks[0]?.edit('instances:\n  db001: { host: 10.0.0.1 }\n  db002: { host: 10.0.0.2, source: db001 }\n  db003: { host: 10.0.0.3, source: db001 }\n')).toMatch(/db001: \{ host: 10.0.0.1, source: db002 \}/);
+    const st = c.state();
+    expect(st.journal).toBeUndefined();
+    expect(st.lastFailover?.to).toBe('db002');
+    expect(st.formerPrimaries).toEqual([{ name: 'db001', failoverId: st.lastFailover?.id, newPrimary: 'db002' }]);
+    // Writes reach db003 through the new primary.
+    c.write('db002', 2);
+    expect(c.byName('db003').history).toEqual(c.byName('db002').history);
+  });
+
+  it('is vetoed by a preFailover hook before anything changes', async () => {
+    const s = spec({}, ['./no.sh']);
+    const c = fakeCluster(s);
+    c.hook = () => ({ code: 3, output: 'not now' });
+    c.kill('db001');
+    const { outcome } = await run(c, s);
+    expect(outcome).toEqual({ kind: 'vetoed', command: './no.sh', output: 'not now' });
+    expect(c.statements).toEqual([]);
+    expect(c.state().journal).toBeUndefined();
+  });
+
+  it('refuses while the primary answers, and with --force fences it first', async () => {
+    const s = spec();
+    const c = fakeCluster(s);
+    const refused = await run(c, s, { trigger: 'manual' });
+    expect(refused.outcome.kind).toBe('refused');
+    expect(c.statements).toEqual([]);
+    const forced = await run(c, s, { trigger: 'manual', force: true });
+    expect(forced.outcome.kind).toBe('done');
+    expect(c.statements[0]).toBe('db001> SET GLOBAL read_only = 1');
+    expect(c.phases.slice(0, 3)).toEqual(['started', 'fenced-old', 'drained']);
+    expect(c.writableCount()).toBe(1);
+    expect(c.byName('db001').readOnly).toBe(true);
+  });
+
+  it('chooses again when the chosen candidate dies before it is promoted (same run)', async () => {
+    const s = spec();
+    const c = fakeCluster(s);
+    c.kill('db001');
+    c.onPhase = (phase) => {
+      if (phase === 'chosen' && c.state().journal?.candidate === 'db002') c.kill('db002');
+    };
+    const { outcome } = await run(c, s);
+    expect(outcome.kind).toBe('done');
+    if (outcome.kind === 'done') expect(outcome.record.to).toBe('db003');
+    expect(c.phases).toEqual(['started', 'drained', 'chosen', 'chosen', 'promoted', 'repointed', 'fence-attempted', 'written-back']);
+    expect(c.writeBacks[0]?.message).toMatch(/Chosen: db003 - db002 was chosen but is unreachable now; /);
+    expect(c.writableCount()).toBe(1);
+  });
+
+  it('a journal that pins a dead candidate is resumed with another one', async () => {
+    const s = spec();
+    const c = fakeCluster(s);
+    c.kill('db001');
+    c.onPhase = (phase) => {
+      if (phase === 'chosen') throw new SimulatedCrash('killed after chosen');
+    };
+    expect((await run(c, s)).outcome).toMatchObject({ kind: 'failed', step: 'chosen' });
+    expect(c.state().journal?.candidate).toBe('db002');
+    c.onPhase = () => undefined;
+    c.kill('db002');
+    const { outcome } = await run(c, s);
+    expect(outcome.kind).toBe('done');
+    if (outcome.kind === 'done') expect(outcome.record.to).toBe('db003');
+    expect(c.writableCount()).toBe(1);
+  });
+
+  it.each(FAILOVER_PHASES.filter((p) => p !== 'fenced-old' && p !== 'caught-up'))('converges when killed right after %s, resumed by the next reconcile pass', async (phase) => {
+    const s = spec();
+    const c = fakeCluster(s);
+    c.kill('db001');
+    c.onPhase = (p) => {
+      if (p === phase) throw new SimulatedCrash(`killed after ${p}`);
+    };
+    expect((await run(c, s)).outcome).toMatchObject({ kind: 'failed', step: phase });
+    expect(c.writableCount()).toBeLessThanOrEqual(1);
+    c.onPhase = () => undefined;
+    const r = await reconcileOnce({
+      spec: s,
+      ctx: { admin: { user: 'topogit', password: 'a' }, replication: { user: 'repl', password: 'r' }, timeouts: { connectMs: 100, queryMs: 100 }, verifyTimeoutMs: 200 },
+      ports: c.ports,
+      repoDir: '/nonexistent',
+      onEvent: () => undefined,
+    });
+    expect(r.failover?.kind).toBe('done');
+    expect(c.state().journal).toBeUndefined();
+    expect(c.writableCount()).toBe(1);
+    expect(c.byName('db002').readOnly).toBe(false);
+    expect(sourceOf(c, 'db003')).toBe('db002');
+    expect(c.byName('db003').channel?.io).toBe(true);
+    // One commit in all: a run resumed after the write-back does not write back again.
+    expect(c.writeBacks).toHaveLength(1);
+  });
+
+  it('undoes an interrupted failover when the primary comes back before any promotion', async () => {
+    const s = spec();
+    const c = fakeCluster(s);
+    c.kill('db001');
+    c.onPhase = (p) => {
+      if (p === 'drained') throw new SimulatedCrash('killed after drained');
+    };
+    await run(c, s);
+    expect(c.byName('db002').channel?.io).toBe(false);
+    c.onPhase = () => undefined;
+    c.revive('db001');
+    c.byName('db001').readOnly = false;
+    const { outcome } = await run(c, s);
+    expect(outcome).toMatchObject({ kind: 'undone', reason: expect.stringMatching(/interrupted failover of db001 was undone: PrimaryReachable/) });
+    expect(c.state().journal).toBeUndefined();
+    for (const n of ['db002', 'db003']) expect(c.byName(n).channel).toMatchObject({ io: true, sql: true });
+    expect(sourceOf(c, 'db002')).toBe('db001');
+    c.write('db001', 1);
+    expect(c.byName('db003').history).toEqual(c.byName('db001').history);
+  });
+
+  it('--abort undoes a failover in progress that promoted nobody, and refuses after a promotion', async () => {
+    const s = spec();
+    const c = fakeCluster(s);
+    c.kill('db001');
+    c.onPhase = (p) => {
+      if (p === 'chosen') throw new SimulatedCrash('killed after chosen');
+    };
+    await run(c, s);
+    c.onPhase = () => undefined;
+    const aborted = await run(c, s, { trigger: 'manual', abort: true });
+    expect(aborted.outcome).toMatchObject({ kind: 'undone', reason: expect.stringMatching(/aborted by an operator/) });
+    expect(c.state().journal).toBeUndefined();
+    expect(c.byName('db002').channel).toMatchObject({ io: true, sql: true });
+    expect(c.writableCount()).toBe(0);
+
+    c.onPhase = (p) => {
+      if (p === 'promoted') throw new SimulatedCrash('killed after promoted');
+    };
+    await run(c, s);
+    c.onPhase = () => undefined;
+    const late = await run(c, s, { trigger: 'manual', abort: true });
+    expect(late.outcome).toMatchObject({ kind: 'refused', reason: expect.stringMatching(/db002 was already promoted: the failover can only be finished/) });
+    expect(c.state().journal?.candidate).toBe('db002');
+  });
+
+  it('stops before promoting when the lease is lost, and the journal lets the holder finish', async () => {
+    const s = spec();
+    const c = fakeCluster(s);
+    c.kill('db001');
+    c.mayAct = () => false;
+    const { outcome } = await run(c, s);
+    expect(outcome).toMatchObject({ kind: 'failed', step: 'chosen', error: expect.stringMatching(/lost the lease before promoting/) });
+    expect(c.writableCount()).toBe(0);
+    c.mayAct = () => true;
+    expect((await run(c, s)).outcome.kind).toBe('done');
+    expect(c.writableCount()).toBe(1);
+  });
+
+  it('never makes a second writable primary: a member that became writable behind its back stops the promotion', async () => {
+    const s = spec();
+    const c = fakeCluster(s);
+    c.kill('db001');
+    c.onStatement = (server, sql) => {
+      // Someone detached db003 and made it writable while topogit was draining the relay logs.
+      if (server.name === 'db003' && sql === 'STOP REPLICA IO_THREAD') Object.assign(c.byName('db003'), { readOnly: false, channel: null });
+    };
+    const { outcome } = await run(c, s);
+    expect(outcome).toMatchObject({ kind: 'failed', error: expect.stringMatching(/refusing to make db002 writable: db003 is writable and replicates from nobody/) });
+    expect(c.byName('db002').readOnly).toBe(true);
+    expect(c.statements.filter((x) => x.startsWith('db002> ')).some((x) => /RESET|read_only = 0/.test(x))).toBe(false);
+  });
+
+  it('catches the candidate up from a more advanced never-promote replica first', async () => {
+    const s = spec({ db003: 'never' });
+    const c = fakeCluster(s);
+    // db002's applier falls behind; db003 has every write.
+    c.byName('db002').applierStuck = true;
+    c.byName('db002').channel!.io = false;
+    c.write('db001', 3);
+    c.byName('db002').applierStuck = false;
+    c.kill('db001');
+    const { outcome } = await run(c, s);
+    expect(outcome.kind).toBe('done');
+    expect(c.phases).toEqual(['started', 'drained', 'chosen', 'caught-up', 'promoted', 'repointed', 'fence-attempted', 'written-back']);
+    expect(c.byName('db002').history).toEqual(c.byName('db003').history);
+    expect(c.byName('db002').history).toHaveLength(8);
+  });
+});
