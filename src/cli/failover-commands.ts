@@ -79,12 +79,14 @@ export function registerFailoverCommands(program: Command, d: FailoverCommandDep
     .option('-f, --files <path...>', 'topology files or directories', ['topologies'])
     .option('-y, --yes', 'do not ask for confirmation')
     .option('--force', 'fail over although the primary answers (it is set read-only first)')
-    .action(async (cluster: string, o: { to?: string; files: string[]; yes?: boolean; force?: boolean }) => {
+    .option('--abort', 'undo the failover in progress (only before a replica was promoted): replicas resume from the old primary')
+    .action(async (cluster: string, o: { to?: string; files: string[]; yes?: boolean; force?: boolean; abort?: boolean }) => {
       const [spec] = await loadValid(o.files, io, cluster);
       if (!spec) return;
+      if (o.abort && (o.to || o.force)) throw new TopogitError('TOPOGIT_USAGE', '--abort cannot be combined with --to or --force');
       if (!o.yes) {
-        if (!io.confirm) throw new TopogitError('TOPOGIT_CONFIRMATION_REQUIRED', 'failover needs confirmation and this is not a terminal; nothing was changed', 'pass --yes');
-        if (!(await io.confirm(`Fail over cluster ${cluster}${o.to ? ` to ${o.to}` : ''}?`))) {
+        if (!io.confirm) throw new TopogitError('TOPOGIT_CONFIRMATION_REQUIRED', `failover${o.abort ? ' --abort' : ''} needs confirmation and this is not a terminal; nothing was changed`, 'pass --yes');
+        if (!(await io.confirm(o.abort ? `Abort the failover of cluster ${cluster} in progress?` : `Fail over cluster ${cluster}${o.to ? ` to ${o.to}` : ''}?`))) {
           d.setCode(1);
           return;
         }
@@ -101,11 +103,13 @@ export function registerFailoverCommands(program: Command, d: FailoverCommandDep
           trigger: 'manual',
           ...(o.to ? { to: o.to } : {}),
           ...(o.force ? { force: true } : {}),
+          ...(o.abort ? { abort: true } : {}),
           repoDir: io.cwd,
           onEvent: (e) => io.out(renderFailoverEvent(e)),
         });
-        (outcome.kind === 'done' ? io.out : io.err)(renderOutcome(outcome));
-        d.setCode(outcome.kind === 'done' ? 0 : 1);
+        const succeeded = outcome.kind === 'done' || (o.abort === true && outcome.kind === 'undone');
+        (succeeded ? io.out : io.err)(renderOutcome(outcome));
+        d.setCode(succeeded ? 0 : 1);
       } finally {
         await lock.release();
       }

@@ -102,7 +102,7 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('-f, --files <path...>', 'topology files or directories', ['topologies'])
     .action(async (o: { cluster?: string; json?: boolean; files: string[] }) => {
       const specs = await loadValid(o.files, io, o.cluster);
-      const [{ gather }, { probe }, { renderStatusText, statusJson }] = await Promise.all([import('../engine/gather.js'), probeMod(), import('./render-status.js')]);
+      const [{ gather }, { probe }, { renderStatusText }, { statusJson }] = await Promise.all([import('../engine/gather.js'), probeMod(), import('./render-status.js'), import('../core/status-document.js')]);
       const { fencedByCluster } = await import('../adapters/state.js');
       const fenced = await fencedByCluster(topogitPaths(io.cwd).state, specs.map((s) => s.cluster));
       const observations = await gather(specs, { env: io.env, timeouts: timeouts(), concurrency: concurrency(), probe, fenced });

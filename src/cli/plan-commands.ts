@@ -9,7 +9,7 @@ import type { ClusterSpec } from '../core/model.js';
 import type { Timeouts } from '../core/ports.js';
 import type { Observation } from '../engine/gather.js';
 import type { ApplyEvent, ApplyReport } from '../engine/apply.js';
-import type { PlanDocument } from './plan-view.js';
+import type { PlanDocument } from '../core/plan-document.js';
 import { int, loadValid, unobservable, type Io } from './shared.js';
 
 export interface PlanCommandDeps {

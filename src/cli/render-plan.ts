@@ -1,8 +1,7 @@
 // Renders a PlanDocument three ways: a Terraform-like text plan for the terminal, a markdown plan for
 // a pull-request comment (size-capped), and the versioned JSON (schemas/plan.schema.json).
 import type { Notice, Symbol as PlanSymbol } from '../core/plan.js';
-import type { ClusterPlanView, PlanDocument, PlanStepView } from './plan-view.js';
-import { countChanges } from './plan-view.js';
+import { countChanges, type ClusterPlanView, type PlanDocument, type PlanStepView } from '../core/plan-document.js';
 
 export const PLAN_LEGEND = 'topogit will perform these actions (symbols: ~ change, + start, - remove, ! needs a human):';
 export const NO_CHANGES_TEXT = 'No changes. Live topology matches the files.';

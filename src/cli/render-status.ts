@@ -1,51 +1,5 @@
 // Renders cluster views as the operator's tree and as the documented JSON.
 import type { ClusterView, InstanceView } from '../core/classify.js';
-import type { InstanceState } from '../core/model.js';
-import type { Observation } from '../engine/gather.js';
-
-/** One instance in `status --json`: the view, plus the raw probe so `plan --against` can replay it. */
-export type StatusInstanceJson = InstanceView & { readonly state: InstanceState | null; readonly errorCode: string | null };
-
-export interface StatusJson {
-  readonly formatVersion: 1;
-  readonly observedAt: string;
-  readonly clusters: readonly {
-    name: string;
-    file: string;
-    flavor: string | null;
-    version: string | null;
-    primary: string;
-    livePrimaries: readonly string[];
-    healthy: boolean;
-    inSync: boolean;
-    notes: readonly string[];
-    unmanaged: ClusterView['unmanaged'];
-    instances: readonly StatusInstanceJson[];
-  }[];
-}
-
-export function statusJson(observations: readonly Observation[], observedAt: Date): StatusJson {
-  return {
-    formatVersion: 1,
-    observedAt: observedAt.toISOString(),
-    clusters: observations.map(({ view: v, probes }) => ({
-      name: v.name,
-      file: v.file,
-      flavor: v.flavor,
-      version: v.version,
-      primary: v.primary,
-      livePrimaries: v.livePrimaries,
-      healthy: v.healthy,
-      inSync: v.inSync,
-      notes: v.notes,
-      unmanaged: v.unmanaged,
-      instances: v.instances.map((i) => {
-        const p = probes.get(i.name);
-        return { ...i, state: p?.ok ? p.state : null, errorCode: p && !p.ok ? p.code : null };
-      }),
-    })),
-  };
-}
 
 export function renderStatusText(views: readonly ClusterView[]): string {
   return views.map(renderCluster).join('\n');

@@ -5,10 +5,12 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TopogitError } from '../core/errors.js';
 import { classifyCluster } from '../core/classify.js';
-import type { ClusterSpec, InstanceState, ProbeResult } from '../core/model.js';
+import type { ClusterSpec, ProbeResult } from '../core/model.js';
+import type { StatusJson } from '../core/status-document.js';
 import { planCluster, type ClusterPlan, type PlanOptions, type Step } from '../core/plan.js';
 import { resolveCredentials } from '../config/load.js';
-import { countChanges, viewPlan, type PlanBasis, type PlanDocument, type PlanStepView } from '../cli/plan-view.js';
+import { countChanges, viewPlan, type PlanBasis, type PlanDocument, type PlanStepView } from '../core/plan-document.js';
+import { displayAction } from '../adapters/mysql/actions.js';
 import type { Observation } from './gather.js';
 
 export function planObservations(observations: readonly Observation[], opts: PlanOptions, env: NodeJS.ProcessEnv): { plans: ClusterPlan[]; doc: Omit<PlanDocument, 'against'> } {
@@ -21,7 +23,7 @@ export function planObservations(observations: readonly Observation[], opts: Pla
     const o = observations[n] as Observation;
     // Only the user name is shown; the replication password stays unread until apply runs.
     const replUser = replicationUser(o.spec, env);
-    return viewPlan(p, o.view.version, replUser);
+    return viewPlan(p, o.view.version, replUser, displayAction);
   });
   return { plans, doc: { formatVersion: 1, createdAt: new Date().toISOString(), summary: countChanges(views), clusters: views } };
 }
@@ -91,18 +93,9 @@ export function plansFromDocument(doc: PlanDocument): ClusterPlan[] {
   return doc.clusters.map((c) => ({ cluster: c.cluster, file: c.file, flavor: c.flavor === 'mysql' || c.flavor === 'mariadb' ? c.flavor : null, steps: c.steps.map(toStep), notices: c.notices }));
 }
 
-interface RecordedInstance {
-  name: string;
-  state: InstanceState | null;
-  error: string | null;
-  errorCode: string | null;
-  host: string;
-  port: number;
-}
-
 /** Replays `topogit status --json` output as an observation, for `plan --against` in CI. */
 export function observationsFromStatus(json: unknown, specs: readonly ClusterSpec[], source: string): Observation[] {
-  const doc = json as { formatVersion?: number; clusters?: { name: string; instances: RecordedInstance[] }[] };
+  const doc = json as Partial<StatusJson> | null;
   if (doc?.formatVersion !== 1 || !Array.isArray(doc.clusters)) {
     throw new TopogitError('TOPOGIT_USAGE', `${source} is not the output of \`topogit status --json\` (formatVersion 1)`);
   }

@@ -2,8 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import type { Action, Notice } from '../../src/core/plan.js';
-import type { ClusterPlanView, PlanDocument, PlanStepView } from '../../src/cli/plan-view.js';
-import { countChanges } from '../../src/cli/plan-view.js';
+import { countChanges, type ClusterPlanView, type PlanDocument, type PlanStepView } from '../../src/core/plan-document.js';
 import { renderPlanJson, renderPlanMarkdown, renderPlanText } from '../../src/cli/render-plan.js';
 
 // ------------------------------------------------------------------------------------------------

@@ -1,6 +1,10 @@
-// The plan as users and CI see it: steps with their SQL (passwords masked), versioned for JSON.
-import type { Action, ClusterPlan, Notice, Step, Symbol } from '../core/plan.js';
-import { displayAction } from '../adapters/mysql/actions.js';
+// The plan document: what `plan` prints as JSON (schemas/plan.schema.json), what `plan --out`
+// saves and `apply PLANFILE` reads back. Steps carry their SQL for display (passwords masked),
+// rendered by the caller's `display` function (the MySQL adapter knows the dialects).
+import type { Action, ClusterPlan, Notice, Step, Symbol } from './plan.js';
+
+/** The statements an action shows for a server version and flavor, passwords masked. */
+export type DisplayAction = (action: Action, version: string, flavor: string, replUser: string) => string[];
 
 export interface PlanStepView {
   readonly id: string;
@@ -42,7 +46,7 @@ export interface PlanBasis {
   readonly live: Readonly<Record<string, Readonly<Record<string, string>>>>;
 }
 
-export function viewPlan(p: ClusterPlan, version: string | null, replUser: string): ClusterPlanView {
+export function viewPlan(p: ClusterPlan, version: string | null, replUser: string, displayAction: DisplayAction): ClusterPlanView {
   const viewStep = (s: Step): PlanStepView => ({
     id: s.id,
     instance: s.instance,

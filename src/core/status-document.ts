@@ -1,0 +1,48 @@
+// `topogit status --json` (formatVersion 1): each cluster's view, plus every instance's raw probe
+// so `plan --against` can replay a recorded observation in CI without database access.
+import type { ClusterView, InstanceView } from './classify.js';
+import type { InstanceState, ProbeResult } from './model.js';
+
+/** One instance in `status --json`: the view, plus the raw probe so `plan --against` can replay it. */
+export type StatusInstanceJson = InstanceView & { readonly state: InstanceState | null; readonly errorCode: string | null };
+
+export interface StatusJson {
+  readonly formatVersion: 1;
+  readonly observedAt: string;
+  readonly clusters: readonly {
+    name: string;
+    file: string;
+    flavor: string | null;
+    version: string | null;
+    primary: string;
+    livePrimaries: readonly string[];
+    healthy: boolean;
+    inSync: boolean;
+    notes: readonly string[];
+    unmanaged: ClusterView['unmanaged'];
+    instances: readonly StatusInstanceJson[];
+  }[];
+}
+
+export function statusJson(observations: readonly { readonly view: ClusterView; readonly probes: ReadonlyMap<string, ProbeResult> }[], observedAt: Date): StatusJson {
+  return {
+    formatVersion: 1,
+    observedAt: observedAt.toISOString(),
+    clusters: observations.map(({ view: v, probes }) => ({
+      name: v.name,
+      file: v.file,
+      flavor: v.flavor,
+      version: v.version,
+      primary: v.primary,
+      livePrimaries: v.livePrimaries,
+      healthy: v.healthy,
+      inSync: v.inSync,
+      notes: v.notes,
+      unmanaged: v.unmanaged,
+      instances: v.instances.map((i) => {
+        const p = probes.get(i.name);
+        return { ...i, state: p?.ok ? p.state : null, errorCode: p && !p.ok ? p.code : null };
+      }),
+    })),
+  };
+}
