@@ -7,7 +7,8 @@ import type { Timeouts } from '../core/ports.js';
 import type { FailoverOutcome } from '../engine/failover.js';
 import { failoverPorts } from '../adapters/ports.js';
 import type { EngineEvent } from '../engine/reconcile.js';
-import { loadValid, unobservable, type Io } from './shared.js';
+import { unobservable } from '../core/observable.js';
+import { loadValid, type Io } from './shared.js';
 
 export interface FailoverCommandDeps {
   readonly io: Io;

@@ -3,14 +3,15 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { TopogitError } from '../core/errors.js';
-import { topogitPaths } from '../adapters/paths.js';
 import { DEFAULT_PLAN, type ClusterPlan, type PlanOptions } from '../core/plan.js';
 import type { ClusterSpec } from '../core/model.js';
 import type { Timeouts } from '../core/ports.js';
+import { unobservable } from '../core/observable.js';
 import type { Observation } from '../engine/gather.js';
 import type { ApplyEvent, ApplyReport } from '../engine/apply.js';
+import type { ChangeContext } from '../engine/change.js';
 import type { PlanDocument } from '../core/plan-document.js';
-import { int, loadValid, unobservable, type Io } from './shared.js';
+import { int, loadValid, type Io } from './shared.js';
 
 export interface PlanCommandDeps {
   readonly io: Io;
@@ -23,11 +24,8 @@ type Format = 'text' | 'markdown' | 'json';
 
 export function registerPlanCommands(program: Command, d: PlanCommandDeps): void {
   const { io } = d;
-  const gatherLive = async (specs: ClusterSpec[]): Promise<Observation[]> => {
-    const [{ gather }, { probe }, { fencedByCluster }] = await Promise.all([import('../engine/gather.js'), import('../adapters/mysql/probe.js'), import('../adapters/state.js')]);
-    const fenced = await fencedByCluster(topogitPaths(io.cwd).state, specs.map((s) => s.cluster));
-    return gather(specs, { env: io.env, timeouts: d.timeouts(), concurrency: d.concurrency(), probe, fenced });
-  };
+  const change = (): ChangeContext => ({ cwd: io.cwd, env: io.env, timeouts: d.timeouts(), concurrency: d.concurrency(), warn: (line) => io.err(`${line}\n`) });
+  const engine = () => import('../engine/change.js');
   const planOptions = (o: { catchUpTimeout: number; maxLag: number }): PlanOptions => ({ ...DEFAULT_PLAN, catchUpTimeoutSeconds: o.catchUpTimeout, maxSwitchoverLagSeconds: o.maxLag });
 
   program
@@ -59,7 +57,7 @@ export function registerPlanCommands(program: Command, d: PlanCommandDeps): void
         observations = observationsFromStatus(json, specs, o.against);
         against = { observation: o.against, observedAt: String((json as { observedAt?: string }).observedAt ?? '') };
       } else {
-        observations = await gatherLive(specs);
+        observations = await (await engine()).gatherLive(specs, change());
       }
       const blind = o.against ? [] : unobservable(observations.map((x) => ({ cluster: x.spec.cluster, probes: x.probes })));
       const { doc } = planObservations(observations, planOptions(o), io.env);
@@ -87,26 +85,17 @@ export function registerPlanCommands(program: Command, d: PlanCommandDeps): void
       const saved = planfile ? await readPlanFile(io, planfile) : undefined;
       let specs = await loadValid(o.files, io, o.cluster);
       if (saved) specs = specs.filter((s) => saved.clusters.some((c) => c.cluster === s.cluster));
-      const engine = await import('../engine/plan-run.js');
-      const { acquireLock } = await import('../adapters/lock.js');
+      const [plans, ops] = await Promise.all([import('../engine/plan-run.js'), engine()]);
       const { renderPlanText } = await import('./render-plan.js');
-      const observe = async () => {
-        const observations = await gatherLive(specs);
-        const blind = unobservable(observations.map((x) => ({ cluster: x.spec.cluster, probes: x.probes })));
-        if (blind.length > 0) {
-          for (const b of blind) io.err(`topogit: ${b}\n`);
-          throw new TopogitError('TOPOGIT_UNREACHABLE', 'cannot observe the servers; nothing was applied', 'fix the connection or credentials and run again');
-        }
-        return observations;
-      };
+      const c = change();
       // Asking a human happens before the locks are taken: a prompt left unanswered must not hold
       // a cluster's lock (the daemon skips its passes, failover included, while it is held). The
       // answer is then checked against a fresh look under the lock, as a saved plan is.
-      let confirmed: { plans: ClusterPlan[]; live: ReturnType<typeof engine.liveFingerprint> } | undefined;
+      let confirmed: { plans: ClusterPlan[]; observed: Observation[] } | undefined;
       if (!saved && !o.yes) {
         if (!io.confirm) throw new TopogitError('TOPOGIT_CONFIRMATION_REQUIRED', 'apply needs confirmation and this is not a terminal; nothing was applied', 'pass --yes, or apply a saved plan file');
-        const observations = await observe();
-        const made = engine.planObservations(observations, planOptions(o), io.env);
+        const observed = await ops.observeForChange(specs, c, 'nothing was applied');
+        const made = ops.makePlans(observed, planOptions(o), io.env);
         io.out(renderPlanText({ ...made.doc, against: 'live' }));
         if (made.doc.summary.changes === 0) {
           d.setCode(0);
@@ -117,52 +106,40 @@ export function registerPlanCommands(program: Command, d: PlanCommandDeps): void
           d.setCode(1);
           return;
         }
-        confirmed = { plans: made.plans, live: engine.liveFingerprint(observations) };
+        confirmed = { plans: made.plans, observed };
       }
-      const locks = [];
-      // Sorted, so two applies over overlapping clusters cannot deadlock.
-      for (const s of [...specs].sort((a, b) => a.cluster.localeCompare(b.cluster))) {
-        locks.push(
-          await acquireLock(s.cluster, {
-            dir: topogitPaths(io.cwd).locks,
-            timeoutMs: o.lockTimeout * 1000,
-            command: `topogit apply${planfile ? ` ${planfile}` : ''}`,
-            onWait: (h, ms) => io.err(`waiting for the lock on ${s.cluster}, held by ${h ? `pid ${h.pid} (${h.command})` : 'another apply'} (${Math.round(ms / 1000)}s of ${o.lockTimeout}s)\n`),
-          }),
-        );
-      }
+      const locks = await ops.lockClusters(
+        specs.map((s) => s.cluster),
+        c,
+        { timeoutMs: o.lockTimeout * 1000, command: `topogit apply${planfile ? ` ${planfile}` : ''}` },
+      );
       try {
-        const observations = await observe();
-        let plans: ClusterPlan[];
+        const observations = await ops.observeForChange(specs, c, 'nothing was applied');
+        let toRun: ClusterPlan[];
         if (confirmed) {
-          const reasons = engine.stalePlanReasons({ gitCommit: null, files: {}, live: confirmed.live }, {}, engine.liveFingerprint(observations));
-          if (reasons.length > 0) {
-            for (const r of reasons) io.err(`changed while you were deciding: ${r}\n`);
-            throw new TopogitError('TOPOGIT_STALE_PLAN', 'the live state changed since the plan you confirmed; nothing was applied', 'run apply again');
-          }
-          plans = confirmed.plans;
+          ops.assertUnchanged(confirmed.observed, observations, c, { prefix: 'changed while you were deciding', message: 'the live state changed since the plan you confirmed; nothing was applied', hint: 'run apply again' });
+          toRun = confirmed.plans;
         } else if (saved) {
           if (!saved.basis) throw new TopogitError('TOPOGIT_STALE_PLAN', `${planfile} has no basis to check (save plans with \`plan --out\`)`);
-          const reasons = engine.stalePlanReasons(saved.basis, await engine.fileHashes(specs, io.cwd), engine.liveFingerprint(observations));
+          const reasons = plans.stalePlanReasons(saved.basis, await plans.fileHashes(specs, io.cwd), plans.liveFingerprint(observations));
           if (reasons.length > 0) {
             for (const r of reasons) io.err(`stale plan: ${r}\n`);
             throw new TopogitError('TOPOGIT_STALE_PLAN', `${planfile} is stale; nothing was applied`, 'make a new plan with `topogit plan --out FILE`');
           }
-          plans = engine.plansFromDocument(saved);
+          toRun = plans.plansFromDocument(saved);
         } else {
-          const made = engine.planObservations(observations, planOptions(o), io.env);
-          plans = made.plans;
+          const made = ops.makePlans(observations, planOptions(o), io.env);
+          toRun = made.plans;
           io.out(renderPlanText({ ...made.doc, against: 'live' }));
           if (made.doc.summary.changes === 0) {
             d.setCode(0);
             return;
           }
         }
-        const reports = await runPlans(plans, specs, d);
-        const failed = reports.filter((r) => r.failed);
-        d.setCode(failed.length === 0 ? 0 : 1);
+        const reports = await runPlans(toRun, specs, c, io);
+        d.setCode(reports.some((r) => r.failed) ? 1 : 0);
       } finally {
-        for (const l of locks) await l.release();
+        await ops.releaseAll(locks);
       }
     });
 
@@ -177,44 +154,14 @@ export function registerPlanCommands(program: Command, d: PlanCommandDeps): void
     .action(async (cluster: string, o: { to: string; files: string[]; yes?: boolean; lockTimeout: number; maxLag: number; catchUpTimeout: number }) => {
       const [spec] = await loadValid(o.files, io, cluster);
       if (!spec) return;
-      const target = spec.instances.find((i) => i.name === o.to);
-      if (!target) throw new TopogitError('TOPOGIT_USAGE', `${o.to} is not an instance of cluster ${cluster}`, `instances: ${spec.instances.map((i) => i.name).join(', ')}`);
-      if (target.promotion === 'never') throw new TopogitError('TOPOGIT_USAGE', `${o.to} has promotion: never in ${spec.file}; refusing to make it the primary`);
-      const [{ editSources, promotionEdits }, { parseTopologyText }, engine, { acquireLock }] = await Promise.all([
-        import('../config/edit.js'),
-        import('../config/load.js'),
-        import('../engine/plan-run.js'),
-        import('../adapters/lock.js'),
-      ]);
-      const file = path.resolve(io.cwd, spec.file);
-      const before = await readFile(file, 'utf8');
-      const after = editSources(before, promotionEdits(spec.instances, o.to));
-      const edited = parseTopologyText(after, spec.file, { baseDir: path.dirname(file) });
-      const editedSpec = edited.spec;
-      if (!editedSpec) throw new TopogitError('TOPOGIT_CONFIG_INVALID', `editing ${spec.file} would make it invalid: ${edited.issues.map((i) => i.message).join('; ')}`);
-      const observe = async () => {
-        const observations = await gatherLive([editedSpec]);
-        const blind = unobservable(observations.map((x) => ({ cluster: x.spec.cluster, probes: x.probes })));
-        if (blind.length > 0) {
-          for (const b of blind) io.err(`topogit: ${b}\n`);
-          throw new TopogitError('TOPOGIT_UNREACHABLE', 'cannot observe the servers; nothing was changed', `${spec.file} was not changed`);
-        }
-        return observations;
-      };
+      const { prepareSwitchover, executeSwitchover } = await import('../engine/switchover.js');
+      const c = change();
       // Plan and ask first, lock after: an unanswered prompt must not hold the cluster's lock.
-      const first = await observe();
-      const live = first[0]?.view.instances.find((i) => i.name === o.to);
-      if (!live || live.health === 'Unreachable') throw new TopogitError('TOPOGIT_SWITCHOVER_REFUSED', `${o.to} is unreachable; nothing was changed`, `${spec.file} was not changed`);
-      const made = engine.planObservations(first, planOptions(o), io.env);
+      const p = await prepareSwitchover(spec, o.to, planOptions(o), c);
       const { renderPlanText } = await import('./render-plan.js');
-      io.out(renderPlanText({ ...made.doc, against: 'live' }));
-      const plan = made.plans[0];
-      const refused = plan?.notices.find((n) => n.kind === 'unknown-primary' || (n.kind === 'refused' && n.message.startsWith('switchover ')));
-      if (!plan || refused) throw new TopogitError('TOPOGIT_SWITCHOVER_REFUSED', refused?.message ?? 'no plan', `${spec.file} was not changed`);
-      if (!plan.steps.some((st) => st.summary.startsWith('switchover '))) {
-        io.out(`${o.to} is already the primary of ${cluster}\n`);
-      }
-      if (!o.yes && plan.steps.length > 0) {
+      io.out(renderPlanText({ ...p.document, against: 'live' }));
+      if (!p.movesPrimary) io.out(`${o.to} is already the primary of ${cluster}\n`);
+      if (!o.yes && p.plan.steps.length > 0) {
         if (!io.confirm) throw new TopogitError('TOPOGIT_CONFIRMATION_REQUIRED', 'switchover needs confirmation and this is not a terminal; nothing was changed', 'pass --yes');
         if (!(await io.confirm(`Switch the primary of ${cluster} to ${o.to}?`))) {
           io.err('nothing changed\n');
@@ -222,25 +169,18 @@ export function registerPlanCommands(program: Command, d: PlanCommandDeps): void
           return;
         }
       }
-      const lock = await acquireLock(cluster, { dir: topogitPaths(io.cwd).locks, timeoutMs: o.lockTimeout * 1000, command: `topogit switchover ${cluster} --to ${o.to}` });
-      try {
-        // What was shown is what runs: refuse if the servers changed in between.
-        const reasons = engine.stalePlanReasons({ gitCommit: null, files: {}, live: engine.liveFingerprint(first) }, {}, engine.liveFingerprint(await observe()));
-        if (reasons.length > 0) {
-          for (const r of reasons) io.err(`changed since the plan was shown: ${r}\n`);
-          throw new TopogitError('TOPOGIT_STALE_PLAN', 'the live state changed; nothing was changed', 'run switchover again');
-        }
-        const [report] = await runPlans([plan], [editedSpec], d);
-        const switched = !report || report.ran.some((r) => r.step.summary.startsWith('switchover ')) || !plan.steps.some((st) => st.summary.startsWith('switchover '));
-        // The file follows the servers: once the primary moved, the file must say so.
-        if (switched && after !== before) {
-          await writeFile(file, after);
-          io.out(`edited ${spec.file}: ${o.to} is the primary (commit it so Git tells the truth)\n`);
-        }
-        d.setCode(report?.failed ? 1 : 0);
-      } finally {
-        await lock.release();
-      }
+      let started = false;
+      const r = await executeSwitchover(p, c, {
+        lockTimeoutMs: o.lockTimeout * 1000,
+        onEvent: (e) => {
+          if (!started) io.out(applyingLine(p.plan));
+          started = true;
+          io.out(renderEvent(e));
+        },
+      });
+      if (r.report) reportOutcome(r.report, io);
+      if (r.fileEdited) io.out(`edited ${spec.file}: ${o.to} is the primary (commit it so Git tells the truth)\n`);
+      d.setCode(r.report?.failed ? 1 : 0);
     });
 }
 
@@ -263,36 +203,29 @@ async function readPlanFile(io: Io, file: string): Promise<PlanDocument> {
   return doc;
 }
 
-async function runPlans(plans: ClusterPlan[], specs: ClusterSpec[], d: PlanCommandDeps): Promise<ApplyReport[]> {
-  const [{ applyPlan }, { probe }, { openSession }, { resolveCredentials }] = await Promise.all([
-    import('../engine/apply.js'),
-    import('../adapters/mysql/probe.js'),
-    import('../adapters/mysql/session.js'),
-    import('../config/load.js'),
-  ]);
-  const { io } = d;
+function applyingLine(plan: ClusterPlan): string {
+  return `\napplying ${plan.cluster}: ${plan.steps.length} step${plan.steps.length === 1 ? '' : 's'}\n`;
+}
+
+function reportOutcome(report: ApplyReport, io: Io): void {
+  if (report.failed) {
+    io.err(`apply of ${report.cluster} stopped at step ${report.failed.step.id} (${report.failed.step.summary}): ${report.failed.error}\n`);
+    io.err(`  ran: ${report.ran.map((r) => r.step.id).join(', ') || 'nothing'}; not run: ${report.notRun.map((s) => `${s.id} ${s.summary}`).join('; ') || 'nothing'}\n`);
+  } else {
+    io.out(`${report.cluster}: ${report.ran.length} step${report.ran.length === 1 ? '' : 's'} applied and verified\n`);
+  }
+}
+
+async function runPlans(plans: ClusterPlan[], specs: ClusterSpec[], c: ChangeContext, io: Io): Promise<ApplyReport[]> {
+  const { runPlan } = await import('../engine/change.js');
   const reports: ApplyReport[] = [];
   for (const plan of plans) {
-    if (plan.steps.length === 0) continue;
     const spec = specs.find((s) => s.cluster === plan.cluster);
-    if (!spec) continue;
-    const creds = resolveCredentials(spec, io.env);
-    io.out(`\napplying ${plan.cluster}: ${plan.steps.length} step${plan.steps.length === 1 ? '' : 's'}\n`);
-    const report = await applyPlan(plan, {
-      spec,
-      admin: creds.admin,
-      replication: creds.replication,
-      timeouts: d.timeouts(),
-      ports: { open: openSession, probe, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), now: () => Date.now() },
-      onEvent: (e) => io.out(renderEvent(e)),
-    });
+    if (plan.steps.length === 0 || !spec) continue;
+    io.out(applyingLine(plan));
+    const report = await runPlan(plan, spec, c, (e) => io.out(renderEvent(e)));
     reports.push(report);
-    if (report.failed) {
-      io.err(`apply of ${plan.cluster} stopped at step ${report.failed.step.id} (${report.failed.step.summary}): ${report.failed.error}\n`);
-      io.err(`  ran: ${report.ran.map((r) => r.step.id).join(', ') || 'nothing'}; not run: ${report.notRun.map((s) => `${s.id} ${s.summary}`).join('; ') || 'nothing'}\n`);
-    } else {
-      io.out(`${plan.cluster}: ${report.ran.length} step${report.ran.length === 1 ? '' : 's'} applied and verified\n`);
-    }
+    reportOutcome(report, io);
   }
   return reports;
 }

@@ -1,0 +1,96 @@
+// What every command that changes servers shares: observe the live servers (an error when a
+// cluster cannot be observed at all, never "no changes"), plan from the observation, take the
+// clusters' locks in a fixed order, check that what was shown still holds, and run the plans.
+import type { ClusterSpec } from '../core/model.js';
+import { unobservable } from '../core/observable.js';
+import type { ClusterPlan, PlanOptions } from '../core/plan.js';
+import type { Timeouts } from '../core/ports.js';
+import { TopogitError } from '../core/errors.js';
+import { resolveCredentials } from '../config/load.js';
+import { acquireLock, type Lock, type LockHolder } from '../adapters/lock.js';
+import { topogitPaths } from '../adapters/paths.js';
+import { applyPlan, type ApplyEvent, type ApplyReport } from './apply.js';
+import type { Observation } from './gather.js';
+import { liveFingerprint, planObservations, stalePlanReasons } from './plan-run.js';
+
+export interface ChangeContext {
+  readonly cwd: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly timeouts: Timeouts;
+  readonly concurrency: number;
+  /** One line for the operator (a cluster that cannot be observed, a lock being waited for, a changed state). */
+  readonly warn: (line: string) => void;
+}
+
+/** One probe round of the clusters, with the former primaries the state keeps fenced. */
+export async function gatherLive(specs: readonly ClusterSpec[], c: ChangeContext): Promise<Observation[]> {
+  const [{ gather }, { probe }, { fencedByCluster }] = await Promise.all([import('./gather.js'), import('../adapters/mysql/probe.js'), import('../adapters/state.js')]);
+  const fenced = await fencedByCluster(topogitPaths(c.cwd).state, specs.map((s) => s.cluster));
+  return gather(specs, { env: c.env, timeouts: c.timeouts, concurrency: c.concurrency, probe, fenced });
+}
+
+/** Like gatherLive, but refuses (nothing is changed) when a cluster cannot be observed or refuses the credentials. */
+export async function observeForChange(specs: readonly ClusterSpec[], c: ChangeContext, nothingChanged: string): Promise<Observation[]> {
+  const observations = await gatherLive(specs, c);
+  const blind = unobservable(observations.map((x) => ({ cluster: x.spec.cluster, probes: x.probes })));
+  if (blind.length > 0) {
+    for (const b of blind) c.warn(`topogit: ${b}`);
+    throw new TopogitError('TOPOGIT_UNREACHABLE', `cannot observe the servers; ${nothingChanged}`, 'fix the connection or credentials and run again');
+  }
+  return observations;
+}
+
+export function makePlans(observations: readonly Observation[], opts: PlanOptions, env: NodeJS.ProcessEnv): ReturnType<typeof planObservations> {
+  return planObservations(observations, opts, env);
+}
+
+/** Takes every cluster's apply lock, sorted by name so two commands over overlapping clusters cannot deadlock. */
+export async function lockClusters(clusters: readonly string[], c: ChangeContext, o: { timeoutMs: number; command: string }): Promise<Lock[]> {
+  const locks: Lock[] = [];
+  try {
+    for (const cluster of [...clusters].sort((a, b) => a.localeCompare(b))) {
+      locks.push(
+        await acquireLock(cluster, {
+          dir: topogitPaths(c.cwd).locks,
+          timeoutMs: o.timeoutMs,
+          command: o.command,
+          onWait: (h: LockHolder | undefined, ms: number) =>
+            c.warn(`waiting for the lock on ${cluster}, held by ${h ? `pid ${h.pid} (${h.command})` : 'another apply'} (${Math.round(ms / 1000)}s of ${Math.round(o.timeoutMs / 1000)}s)`),
+        }),
+      );
+    }
+    return locks;
+  } catch (e) {
+    await releaseAll(locks);
+    throw e;
+  }
+}
+
+export async function releaseAll(locks: readonly Lock[]): Promise<void> {
+  for (const l of locks) await l.release();
+}
+
+/**
+ * Under the lock: refuse when the servers changed since what the operator saw (the plan shown, or
+ * confirmed, is what runs — or nothing does).
+ */
+export function assertUnchanged(shown: readonly Observation[], now: readonly Observation[], c: ChangeContext, what: { prefix: string; message: string; hint: string }): void {
+  const reasons = stalePlanReasons({ gitCommit: null, files: {}, live: liveFingerprint(shown) }, {}, liveFingerprint(now));
+  if (reasons.length === 0) return;
+  for (const r of reasons) c.warn(`${what.prefix}: ${r}`);
+  throw new TopogitError('TOPOGIT_STALE_PLAN', what.message, what.hint);
+}
+
+/** Runs one cluster's plan with the real adapters, reporting each step through onEvent. */
+export async function runPlan(plan: ClusterPlan, spec: ClusterSpec, c: ChangeContext, onEvent: (e: ApplyEvent) => void): Promise<ApplyReport> {
+  const [{ probe }, { openSession }] = await Promise.all([import('../adapters/mysql/probe.js'), import('../adapters/mysql/session.js')]);
+  const creds = resolveCredentials(spec, c.env);
+  return applyPlan(plan, {
+    spec,
+    admin: creds.admin,
+    replication: creds.replication,
+    timeouts: c.timeouts,
+    ports: { open: openSession, probe, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), now: () => Date.now() },
+    onEvent,
+  });
+}
