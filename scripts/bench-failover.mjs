@@ -2,7 +2,7 @@
 // Failover timings with the real daemon: SIGKILL the primary N times (default 5) and read, from
 // the daemon's own JSON log, when it detected the dead primary, when the new primary was
 // writable, when every replica replicated from it, and when the commit was made and pushed.
-// Prints median and p95 of each phase and writes bench/results/failover.json.
+// Prints median and p95 of each phase and writes bench/results/failover-<intervalMs>ms.json.
 //   node scripts/bench-failover.mjs [--drills 5] [--interval-ms 1000]
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';

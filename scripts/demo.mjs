@@ -108,7 +108,7 @@ try {
   process.stdout.write(`db002 has all ${n} orders written to db001, and takes new writes\n`);
   topogit(ops, 'status');
 
-  say('5. Bring db001 back: it restarts writable; the daemon fences it read-only, finds no errant GTIDs, rejoins it');
+  say('5. Bring db001 back: it restarts read-only (--read-only); the daemon finds no errant GTIDs and rejoins it under db002');
   topogit(work, 'sandbox', 'start', 'db001');
   await until('db001 rejoined under the new primary', () => instance('db001')?.liveSource === instance('db002')?.name && instance('db001')?.health === 'OK');
   await sleep(300); // let the daemon's last log lines arrive

@@ -1,5 +1,5 @@
 // argv -> command -> data -> render. The only layer that knows about stdout and exit codes.
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { int, loadValid, type Io } from './shared.js';
@@ -137,7 +137,9 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
         failoverAuto: false,
       });
       if (o.output) {
-        await writeFile(path.resolve(io.cwd, o.output), yaml);
+        const out = path.resolve(io.cwd, o.output);
+        await mkdir(path.dirname(out), { recursive: true });
+        await writeFile(out, yaml);
         io.err(`wrote ${o.output}: ${d.instances.length} instances, primary ${d.instances[0]?.name}\n`);
       } else io.out(yaml);
     });
