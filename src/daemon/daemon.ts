@@ -7,9 +7,9 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
-import { simpleGit } from 'simple-git';
 import type { ClusterSpec } from '../core/model.js';
 import { formatIssue, loadTopologies } from '../config/load.js';
+import { committedText, pullFastForward } from '../adapters/git.js';
 import { acquireLock } from '../adapters/lock.js';
 import { failoverPorts } from '../adapters/ports.js';
 import { topogitPaths } from '../adapters/paths.js';
@@ -105,11 +105,6 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
     },
   };
 
-  const committedText = async (file: string): Promise<string | undefined> =>
-    simpleGit({ baseDir: o.repoDir })
-      .show([`HEAD:${file}`])
-      .catch(() => undefined);
-
   const reload = async (reason: string): Promise<void> => {
     if (stopping) return;
     let result;
@@ -163,7 +158,7 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
       const ours = selfWritten.get(file) === text;
       // Only a committed change may move the primary: an edit not yet committed in the daemon's
       // own working tree is reconciled like any change, but never allowed a switchover.
-      const committed = !ours && text !== undefined && (await committedText(file)) === text;
+      const committed = !ours && text !== undefined && (await committedText(o.repoDir, file)) === text;
       loop.update(spec, !ours, committed);
       o.log.info({ file, reason, ownWriteBack: ours, committed }, ours ? `${file}: our own write-back, no pass of its own` : `${file} changed: reconciling`);
     }
@@ -193,20 +188,15 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
   });
 
   // A `git push` reaches the daemon through fast-forward pulls of the upstream.
-  const git = simpleGit({ baseDir: o.repoDir });
   let pulling = false;
   const pull = async () => {
     if (pulling || stopping || !lease.isActive()) return;
     pulling = true;
     try {
-      const upstream = await git.raw(['rev-parse', '--abbrev-ref', '--symbolic-full-name', '@{u}']).catch(() => '');
-      if (!upstream.trim()) return;
-      const before = (await git.revparse(['HEAD'])).trim();
-      await git.raw(['pull', '--ff-only', '--quiet']);
-      const after = (await git.revparse(['HEAD'])).trim();
-      if (before !== after) {
-        o.log.info({ from: before.slice(0, 12), to: after.slice(0, 12) }, 'pulled new commits');
-        await reload(`pulled ${after.slice(0, 12)}`);
+      const r = await pullFastForward(o.repoDir);
+      if (r.pulled) {
+        o.log.info({ from: r.from.slice(0, 12), to: r.to.slice(0, 12) }, 'pulled new commits');
+        await reload(`pulled ${r.to.slice(0, 12)}`);
       }
     } catch (e) {
       o.log.warn(`git pull --ff-only failed: ${(e as Error).message.split('\n')[0]}`);
