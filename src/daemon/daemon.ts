@@ -14,9 +14,10 @@ import { acquireLock } from '../adapters/lock.js';
 import { failoverPorts } from '../adapters/ports.js';
 import { topogitPaths } from '../adapters/paths.js';
 import type { Timeouts } from '../core/ports.js';
+import { reconcileOnce } from '../engine/reconcile.js';
 import { startHttp } from './http.js';
 import { Lease } from './lease.js';
-import { ClusterLoop } from './loop.js';
+import { ClusterLoop, type PassRequest } from './loop.js';
 import { Metrics } from './metrics.js';
 import type { ClusterSnapshot, DaemonSnapshot } from './model.js';
 
@@ -81,11 +82,20 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
   lease.start();
 
   const loopDeps = {
-    repoDir: o.repoDir,
     env: o.env,
     timeouts: o.timeouts,
-    ports,
+    probe: ports.probe,
     metrics,
+    reconcile: (p: PassRequest) =>
+      reconcileOnce({
+        spec: p.spec,
+        ctx: { admin: p.credentials.admin, replication: p.credentials.replication, timeouts: o.timeouts },
+        ports,
+        repoDir: o.repoDir,
+        allowSwitchover: p.allowSwitchover,
+        ...(p.detectedAt !== undefined ? { detectedAt: p.detectedAt } : {}),
+        onEvent: p.onEvent,
+      }),
     isActive: () => lease.isActive() && !stopping,
     withClusterLock: async <T>(cluster: string, fn: () => Promise<T>): Promise<T | undefined> => {
       let lock;
