@@ -134,6 +134,34 @@ export async function commitsSince(repoDir: string, commit: string, file: string
   return Number.parseInt(out.trim(), 10);
 }
 
+/** The text of `file` (relative to repoDir) as HEAD has it, or undefined (not in HEAD, no commits, not a repository). */
+export async function committedText(repoDir: string, file: string): Promise<string | undefined> {
+  return (await run(gitAt(repoDir), ['show', `HEAD:${file}`])).ok;
+}
+
+export type PullResult = { readonly pulled: false } | { readonly pulled: true; readonly from: string; readonly to: string };
+
+/**
+ * Fast-forwards the checked-out branch to its upstream (`git pull --ff-only`). A branch without an
+ * upstream is left alone. `pulled` only when HEAD moved. Throws (git's own message) when the pull
+ * fails, e.g. the histories diverged.
+ */
+export async function pullFastForward(repoDir: string): Promise<PullResult> {
+  const git = gitAt(repoDir);
+  const upstream = await run(git, ['rev-parse', '--abbrev-ref', '--symbolic-full-name', '@{u}']);
+  if (!upstream.ok?.trim()) return { pulled: false };
+  const head = async (): Promise<string> => {
+    const r = await run(git, ['rev-parse', 'HEAD']);
+    if (r.ok === undefined) throw new Error(r.error);
+    return r.ok.trim();
+  };
+  const from = await head();
+  const pulled = await run(git, ['pull', '--ff-only', '--quiet']);
+  if (pulled.ok === undefined) throw new Error(pulled.error);
+  const to = await head();
+  return from === to ? { pulled: false } : { pulled: true, from, to };
+}
+
 // ---------------------------------------------------------------------------------------------
 
 /** Reads, edits, writes, stages and commits only `req.file`; null when the edit changes nothing. */

@@ -7,16 +7,17 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
-import { simpleGit } from 'simple-git';
-import type { ClusterSpec } from '../core/model.js';
 import { formatIssue, loadTopologies } from '../config/load.js';
+import { committedText, pullFastForward } from '../adapters/git.js';
 import { acquireLock } from '../adapters/lock.js';
 import { failoverPorts } from '../adapters/ports.js';
 import { topogitPaths } from '../adapters/paths.js';
 import type { Timeouts } from '../core/ports.js';
+import { reconcileOnce } from '../engine/reconcile.js';
 import { startHttp } from './http.js';
 import { Lease } from './lease.js';
-import { ClusterLoop } from './loop.js';
+import { ClusterLoop, type PassRequest } from './loop.js';
+import { committedTextWanted, issuesByFile, loadedFiles, planReload, type FileState, type ReloadAction, type ReloadFacts } from './reload.js';
 import { Metrics } from './metrics.js';
 import type { ClusterSnapshot, DaemonSnapshot } from './model.js';
 
@@ -36,12 +37,6 @@ export interface RunningDaemon {
   snapshot(): DaemonSnapshot;
   reload(reason: string): Promise<void>;
   stop(): Promise<void>;
-}
-
-interface FileState {
-  spec?: ClusterSpec;
-  text?: string;
-  issues: string[];
 }
 
 export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
@@ -81,11 +76,20 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
   lease.start();
 
   const loopDeps = {
-    repoDir: o.repoDir,
     env: o.env,
     timeouts: o.timeouts,
-    ports,
+    probe: ports.probe,
     metrics,
+    reconcile: (p: PassRequest) =>
+      reconcileOnce({
+        spec: p.spec,
+        ctx: { admin: p.credentials.admin, replication: p.credentials.replication, timeouts: o.timeouts },
+        ports,
+        repoDir: o.repoDir,
+        allowSwitchover: p.allowSwitchover,
+        ...(p.detectedAt !== undefined ? { detectedAt: p.detectedAt } : {}),
+        onEvent: p.onEvent,
+      }),
     isActive: () => lease.isActive() && !stopping,
     withClusterLock: async <T>(cluster: string, fn: () => Promise<T>): Promise<T | undefined> => {
       let lock;
@@ -105,12 +109,46 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
     },
   };
 
-  const committedText = async (file: string): Promise<string | undefined> =>
-    simpleGit({ baseDir: o.repoDir })
-      .show([`HEAD:${file}`])
-      .catch(() => undefined);
+  const apply = async (a: ReloadAction, reason: string): Promise<void> => {
+    switch (a.kind) {
+      case 'invalid':
+        if (a.cluster !== undefined) {
+          loops.get(a.cluster)?.setCondition('FileInvalid', true, a.issues.join('; '));
+          metrics.setFileValid(a.cluster, false);
+        }
+        o.log.error({ file: a.file, issues: a.issues }, `${a.file} does not validate; its cluster keeps its last valid version`);
+        return;
+      case 'stop':
+        await loops.get(a.cluster)?.stop();
+        loops.delete(a.cluster);
+        metrics.forgetCluster(a.cluster);
+        if (a.why === 'renamed') o.log.warn({ file: a.file }, `${a.file} renamed cluster ${a.cluster} to ${a.to}`);
+        else o.log.warn({ file: a.file }, `${a.file} was removed: cluster ${a.cluster} is no longer managed`);
+        return;
+      case 'start': {
+        metrics.setFileValid(a.spec.cluster, true);
+        const l = new ClusterLoop(a.spec, { ...loopDeps, log: o.log.child({ cluster: a.spec.cluster }) });
+        l.setCondition('FileInvalid', false, 'file valid');
+        loops.set(a.spec.cluster, l);
+        l.start();
+        o.log.info({ file: a.file, instances: a.spec.instances.length }, `managing cluster ${a.spec.cluster}`);
+        return;
+      }
+      case 'valid':
+      case 'update': {
+        metrics.setFileValid(a.spec.cluster, true);
+        const loop = loops.get(a.spec.cluster);
+        loop?.setCondition('FileInvalid', false, 'file valid');
+        if (a.kind === 'valid') return;
+        loop?.update(a.spec, a.byHuman, a.committed);
+        const ours = !a.byHuman;
+        o.log.info({ file: a.file, reason, ownWriteBack: ours, committed: a.committed }, ours ? `${a.file}: our own write-back, no pass of its own` : `${a.file} changed: reconciling`);
+        return;
+      }
+    }
+  };
 
-  const reload = async (reason: string): Promise<void> => {
+  const reloadNow = async (reason: string): Promise<void> => {
     if (stopping) return;
     let result;
     try {
@@ -119,66 +157,24 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
       o.log.error({ reason }, `cannot load topology files: ${(e as Error).message}`);
       return;
     }
-    const byFile = new Map<string, string[]>();
-    for (const i of result.issues) byFile.set(i.file, [...(byFile.get(i.file) ?? []), formatIssue(i)]);
-    const seen = new Set<string>();
-    for (const spec of result.specs) seen.add(spec.file);
-    for (const file of byFile.keys()) seen.add(file);
-    for (const file of seen) {
-      const prev = files.get(file) ?? { issues: [] };
-      const issues = byFile.get(file) ?? [];
-      const spec = issues.length === 0 ? result.specs.find((s) => s.file === file) : undefined;
-      const text = await readFile(path.resolve(o.repoDir, file), 'utf8').catch(() => undefined);
-      if (!spec) {
-        // An invalid file never reaches a server: the cluster keeps running on its last valid version.
-        files.set(file, { ...prev, issues });
-        if (prev.spec) {
-          const loop = loops.get(prev.spec.cluster);
-          loop?.setCondition('FileInvalid', true, issues.join('; '));
-          metrics.setFileValid(prev.spec.cluster, false);
-        }
-        o.log.error({ file, issues }, `${file} does not validate; its cluster keeps its last valid version`);
-        continue;
-      }
-      files.set(file, { spec, ...(text !== undefined ? { text } : {}), issues: [] });
-      // The file renamed its cluster: the old loop must stop, or two loops would act on the same servers.
-      if (prev.spec && prev.spec.cluster !== spec.cluster) {
-        await loops.get(prev.spec.cluster)?.stop();
-        loops.delete(prev.spec.cluster);
-        metrics.forgetCluster(prev.spec.cluster);
-        o.log.warn({ file }, `${file} renamed cluster ${prev.spec.cluster} to ${spec.cluster}`);
-      }
-      metrics.setFileValid(spec.cluster, true);
-      const loop = loops.get(spec.cluster);
-      if (!loop) {
-        const l = new ClusterLoop(spec, { ...loopDeps, log: o.log.child({ cluster: spec.cluster }) });
-        l.setCondition('FileInvalid', false, 'file valid');
-        loops.set(spec.cluster, l);
-        l.start();
-        o.log.info({ file, instances: spec.instances.length }, `managing cluster ${spec.cluster}`);
-        continue;
-      }
-      loop.setCondition('FileInvalid', false, 'file valid');
-      if (prev.text === text) continue;
-      const ours = selfWritten.get(file) === text;
-      // Only a committed change may move the primary: an edit not yet committed in the daemon's
-      // own working tree is reconciled like any change, but never allowed a switchover.
-      const committed = !ours && text !== undefined && (await committedText(file)) === text;
-      loop.update(spec, !ours, committed);
-      o.log.info({ file, reason, ownWriteBack: ours, committed }, ours ? `${file}: our own write-back, no pass of its own` : `${file} changed: reconciling`);
-    }
-    // A file that disappeared: its cluster is no longer managed.
-    for (const [file, st] of files) {
-      if (seen.has(file)) continue;
-      files.delete(file);
-      if (st.spec) {
-        await loops.get(st.spec.cluster)?.stop();
-        loops.delete(st.spec.cluster);
-        metrics.forgetCluster(st.spec.cluster);
-        o.log.warn({ file }, `${file} was removed: cluster ${st.spec.cluster} is no longer managed`);
-      }
-    }
+    const issues = issuesByFile(result.issues.map((i) => ({ file: i.file, line: formatIssue(i) })));
+    const texts = new Map(
+      await Promise.all(loadedFiles({ specs: result.specs, issues }).map(async (f) => [f, await readFile(path.resolve(o.repoDir, f), 'utf8').catch(() => undefined)] as const)),
+    );
+    const facts: ReloadFacts = { files, running: new Set(loops.keys()), specs: result.specs, issues, texts, selfWritten };
+    const committed = new Map(await Promise.all(committedTextWanted(facts).map(async (f) => [f, await committedText(o.repoDir, f)] as const)));
+    const plan = planReload({ ...facts, committed: (f) => committed.get(f) });
+    files.clear();
+    for (const [f, st] of plan.files) files.set(f, st);
+    for (const a of plan.actions) await apply(a, reason);
     loaded = true;
+  };
+  // One reload at a time: each decides from what the one before it left.
+  let reloading: Promise<void> = Promise.resolve();
+  const reload = (reason: string): Promise<void> => {
+    const next = reloading.then(() => reloadNow(reason));
+    reloading = next.catch(() => undefined);
+    return next;
   };
 
   await reload('start');
@@ -193,20 +189,15 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
   });
 
   // A `git push` reaches the daemon through fast-forward pulls of the upstream.
-  const git = simpleGit({ baseDir: o.repoDir });
   let pulling = false;
   const pull = async () => {
     if (pulling || stopping || !lease.isActive()) return;
     pulling = true;
     try {
-      const upstream = await git.raw(['rev-parse', '--abbrev-ref', '--symbolic-full-name', '@{u}']).catch(() => '');
-      if (!upstream.trim()) return;
-      const before = (await git.revparse(['HEAD'])).trim();
-      await git.raw(['pull', '--ff-only', '--quiet']);
-      const after = (await git.revparse(['HEAD'])).trim();
-      if (before !== after) {
-        o.log.info({ from: before.slice(0, 12), to: after.slice(0, 12) }, 'pulled new commits');
-        await reload(`pulled ${after.slice(0, 12)}`);
+      const r = await pullFastForward(o.repoDir);
+      if (r.pulled) {
+        o.log.info({ from: r.from.slice(0, 12), to: r.to.slice(0, 12) }, 'pulled new commits');
+        await reload(`pulled ${r.to.slice(0, 12)}`);
       }
     } catch (e) {
       o.log.warn(`git pull --ff-only failed: ${(e as Error).message.split('\n')[0]}`);

@@ -11,17 +11,18 @@
 // `isActive()`: the last renewal is younger than ttlMs minus a safety margin, so it stops acting
 // before anyone else may take over.
 //
-// Time: the lease clock is `now()` (Date.now by default; tests inject one). The mutex is a mechanical
-// guard of a few milliseconds and always uses the real clock: a mutex older than lockStaleMs (2 s),
-// or held by a dead process on this host, is stale and may be broken. Breaking moves the file aside
-// with rename (atomic) and deletes it only if its content is what was judged stale; otherwise it is
-// put back. A holder also re-checks that the mutex is still its own, and that it has not held it too
-// long, just before it commits a record.
+// Time: the lease clock is `now()` (Date.now by default; tests inject one). The mutex is a file
+// mutex (adapters/mutex.ts), a mechanical guard of a few milliseconds that always uses the real
+// clock: a mutex older than lockStaleMs (2 s), or held by a dead process on this host, is stale and
+// may be broken (safely: moved aside, compared, put back if it changed). A holder also re-checks that
+// the mutex is still its own, and that it has not held it too long, just before it commits a record.
 import { randomUUID } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { acquireMutex, errCode, ignoreCode, processAlive, type HeldMutex } from '../adapters/mutex.js';
+
+export { processAlive };
 
 export type LeaseRole = 'active' | 'standby';
 
@@ -63,20 +64,6 @@ export interface LeaseRecord {
 export const LEASE_FILE = 'lease.json';
 export const LOCK_FILE = 'lease.lock';
 const DEFAULT_LOCK_STALE_MS = 2000;
-
-/** What the mutex file holds. `at` is real time (Date.now), not the lease clock. */
-interface LockContent {
-  readonly pid: number;
-  readonly host: string;
-  readonly token: string;
-  readonly at: number;
-}
-
-interface HeldLock {
-  readonly content: string;
-  readonly token: string;
-  readonly at: number;
-}
 
 export class Lease {
   readonly #dir: string;
@@ -273,7 +260,7 @@ export class Lease {
     return parseRecord(text);
   }
 
-  async #writeRecord(record: LeaseRecord, lock: HeldLock): Promise<void> {
+  async #writeRecord(record: LeaseRecord, lock: HeldMutex): Promise<void> {
     const tmp = join(this.#dir, `${LEASE_FILE}.${process.pid}.${randomUUID()}.tmp`);
     let fh: FileHandle | null = null;
     try {
@@ -285,8 +272,7 @@ export class Lease {
       // Commit only while the mutex is still ours and young: a holder that stalled past the stale
       // age may have had its mutex broken by someone who is now deciding on their own.
       if (Date.now() - lock.at > this.#lockStaleMs / 2) throw new Error('lease: held the mutex too long; not committing');
-      const onDisk = await readFile(this.#lockPath, 'utf8').catch(() => '');
-      if (onDisk !== lock.content) throw new Error('lease: the mutex was broken while held; not committing');
+      if (!(await lock.stillOurs())) throw new Error('lease: the mutex was broken while held; not committing');
       await rename(tmp, this.#recordPath);
     } catch (e) {
       if (fh) await fh.close().catch(() => undefined);
@@ -297,119 +283,25 @@ export class Lease {
 
   // -- the mutex ------------------------------------------------------------------------------
 
-  async #acquireLock(): Promise<HeldLock | null> {
-    const deadline = Date.now() + this.#lockWaitMs;
-    let madeDir = false;
-    for (;;) {
-      const token = randomUUID();
-      const at = Date.now();
-      const body: LockContent = { pid: process.pid, host: this.#identity.host, token, at };
-      const content = `${JSON.stringify(body)}\n`;
-      let fh: FileHandle;
-      try {
-        fh = await open(this.#lockPath, 'wx');
-      } catch (e) {
-        const code = errCode(e);
-        if (code === 'ENOENT' && !madeDir) {
-          await mkdir(this.#dir, { recursive: true });
-          madeDir = true;
-          continue;
-        }
-        if (code !== 'EEXIST') throw e;
-        if (await this.#breakIfStale()) continue;
-        if (Date.now() >= deadline) return null;
-        await sleep(2 + Math.floor(Math.random() * 10));
-        continue;
-      }
-      try {
-        await fh.writeFile(content, 'utf8');
-        await fh.close();
-      } catch (e) {
-        await fh.close().catch(() => undefined);
-        await unlink(this.#lockPath).catch(() => undefined);
-        throw e;
-      }
-      return { content, token, at };
-    }
+  /** The mutex, or null when it stayed busy for lockWaitMs. */
+  async #acquireLock(): Promise<HeldMutex | null> {
+    const got = await acquireMutex({
+      path: this.#lockPath,
+      host: this.#identity.host,
+      maxAgeMs: this.#lockStaleMs,
+      unreadableStaleMs: this.#lockStaleMs,
+      waitMs: this.#lockWaitMs,
+      pollMs: () => 2 + Math.floor(Math.random() * 10),
+    });
+    return got.acquired ? got.mutex : null;
   }
 
-  /** Looks at the existing mutex; if it is stale, moves it aside. True when the caller should retry at once. */
-  async #breakIfStale(): Promise<boolean> {
-    let seen: string;
-    let mtimeMs: number;
-    try {
-      [seen, mtimeMs] = await Promise.all([readFile(this.#lockPath, 'utf8'), stat(this.#lockPath).then((s) => s.mtimeMs)]);
-    } catch (e) {
-      if (errCode(e) === 'ENOENT') return true; // released meanwhile
-      throw e;
-    }
-    const parsed = parseLock(seen);
-    const age = Date.now() - (parsed?.at ?? mtimeMs);
-    let stale = age > this.#lockStaleMs;
-    if (!stale && parsed && parsed.host === this.#identity.host && parsed.pid !== process.pid) {
-      stale = !(await processAlive(parsed.pid));
-    }
-    if (!stale) return false;
-    await this.#removeIfUnchanged(seen);
-    return true;
-  }
-
-  async #releaseLock(lock: HeldLock): Promise<void> {
-    await this.#removeIfUnchanged(lock.content);
-  }
-
-  /**
-   * Removes the mutex only if it still holds `expected`: rename it aside (atomic, so no one else's
-   * new mutex can be deleted by a later unlink), compare, and delete it or put it back.
-   */
-  async #removeIfUnchanged(expected: string): Promise<void> {
-    const aside = join(this.#dir, `${LOCK_FILE}.${process.pid}.${randomUUID()}.aside`);
-    try {
-      await rename(this.#lockPath, aside);
-    } catch (e) {
-      if (errCode(e) === 'ENOENT') return;
-      throw e;
-    }
-    let got = '';
-    try {
-      got = await readFile(aside, 'utf8');
-    } catch {
-      // unreadable: treat as not ours to delete
-      got = '\0';
-    }
-    if (got !== expected) {
-      // Someone else's mutex replaced the one we meant: put it back unless a newer one exists already.
-      await link(aside, this.#lockPath).catch(ignoreCode('EEXIST'));
-    }
-    await unlink(aside).catch(ignoreCode('ENOENT'));
+  async #releaseLock(lock: HeldMutex): Promise<void> {
+    await lock.release();
   }
 }
 
 // ---------------------------------------------------------------------------------------------
-
-/**
- * Is the process alive on this host? process.kill(pid, 0): ESRCH means gone, EPERM means it exists
- * (another user). On Linux a zombie (exited, not yet reaped) counts as gone. Unknown pids (not a
- * positive integer) count as alive, so their claim is honoured until it expires.
- */
-export async function processAlive(pid: number): Promise<boolean> {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return true;
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    return errCode(e) !== 'ESRCH';
-  }
-  if (process.platform === 'linux') {
-    try {
-      const s = await readFile(`/proc/${pid}/stat`, 'utf8');
-      const state = s.slice(s.lastIndexOf(')') + 2).charAt(0);
-      if (state === 'Z' || state === 'X') return false;
-    } catch (e) {
-      if (errCode(e) === 'ENOENT') return false;
-    }
-  }
-  return true;
-}
 
 function parseRecord(text: string): LeaseRecord | null {
   let v: unknown;
@@ -429,27 +321,5 @@ function parseRecord(text: string): LeaseRecord | null {
     acquiredAt: r['acquiredAt'] as string,
     renewedAt: r['renewedAt'] as string,
     expiresAt: r['expiresAt'] as string,
-  };
-}
-
-function parseLock(text: string): LockContent | null {
-  try {
-    const v = JSON.parse(text) as Partial<LockContent> | null;
-    if (v && typeof v.pid === 'number' && typeof v.host === 'string' && typeof v.token === 'string' && typeof v.at === 'number') {
-      return { pid: v.pid, host: v.host, token: v.token, at: v.at };
-    }
-  } catch {
-    // empty (being written, or the writer died between open and write) or garbage: judge by mtime
-  }
-  return null;
-}
-
-function errCode(e: unknown): string | undefined {
-  return typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : undefined;
-}
-
-function ignoreCode(code: string): (e: unknown) => void {
-  return (e) => {
-    if (errCode(e) !== code) throw e;
   };
 }

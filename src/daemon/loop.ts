@@ -5,27 +5,54 @@ import type { Logger } from 'pino';
 import { classifyCluster, DEFAULT_CLASSIFY, type ClusterView } from '../core/classify.js';
 import type { ClusterSpec } from '../core/model.js';
 import type { AnalysisCode } from '../core/analysis.js';
-import { resolveCredentials } from '../config/load.js';
-import type { RealPorts } from '../adapters/ports.js';
-import type { Timeouts } from '../core/ports.js';
-import { reconcileOnce, type ReconcileResult } from '../engine/reconcile.js';
+import { resolveCredentials, type ResolvedCredentials } from '../config/load.js';
+import type { Login, ProbeFn, Timeouts } from '../core/ports.js';
+import { probeCluster } from '../engine/probe-round.js';
+import type { ReconcileEvent, ReconcileResult } from '../engine/reconcile.js';
 import type { FailoverEvent } from '../engine/failover.js';
-import type { ReconcileEvent } from '../engine/reconcile.js';
 import type { Condition, ConditionType, FailoverSummary, MetricsSink, PassSummary } from './model.js';
 
+/** What one active pass asks of the engine; the daemon turns it into a reconcileOnce call. */
+export interface PassRequest {
+  readonly spec: ClusterSpec;
+  readonly credentials: ResolvedCredentials;
+  /** May drift correction move the primary role (only after a committed change of the file's primary)? */
+  readonly allowSwitchover: boolean;
+  /** When a probe of the primary first looked wrong (the start of the first suspicious pass). */
+  readonly detectedAt?: number;
+  readonly onEvent: (e: FailoverEvent | ReconcileEvent) => void;
+}
+
+/** The loop's clock and timer; tests drive them by hand. */
+export interface LoopTimers {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const REAL_TIMERS: LoopTimers = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
 export interface LoopDeps {
-  readonly repoDir: string;
   readonly env: NodeJS.ProcessEnv;
   readonly timeouts: Timeouts;
-  readonly ports: RealPorts;
+  /** The standby's probe (an active pass probes inside `reconcile`). */
+  readonly probe: ProbeFn;
   readonly metrics: MetricsSink;
   readonly log: Logger;
+  /** One reconcile pass (reconcileOnce, wired by the daemon with its ports and repository). */
+  readonly reconcile: (req: PassRequest) => Promise<ReconcileResult>;
   /** Act only while this daemon holds the lease; otherwise observe. */
   readonly isActive: () => boolean;
   /** Runs `fn` holding the cluster's apply lock, or returns undefined when someone else holds it. */
   readonly withClusterLock: <T>(cluster: string, fn: () => Promise<T>) => Promise<T | undefined>;
   /** After a pass wrote the file back to Git: its new text, so the reload it causes is not a trigger. */
   readonly onSelfWrite: (file: string) => Promise<void>;
+  /** Default: the real clock and setTimeout. */
+  readonly timers?: LoopTimers;
 }
 
 const FAST_REPROBE_MS = 50;
@@ -33,7 +60,7 @@ const MAX_FAST_REPROBES = 5;
 const MAX_BACKOFF_MS = 30_000;
 
 export class ClusterLoop {
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
   private inFlight: Promise<void> | undefined;
   private pending = false;
   private stopped = false;
@@ -49,11 +76,14 @@ export class ClusterLoop {
   driftCount = 0;
   probedOnce = false;
   private conds = new Map<ConditionType, Condition>();
+  private readonly t: LoopTimers;
 
   constructor(
     public spec: ClusterSpec,
     private readonly deps: LoopDeps,
-  ) {}
+  ) {
+    this.t = deps.timers ?? REAL_TIMERS;
+  }
 
   get conditions(): Condition[] {
     return [...this.conds.values()];
@@ -62,7 +92,7 @@ export class ClusterLoop {
   setCondition(type: ConditionType, status: boolean, reason: string): void {
     const cur = this.conds.get(type);
     if (cur && cur.status === status && cur.reason === reason) return;
-    this.conds.set(type, { type, status, reason, since: cur && cur.status === status ? cur.since : new Date().toISOString() });
+    this.conds.set(type, { type, status, reason, since: cur && cur.status === status ? cur.since : new Date(this.t.now()).toISOString() });
   }
 
   start(): void {
@@ -92,14 +122,18 @@ export class ClusterLoop {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.t.clearTimeout(this.timer);
+    this.timer = undefined;
     await this.inFlight;
   }
 
   private schedule(ms: number): void {
     if (this.stopped) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.run(), ms);
+    if (this.timer !== undefined) this.t.clearTimeout(this.timer);
+    this.timer = this.t.setTimeout(() => {
+      this.timer = undefined;
+      void this.run();
+    }, ms);
   }
 
   private async run(): Promise<void> {
@@ -128,18 +162,16 @@ export class ClusterLoop {
   private async pass(): Promise<void> {
     const id = `${this.spec.cluster}-${++this.passNo}`;
     const log = this.deps.log.child({ pass: id });
-    const started = Date.now();
+    const started = this.t.now();
     const spec = this.spec;
     try {
       const creds = resolveCredentials(spec, this.deps.env);
       const active = this.deps.isActive();
       const result = active
         ? await this.deps.withClusterLock(spec.cluster, () =>
-            reconcileOnce({
+            this.deps.reconcile({
               spec,
-              ctx: { admin: creds.admin, replication: creds.replication, timeouts: this.deps.timeouts },
-              ports: this.deps.ports,
-              repoDir: this.deps.repoDir,
+              credentials: creds,
               allowSwitchover: this.allowSwitchover,
               ...(this.suspectSince !== undefined ? { detectedAt: this.suspectSince } : {}),
               onEvent: (e) => logEvent(log, e),
@@ -174,16 +206,14 @@ export class ClusterLoop {
   }
 
   private finish(id: string, started: number, outcome: PassSummary['outcome'], detail: string, log: Logger): void {
-    this.lastPass = { id, startedAt: new Date(started).toISOString(), durationMs: Date.now() - started, outcome, detail };
+    this.lastPass = { id, startedAt: new Date(started).toISOString(), durationMs: this.t.now() - started, outcome, detail };
     const level = outcome === 'error' ? 'warn' : outcome === 'ok' || outcome === 'standby' ? 'debug' : 'info';
     log[level]({ outcome, ms: this.lastPass.durationMs }, detail);
   }
 
   /** Standing by: probe and show, never act. */
-  private async observe(spec: ClusterSpec, admin: { user: string; password: string }): Promise<void> {
-    const probes = new Map(
-      await Promise.all(spec.instances.map(async (i) => [i.name, await this.deps.ports.probe({ host: i.host, port: i.port }, admin, this.deps.timeouts)] as const)),
-    );
+  private async observe(spec: ClusterSpec, admin: Login): Promise<void> {
+    const probes = await probeCluster(spec, this.deps.probe, admin, this.deps.timeouts);
     this.view = classifyCluster(spec, probes, DEFAULT_CLASSIFY);
     this.probedOnce = true;
   }

@@ -325,16 +325,19 @@ describe('Lease: the mutex file', () => {
 describe('Lease: start() and stop()', () => {
   it('ticks on its own; when the active one stops, the standby takes over', async () => {
     const opts = { ttlMs: 600, renewEveryMs: 50, now: Date.now };
-    const a = lease('a', opts);
-    const b = lease('b', opts);
+    const a = countTicks(lease('a', opts));
+    const b = countTicks(lease('b', opts));
     a.start();
     await until(() => a.isActive());
     b.start();
     await until(() => b.changes.length > 0);
     expect(b.role).toBe('standby');
-    await sleep(200);
+    // Several renewals on both sides (instead of a fixed wait): a stays the holder throughout.
+    const [ticksA, ticksB] = [a.ticks, b.ticks];
+    await until(() => a.ticks >= ticksA + 4 && b.ticks >= ticksB + 4);
     expect(a.isActive()).toBe(true);
     expect(b.isActive()).toBe(false);
+    expect(b.changes).toEqual([['standby', 'a']]);
 
     await a.stop();
     await until(() => b.isActive());
@@ -344,14 +347,23 @@ describe('Lease: start() and stop()', () => {
   });
 });
 
+/** Counts the ticks start() makes (it calls this.tick()), so a test can wait for renewals to happen. */
+function countTicks<L extends Lease>(l: L): L & { ticks: number } {
+  const counted = Object.assign(l, { ticks: 0 });
+  const tick = l.tick.bind(l);
+  counted.tick = () => {
+    counted.ticks++;
+    return tick();
+  };
+  return counted;
+}
+
+/** Waits for a condition that real timers (start()'s ticks) bring about; throws after timeoutMs. */
 async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > end) throw new Error('condition not reached');
-    await sleep(10);
+    // A poll interval, not a fixed wait: the lease ticks on real timers, so time has to pass.
+    await new Promise((r) => setTimeout(r, 10));
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
