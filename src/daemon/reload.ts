@@ -7,7 +7,7 @@
 // whose cluster has no loop starts one; a file that renamed its cluster stops the old loop first (two
 // loops must never act on the same servers); a changed text updates the loop — a human's change
 // (anything but our own write-back) triggers a pass, and only a change HEAD has (committed) may move
-// the primary. A file that disappeared stops its loop.
+// the primary. A file that disappeared stops its loop, unless another file now names its cluster.
 import type { ClusterSpec } from '../core/model.js';
 
 export interface FileState {
@@ -109,7 +109,9 @@ export function planReload(input: ReloadInput): ReloadPlan {
   for (const [file, st] of input.files) {
     if (seen.includes(file)) continue;
     files.delete(file);
-    if (st.spec) {
+    // Moved (`git mv`): another file still names the cluster, and its loop goes on from there.
+    const movedTo = [...files.values()].some((f) => f.spec?.cluster === st.spec?.cluster);
+    if (st.spec && !movedTo) {
       actions.push({ kind: 'stop', file, cluster: st.spec.cluster, why: 'removed' });
       running.delete(st.spec.cluster);
     }

@@ -193,10 +193,8 @@ const ROWS: Row[] = [
     files: { [A]: { spec: shopA, issues: [] } },
   },
   {
-    // Kept as it was before this decision was extracted: a `git mv` of a cluster's file in one
-    // reload updates the running loop from the new file, then the old file's removal stops that loop.
-    // The next reload starts it again (see the next row).
-    name: 'a file moved in one step (same cluster): updated, then stopped by the old file\'s removal',
+    // A `git mv` of a cluster's file in one reload: the running loop goes on from the new file.
+    name: 'a file moved in one step (same cluster): the loop is updated from the new file and keeps running',
     prev: { [A]: { spec: shopA, text: 'v1', issues: [] } },
     running: ['shop'],
     specs: [shopB],
@@ -204,7 +202,6 @@ const ROWS: Row[] = [
     head: { [B]: 'v1' },
     actions: [
       { kind: 'update', file: B, spec: shopB, byHuman: true, committed: true },
-      { kind: 'stop', file: A, cluster: 'shop', why: 'removed' },
     ],
     files: { [B]: { spec: shopB, text: 'v1', issues: [] } },
     asks: [B],
