@@ -20,7 +20,7 @@ export async function failoverPorts(cwd: string, env: NodeJS.ProcessEnv): Promis
     state: new StateStore(topogitPaths(cwd).state),
     writeBack: git.writeBack,
     committedSince: async (commit, file) => (await git.commitsSince(cwd, commit, file).catch(() => 0)) > 0,
-    runHook: (command, hookEnv) => runHook(command, hookEnv, cwd, env),
+    runHook: (command, hookEnv, timeoutMs) => runHook(command, hookEnv, cwd, env, timeoutMs),
     faultPoint: (step) => {
       // Fault injection for crash-safety tests: die, without cleanup, right after a named step.
       if (env.TOPOGIT_FAULT_AFTER === step) process.kill(process.pid, 'SIGKILL');
@@ -31,7 +31,7 @@ export async function failoverPorts(cwd: string, env: NodeJS.ProcessEnv): Promis
 const HOOK_PASSTHROUGH = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
 
 /** Runs a hook with `sh -c` in the repository with a minimal environment plus its TOPOGIT_* variables, bounded to 30 s. */
-function runHook(command: string, hookEnv: Record<string, string>, cwd: string, env: NodeJS.ProcessEnv): Promise<HookResult> {
+function runHook(command: string, hookEnv: Record<string, string>, cwd: string, env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<HookResult> {
   return new Promise((resolve) => {
     // Hooks get what a script needs and the TOPOGIT_* facts, never the secrets topogit holds.
     const base = Object.fromEntries(HOOK_PASSTHROUGH.flatMap((k) => (env[k] !== undefined ? [[k, env[k] as string]] : [])));
@@ -39,7 +39,7 @@ function runHook(command: string, hookEnv: Record<string, string>, cwd: string, 
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', (e) => {
       clearTimeout(timer);
       resolve({ code: 127, output: e.message });

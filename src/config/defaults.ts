@@ -16,6 +16,8 @@ export const DEFAULT_FAILOVER: FailoverSpec = Object.freeze({
   formerPrimary: 'rejoin',
   reconcile: 'auto',
   hooks: Object.freeze({ preFailover: Object.freeze([]), postFailover: Object.freeze([]) }),
+  quorum: 'majority',
+  fence: Object.freeze({ command: Object.freeze([]), timeoutSeconds: 30 }),
 });
 
 /** Used, by identity, when a file has no `writeBack` block; deeply frozen. */

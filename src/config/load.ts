@@ -82,6 +82,8 @@ interface RawFailover {
   formerPrimary?: FailoverSpec['formerPrimary'];
   reconcile?: FailoverSpec['reconcile'];
   hooks?: { preFailover?: string[]; postFailover?: string[] };
+  quorum?: FailoverSpec['quorum'];
+  fence?: { command?: string[]; timeoutSeconds?: number };
 }
 interface RawWriteBack {
   author?: { name: string; email: string };
@@ -108,6 +110,11 @@ function failoverSpec(f: RawFailover | undefined): FailoverSpec {
             preFailover: hooks(f.hooks.preFailover, d.hooks.preFailover),
             postFailover: hooks(f.hooks.postFailover, d.hooks.postFailover),
           }),
+    quorum: f.quorum ?? d.quorum,
+    fence:
+      f.fence === undefined
+        ? d.fence
+        : Object.freeze({ command: hooks(f.fence.command, d.fence.command), timeoutSeconds: f.fence.timeoutSeconds ?? d.fence.timeoutSeconds }),
   });
 }
 

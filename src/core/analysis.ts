@@ -30,6 +30,21 @@ export interface Analysis {
   readonly primary: string;
   readonly replicas: readonly ReplicaEvidence[];
   readonly summary: string;
+  /** Replicas that confirm the primary's death (their IO thread lost it on a connection error). */
+  readonly confirmedBy: readonly string[];
+  /** Replicas that say nothing: unreachable from topogit, or without evidence either way. */
+  readonly silent: readonly string[];
+  /** More than half of the primary's replicas confirm; replicas topogit cannot reach count against. */
+  readonly quorum: boolean;
+}
+
+/**
+ * May a failover go ahead on this analysis under `quorum`? `majority` (the default) needs more
+ * than half of the primary's replicas to confirm its death, so topogit and a minority of replicas
+ * cut off from the primary never promote one of their own while the primary takes writes.
+ */
+export function quorumMet(a: Analysis, quorum: 'majority' | 'any'): boolean {
+  return triggersFailover(a.code) && (quorum === 'any' || a.quorum);
 }
 
 export function triggersFailover(code: AnalysisCode): boolean {
@@ -64,9 +79,11 @@ export function analyzeCluster(spec: ClusterSpec, probes: ReadonlyMap<string, Pr
   const primaryId = lastPrimaryServerId ?? primaryServerId(primary, probes);
   const p = probes.get(primary.name);
   const fileReplicas = spec.instances.filter((i) => i.source === primary.name);
-  if (p?.ok) {
-    return { code: 'PrimaryReachable', primary: primary.name, replicas: [], summary: `${primary.name} is reachable` };
-  }
+  const alive = { primary: primary.name, replicas: [], confirmedBy: [], silent: [], quorum: false };
+  if (p?.ok) return { ...alive, code: 'PrimaryReachable', summary: `${primary.name} is reachable` };
+  // Proof of life: an answer, even an error (too many connections, access denied, a query that
+  // timed out after the handshake), means the primary is alive. Never a reason to fail over.
+  if (p?.answered) return { ...alive, code: 'PrimaryReachable', summary: `${primary.name} answers, with an error: ${p.error}` };
   const why = p?.ok === false ? p.error : 'not probed';
   // Replicas of the primary: the file's direct replicas, plus any member whose live channel points
   // at the primary (the file may be behind the servers).
@@ -81,10 +98,10 @@ export function analyzeCluster(spec: ClusterSpec, probes: ReadonlyMap<string, Pr
     // Only a member replicating from the primary can say anything about it.
     const ch = r.state.replication.find((c) => pointsAt(c, primary, primaryId));
     if (!ch) continue;
-    // Evidence that the primary is gone: the replica is trying to reconnect, or gave up on a
-    // connection error. An IO thread stopped by hand, or on another error (1236: the primary
-    // answered), says nothing either way.
-    const lost = ch.ioThread === 'connecting' || (ch.ioThread === 'no' && CONNECTION_ERRORS.has(ch.lastIoErrno));
+    // Evidence that the primary is gone: the replica's IO thread lost it on a connection error
+    // (reconnecting, or given up). Connecting without one yet, stopped by hand, or another error
+    // (1045, 1236: the primary answered) says nothing either way.
+    const lost = ch.ioThread !== 'yes' && CONNECTION_ERRORS.has(ch.lastIoErrno);
     const connected = ch.ioThread === 'yes' ? true : lost ? false : null;
     evidence.push({
       name: m.name,
@@ -94,7 +111,9 @@ export function analyzeCluster(spec: ClusterSpec, probes: ReadonlyMap<string, Pr
     });
   }
   const reachable = evidence.filter((e) => e.reachable);
-  const base = { primary: primary.name, replicas: evidence };
+  const confirmedBy = evidence.filter((e) => e.connected === false).map((e) => e.name);
+  const silent = evidence.filter((e) => e.connected === null).map((e) => e.name);
+  const base = { primary: primary.name, replicas: evidence, confirmedBy, silent, quorum: confirmedBy.length * 2 > evidence.length };
   if (evidence.length === 0) return { ...base, code: 'DeadPrimaryWithoutReplicas', summary: `${primary.name} unreachable (${why}) and it has no replicas` };
   if (reachable.length === 0) return { ...base, code: 'NoReplicasReachable', summary: `${primary.name} unreachable (${why}) and none of its replicas can be reached or replicates from it` };
   const stillConnected = reachable.filter((e) => e.connected === true);
@@ -109,10 +128,14 @@ export function analyzeCluster(spec: ClusterSpec, probes: ReadonlyMap<string, Pr
   if (confirming.length === 0) {
     return { ...base, code: 'UnreachablePrimary', summary: `${primary.name} unreachable from topogit (${why}), and no reachable replica confirms it lost the primary: not failing over` };
   }
-  const confirmedBy = confirming.map((e) => e.name).join(', ');
+  const confirmers = confirming.map((e) => e.name).join(', ');
   if (reachable.length < evidence.length || confirming.length < reachable.length) {
-    const silent = evidence.length - confirming.length;
-    return { ...base, code: 'DeadPrimaryAndSomeReplicas', summary: `${primary.name} is dead (${why}); confirmed by ${confirmedBy}; ${silent} replica(s) unreachable or without evidence` };
+    const quorum = base.quorum ? 'a majority' : `no majority (${confirming.length} of ${evidence.length})`;
+    return {
+      ...base,
+      code: 'DeadPrimaryAndSomeReplicas',
+      summary: `${primary.name} is dead (${why}); confirmed by ${confirmers}, ${quorum}; silent: ${silent.join(', ')} (unreachable or without evidence)`,
+    };
   }
-  return { ...base, code: 'DeadPrimary', summary: `${primary.name} is dead (${why}); confirmed by every replica: ${confirmedBy}` };
+  return { ...base, code: 'DeadPrimary', summary: `${primary.name} is dead (${why}); confirmed by every replica: ${confirmers}` };
 }

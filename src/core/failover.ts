@@ -3,11 +3,11 @@
 // changed servers, and asks again — a fresh failover, a resumed one after a crash and an abort
 // are all the same loop. Each step is one thing the engine can do and verify; a `refuse`,
 // `undo` or `abandon` ends the failover with nothing promoted.
-import { analyzeCluster, triggersFailover, type Analysis } from './analysis.js';
+import { analyzeCluster, quorumMet, triggersFailover, type Analysis } from './analysis.js';
 import { chooseCandidate, localWrites, replicasOf, type Contender } from './candidate.js';
 import { canReplicateFrom } from './errant.js';
 import type { ClusterSpec, InstanceState, ProbeResult } from './model.js';
-import { endpointKey } from './model.js';
+import { endpointKey, isAlive } from './model.js';
 import { journaled, type ClusterState, type FailoverJournal, type FailoverPhase } from './state.js';
 
 export interface FailoverRequest {
@@ -45,8 +45,11 @@ export type FailoverStep =
   | { readonly kind: 'refuse'; readonly reason: string }
   /** Probe again shortly: a manual request came before the replicas noticed. */
   | { readonly kind: 'wait-confirmation'; readonly reason: string }
-  /** Run the preFailover hooks (any non-zero exit vetoes), then journal `started`. */
-  | { readonly kind: 'start'; readonly failed: string; readonly why: string; readonly hooks: readonly string[] }
+  /** Run the preFailover hooks (any non-zero exit vetoes), then journal `started`. `fence`: the
+   *  STONITH commands that must succeed first (a failover without a majority); `forced`: --force. */
+  | { readonly kind: 'start'; readonly failed: string; readonly why: string; readonly hooks: readonly string[]; readonly fence: readonly string[]; readonly forced: boolean }
+  /** Power off or isolate the old primary (failover.fence); every command must exit 0, else abandon. */
+  | { readonly kind: 'stonith'; readonly instance: string; readonly commands: readonly string[]; readonly timeoutSeconds: number }
   /** The failed primary came back before anything was promoted (or an operator aborted): restart the
    *  replicas' IO threads this failover stopped, drop the journal. */
   | { readonly kind: 'undo'; readonly reason: string; readonly restart: readonly string[] }
@@ -120,24 +123,43 @@ export function decideFailover(i: FailoverInput): FailoverStep {
         return { kind: 'refuse', reason: `${analysis.code}: ${analysis.summary}${hint}` };
       }
     }
-    return { kind: 'start', failed: failed.name, why: `${analysis.code}: ${analysis.summary}`, hooks: spec.failover.hooks.preFailover };
+    const forced = i.request.trigger === 'manual' && i.request.force === true;
+    const start = { kind: 'start' as const, failed: failed.name, why: `${analysis.code}: ${analysis.summary}`, hooks: spec.failover.hooks.preFailover, forced };
+    if (!triggersFailover(analysis.code) || quorumMet(analysis, spec.failover.quorum)) return { ...start, fence: [] };
+    // Only a minority of the replicas confirm: the silent ones may still see the primary take
+    // writes. Go ahead only when something outside makes sure it cannot (failover.fence), or a
+    // human says so.
+    const fence = spec.failover.fence.command;
+    if (fence.length > 0) return { ...start, fence };
+    if (forced) return { ...start, fence: [] };
+    const how = i.request.trigger === 'manual' ? '`--force` fails over anyway, or configure failover.fence' : 'configure failover.fence, or fail over by hand with `topogit failover --force`';
+    return {
+      kind: 'refuse',
+      reason: `${analysis.code}: ${analysis.summary}; no majority of ${failed.name}'s replicas confirms it is dead: the silent ones may still see it take writes, and promoting now could leave two writable primaries (${how})`,
+    };
   }
 
   const promoted = journaled(j, 'promoted');
-  if (i.resumed && !promoted && !journaled(j, 'fenced-old') && (analysis.code === 'PrimaryReachable' || analysis.replicas.some((e) => e.connected === true))) {
-    // Interrupted before anything was promoted, and the primary is back (it answers, or a replica
-    // follows it again): undo, do not promote. Replicas whose IO threads this failover stopped say
-    // nothing either way, so they do not count.
+  const primaryBack = isAlive(probes.get(failed.name)) || analysis.replicas.some((e) => e.connected === true);
+  if (!promoted && !journaled(j, 'fenced-old') && (i.resumed || !j.forced) && primaryBack) {
+    // The primary is back before anything was promoted (it answers, even with an error, or a
+    // replica follows it again): it was not dead. Undo, do not promote. Replicas whose IO threads
+    // this failover stopped say nothing either way, so they do not count. (A forced failover
+    // fences a primary that answers instead, unless it was interrupted before that.)
     return {
       kind: 'undo',
-      reason: `an interrupted failover of ${failed.name} was undone: ${analysis.code}: ${analysis.summary}; nothing had been promoted`,
+      reason: `${i.resumed ? 'an interrupted' : 'the'} failover of ${failed.name} was undone: ${analysis.code}: ${analysis.summary}; nothing had been promoted`,
       restart: stoppedByUs(probes, replicas.map((r) => r.name)),
     };
   }
 
+  if (!promoted && (j.stonith?.length ?? 0) > 0 && !journaled(j, 'stonith')) {
+    return { kind: 'stonith', instance: failed.name, commands: j.stonith ?? [], timeoutSeconds: spec.failover.fence.timeoutSeconds };
+  }
+
   if (!promoted) {
     // If the primary still answers (forced failover), fence it first: never two writable primaries.
-    if (reachable(failed.name) && !journaled(j, 'fenced-old')) return { kind: 'fence-old', instance: failed.name, replicas: replicas.map((r) => r.name) };
+    if (isAlive(probes.get(failed.name)) && !journaled(j, 'fenced-old')) return { kind: 'fence-old', instance: failed.name, replicas: replicas.map((r) => r.name) };
     if (!journaled(j, 'drained')) return { kind: 'drain', replicas: replicas.map((r) => r.name) };
 
     const chosen = j.candidate;

@@ -35,6 +35,10 @@ export interface FailoverSpec {
   readonly formerPrimary: 'rejoin' | 'fence';
   readonly reconcile: 'auto' | 'report';
   readonly hooks: { readonly preFailover: readonly string[]; readonly postFailover: readonly string[] };
+  /** `majority`: automatic failover only when more than half of the primary's replicas confirm its death. */
+  readonly quorum: 'majority' | 'any';
+  /** STONITH: commands that power off or isolate the old primary; a failover without a majority proceeds only after they exit 0. */
+  readonly fence: { readonly command: readonly string[]; readonly timeoutSeconds: number };
 }
 
 /** The `writeBack:` block of a topology file, defaults applied. */
@@ -133,7 +137,21 @@ export interface InstanceState {
 
 export type ProbeResult =
   | { readonly ok: true; readonly endpoint: Endpoint; readonly state: InstanceState; readonly ms: number }
-  | { readonly ok: false; readonly endpoint: Endpoint; readonly error: string; readonly code: string; readonly ms: number };
+  | {
+      readonly ok: false;
+      readonly endpoint: Endpoint;
+      readonly error: string;
+      readonly code: string;
+      readonly ms: number;
+      /** The server answered (an SQL error such as too many connections or access denied, or a
+       *  query that timed out after the handshake): it is alive, whatever else is wrong. */
+      readonly answered?: boolean;
+    };
+
+/** Proof of life: any answer from the server, even an error, means it is not dead. */
+export function isAlive(p: ProbeResult | undefined): boolean {
+  return p !== undefined && (p.ok || p.answered === true);
+}
 
 export function endpointKey(e: Endpoint): string {
   return `${e.host}:${e.port}`;

@@ -82,7 +82,8 @@ export interface HookResult {
 export interface FailoverPorts extends ServerPorts {
   readonly state: StatePort;
   readonly writeBack: (req: WriteBackRequest) => Promise<WriteBackResult>;
-  readonly runHook: (command: string, env: Record<string, string>) => Promise<HookResult>;
+  /** Runs a hook or fence command with the TOPOGIT_* environment, killed after timeoutMs (default 30 s). */
+  readonly runHook: (command: string, env: Record<string, string>, timeoutMs?: number) => Promise<HookResult>;
   /** Called after each journaled step; tests kill the process here (TOPOGIT_FAULT_AFTER). */
   readonly faultPoint: (step: string) => void;
   /** May this process still act (the daemon's lease)? Checked before each irreversible step. */

@@ -3,7 +3,7 @@
 // (or say why not); fence and then rejoin (or keep fenced) a former primary that answers again;
 // then correct the drift between the file and the servers, or only report it.
 import type { Analysis } from './analysis.js';
-import { triggersFailover } from './analysis.js';
+import { quorumMet, triggersFailover } from './analysis.js';
 import { canReplicateFrom } from './errant.js';
 import type { ClusterSpec, ProbeResult } from './model.js';
 import { DEFAULT_PLAN, isSwitchover, planCluster, type ClusterPlan } from './plan.js';
@@ -61,7 +61,14 @@ export function decideReconcile(i: ReconcileInput): ReconcileStep {
   if (state.journal) return { kind: 'resume-failover' };
   if (triggersFailover(i.analysis.code)) {
     const blocked = blockedReason(spec, state, i.now, i.acknowledgedByCommit);
-    return blocked ? { kind: 'blocked', reason: blocked } : { kind: 'fail-over' };
+    if (blocked) return { kind: 'blocked', reason: blocked };
+    if (!quorumMet(i.analysis, spec.failover.quorum) && spec.failover.fence.command.length === 0) {
+      return {
+        kind: 'blocked',
+        reason: `quorum: ${i.analysis.confirmedBy.join(', ')} confirm${i.analysis.confirmedBy.length === 1 ? 's' : ''} ${i.analysis.primary} is dead, but not a majority of its replicas (silent: ${i.analysis.silent.join(', ') || 'none'}); no automatic failover without failover.fence`,
+      };
+    }
+    return { kind: 'fail-over' };
   }
 
   const filePrimary = spec.instances.find((x) => x.source === undefined);

@@ -4,7 +4,7 @@
 import type { Contender } from './candidate.js';
 
 /** The steps a failover journals, in the order they happen (some are skipped when not needed). */
-export const FAILOVER_PHASES = ['started', 'fenced-old', 'drained', 'chosen', 'caught-up', 'promoted', 'repointed', 'fence-attempted', 'written-back'] as const;
+export const FAILOVER_PHASES = ['started', 'stonith', 'fenced-old', 'drained', 'chosen', 'caught-up', 'promoted', 'repointed', 'fence-attempted', 'written-back'] as const;
 export type FailoverPhase = (typeof FAILOVER_PHASES)[number];
 
 export interface JournalStep {
@@ -28,6 +28,10 @@ export interface FailoverJournal {
   readonly ranked?: readonly Contender[];
   /** What the operator should know (a replica left behind, a catch-up, a failed write-back). */
   readonly notes?: readonly string[];
+  /** `failover --force`: a primary that answers is fenced rather than the failover undone. */
+  readonly forced?: boolean;
+  /** The fence commands (failover.fence) that must succeed before anything is promoted. */
+  readonly stonith?: readonly string[];
   /** The write-back commit, once made (null: nothing to commit or it failed before committing). */
   readonly commit?: string | null;
   readonly steps: readonly JournalStep[];

@@ -19,7 +19,7 @@ export type { FailoverPorts };
 export type FailoverEvent =
   | ApplyEvent
   | { readonly type: 'failover-step'; readonly step: FailoverPhase; readonly detail: string; readonly atMs: number }
-  | { readonly type: 'hook'; readonly phase: 'preFailover' | 'postFailover'; readonly command: string; readonly code: number; readonly output: string };
+  | { readonly type: 'hook'; readonly phase: 'preFailover' | 'fence' | 'postFailover'; readonly command: string; readonly code: number; readonly output: string };
 
 export interface FailoverRequest {
   readonly spec: ClusterSpec;
@@ -123,7 +123,17 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
             if (r.code !== 0) return { kind: 'vetoed', command, output: r.output };
           }
           const startedAt = new Date(ports.now()).toISOString();
-          const fresh: FailoverJournal = { id: `${spec.cluster}-${startedAt}`, cluster: spec.cluster, failedPrimary: step.failed, startedAt, trigger: req.trigger, ...(req.to ? { to: req.to } : {}), steps: [] };
+          const fresh: FailoverJournal = {
+            id: `${spec.cluster}-${startedAt}`,
+            cluster: spec.cluster,
+            failedPrimary: step.failed,
+            startedAt,
+            trigger: req.trigger,
+            ...(req.to ? { to: req.to } : {}),
+            ...(step.forced ? { forced: true } : {}),
+            ...(step.fence.length > 0 ? { stonith: step.fence } : {}),
+            steps: [],
+          };
           state = await ports.state.update(spec.cluster, (s) => ({ ...s, journal: fresh }));
           await mark('started', step.why);
           continue;
@@ -133,6 +143,20 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
           await restartReplication(ctx, step.restart);
           state = await ports.state.update(spec.cluster, withoutJournal);
           return step.kind === 'undo' ? { kind: 'undone', reason: step.reason } : { kind: 'refused', reason: step.reason, analysis };
+        case 'stonith': {
+          // The old primary must be powered off or cut off before a replica that only a minority
+          // vouched for is promoted; any failure leaves everything as it is.
+          for (const command of step.commands) {
+            const r = await ports.runHook(command, hookEnv(spec, step.instance), step.timeoutSeconds * 1000);
+            req.onEvent({ type: 'hook', phase: 'fence', command, code: r.code, output: r.output });
+            if (r.code !== 0) {
+              state = await ports.state.update(spec.cluster, withoutJournal);
+              return { kind: 'refused', reason: `the fence command ${command} exited ${r.code}${r.output ? ` (${r.output.split('\n')[0]})` : ''}: ${step.instance} may still be alive; nothing was promoted`, analysis };
+            }
+          }
+          await mark('stonith', `${step.instance} fenced by ${step.commands.join('; ')}`);
+          break;
+        }
         case 'fence-old':
           await runAction({ kind: 'set-read-only', instance: step.instance, readOnly: true }, ctx);
           // Its last commits must reach the replicas before their IO threads stop.
@@ -155,8 +179,9 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
           break;
         }
         case 'choose':
+          // Probed again before the promotion: the old primary must still be gone, the candidate alive.
           await mark('chosen', `${step.candidate}: ${step.reason}`, { candidate: step.candidate, ranked: step.ranked });
-          continue;
+          break;
         case 'catch-up': {
           const d = instance(spec, step.donor);
           const ok = await unlessCandidateDied(step.candidate, async () => {

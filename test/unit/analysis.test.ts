@@ -330,7 +330,8 @@ describe('analyzeCluster', () => {
     expect(a.replicas.find((e) => e.name === 'db003')?.detail).toBe('unreachable: connect ETIMEDOUT');
     expect(a.summary).toContain('connection refused');
     expect(a.summary).toContain('confirmed by db002');
-    expect(a.summary).toContain('1 replica(s) unreachable');
+    expect(a.summary).toContain('no majority (1 of 2); silent: db003');
+    expect(a).toMatchObject({ confirmedBy: ['db002'], silent: ['db003'], quorum: false });
   });
 
   it('summaries name who confirms and who still replicates', () => {

@@ -148,6 +148,8 @@ describe('valid topologies', () => {
         formerPrimary: 'rejoin',
         reconcile: 'auto',
         hooks: { preFailover: [], postFailover: [] },
+        quorum: 'majority',
+        fence: { command: [], timeoutSeconds: 30 },
       },
       writeBack: { author: { name: 'topogit', email: 'topogit@localhost' }, push: true },
       file: 'topologies/tiny.yaml',
@@ -415,6 +417,8 @@ describe('failover and writeBack blocks', () => {
         preFailover: ['./hooks/pre.sh', '/usr/local/bin/check-quorum --cluster orders'],
         postFailover: ['./hooks/post.sh'],
       },
+      quorum: 'any',
+      fence: { command: ['./hooks/stonith.sh db201'], timeoutSeconds: 5 },
     });
     expect(spec?.writeBack).toEqual({ author: { name: 'Orders Ops Bot', email: 'ops-bot@orders.example' }, push: false });
     expectDeeplyFrozen(spec);

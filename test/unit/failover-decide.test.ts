@@ -33,6 +33,7 @@ function spec(promotion: Partial<Record<string, Promotion>> = {}, preFailover: r
 }
 
 const S = spec();
+const withFailover = (f: Partial<ClusterSpec['failover']>): ClusterSpec => ({ ...S, failover: { ...S.failover, ...f } });
 type Probe = [string, ProbeResult];
 /** The primary, answering and writable. */
 const primaryUp = (): Probe => probeUp(S, 'db001', Rows.of('mariadb-10.11-primary'));
@@ -79,8 +80,18 @@ const AFTER_DRAIN = [down('db001'), drained('db002'), drained('db003')];
 
 const CASES: readonly Case[] = [
   // Before anything is journaled: does the analysis allow a failover at all?
-  { title: 'primary dead, confirmed by every replica: start (with the veto hooks)', spec: spec({}, ['./pre.sh']), probes: ALL_DEAD, expect: { kind: 'start', failed: 'db001', why: expect.stringMatching(/^DeadPrimary: db001 is dead/) as unknown as string, hooks: ['./pre.sh'] } },
-  { title: 'primary dead and a replica unreachable: start', probes: [down('db001'), lost('db002'), down('db003')], expect: { kind: 'start', reason: /./ } },
+  { title: 'primary dead, confirmed by every replica: start (with the veto hooks)', spec: spec({}, ['./pre.sh']), probes: ALL_DEAD, expect: { kind: 'start', failed: 'db001', why: expect.stringMatching(/^DeadPrimary: db001 is dead/) as unknown as string, hooks: ['./pre.sh'], fence: [], forced: false } },
+  // Quorum: more than half of the primary's replicas must confirm (those topogit cannot reach count against).
+  { title: 'primary dead, one of two replicas unreachable: no majority, refuse', probes: [down('db001'), lost('db002'), down('db003')], expect: { kind: 'refuse', reason: /^DeadPrimaryAndSomeReplicas: .*no majority of db001's replicas confirms it is dead.*configure failover.fence, or fail over by hand with `topogit failover --force`/ } },
+  { title: 'no majority, manual: refuse, pointing at --force', request: { trigger: 'manual' }, probes: [down('db001'), lost('db002'), down('db003')], expect: { kind: 'refuse', reason: /`--force` fails over anyway, or configure failover.fence\)$/ } },
+  { title: 'no majority, manual --force: start, forced', request: { trigger: 'manual', force: true }, probes: [down('db001'), lost('db002'), down('db003')], expect: { kind: 'start', failed: 'db001', why: expect.stringMatching(/^DeadPrimaryAndSomeReplicas/) as unknown as string, hooks: [], fence: [], forced: true } },
+  { title: 'no majority, quorum any: start', spec: withFailover({ quorum: 'any' }), probes: [down('db001'), lost('db002'), down('db003')], expect: { kind: 'start', failed: 'db001', why: expect.stringMatching(/^DeadPrimaryAndSomeReplicas/) as unknown as string, hooks: [], fence: [], forced: false } },
+  { title: 'no majority, a fence command configured: start, fencing first', spec: withFailover({ fence: { command: ['./stonith.sh'], timeoutSeconds: 9 } }), probes: [down('db001'), lost('db002'), down('db003')], expect: { kind: 'start', failed: 'db001', why: expect.stringMatching(/^DeadPrimaryAndSomeReplicas/) as unknown as string, hooks: [], fence: ['./stonith.sh'], forced: false } },
+  { title: 'a replica connecting without an error yet is no evidence: no majority', probes: [down('db001'), lost('db002'), probeUp(S, 'db003', Rows.of('mariadb-10.11-replica-source-dead').as(3).status({ Last_IO_Errno: 0, Last_IO_Error: '' }))], expect: { kind: 'refuse', reason: /no majority/ } },
+  { title: 'the primary answers with an error (too many connections): alive, refuse', probes: [[ 'db001', { ok: false, endpoint: { host: '127.0.0.11', port: 3306 }, error: 'Too many connections', code: 'ER_CON_COUNT_ERROR', ms: 1, answered: true }], lost('db002'), lost('db003')], expect: { kind: 'refuse', reason: /^PrimaryReachable: db001 answers, with an error: Too many connections/ } },
+  { title: 'started, minority with a fence command: run it before anything else', spec: withFailover({ fence: { command: ['./stonith.sh'], timeoutSeconds: 9 } }), journal: journal(['started'], { stonith: ['./stonith.sh'] }), resumed: false, probes: [down('db001'), lost('db002'), down('db003')], expect: { kind: 'stonith', instance: 'db001', commands: ['./stonith.sh'], timeoutSeconds: 9 } },
+  { title: 'fenced by the command: drain', journal: journal(['started', 'stonith'], { stonith: ['./stonith.sh'] }), resumed: false, probes: [down('db001'), lost('db002'), down('db003')], expect: { kind: 'drain', replicas: ['db002'] } },
+  { title: 'the primary answers again before the promotion (not resumed): undo, it was not dead', journal: journal(['started', 'drained', 'chosen']), resumed: false, probes: [primaryUp(), drained('db002'), drained('db003')], expect: { kind: 'undo', reason: /^the failover of db001 was undone: PrimaryReachable/, restart: ['db002', 'db003'] } },
   { title: 'primary answers: refuse, pointing at switchover', probes: [primaryUp(), following('db002'), following('db003')], expect: { kind: 'refuse', reason: /^PrimaryReachable: .*use `topogit switchover` \(or --force/ } },
   { title: 'primary answers, --force: start (it is fenced first)', request: { trigger: 'manual', force: true }, probes: [primaryUp(), following('db002'), following('db003')], expect: { kind: 'start', reason: /./ } },
   { title: 'only topogit lost the primary (a replica still follows it): refuse', probes: [down('db001'), following('db002'), lost('db003')], expect: { kind: 'refuse', reason: /^UnreachablePrimary: / } },
@@ -92,8 +103,8 @@ const CASES: readonly Case[] = [
 
   // Started: fence a primary that answers (forced), else drain.
   { title: 'started, primary dead: drain every reachable replica', journal: journal(['started']), resumed: false, probes: ALL_DEAD, expect: { kind: 'drain', replicas: ['db002', 'db003'] } },
-  { title: 'started, a replica unreachable: drain the others', journal: journal(['started']), resumed: false, probes: [down('db001'), lost('db002'), down('db003')], expect: { kind: 'drain', replicas: ['db002'] } },
-  { title: 'started by --force, primary answers: fence it first', journal: journal(['started']), resumed: false, request: { trigger: 'manual', force: true }, probes: [primaryUp(), following('db002'), following('db003')], expect: { kind: 'fence-old', instance: 'db001', replicas: ['db002', 'db003'] } },
+  { title: 'started (forced), a replica unreachable: drain the others', journal: journal(['started'], { forced: true }), resumed: false, probes: [down('db001'), lost('db002'), down('db003')], expect: { kind: 'drain', replicas: ['db002'] } },
+  { title: 'started by --force, primary answers: fence it first', journal: journal(['started'], { forced: true }), resumed: false, request: { trigger: 'manual', force: true }, probes: [primaryUp(), following('db002'), following('db003')], expect: { kind: 'fence-old', instance: 'db001', replicas: ['db002', 'db003'] } },
   { title: 'fenced-old: drain', journal: journal(['started', 'fenced-old']), probes: [primaryUp(), following('db002'), following('db003')], expect: { kind: 'drain', replicas: ['db002', 'db003'] } },
 
   // Resumed after a crash: undo when the primary came back before anything was promoted.
@@ -172,7 +183,7 @@ describe('decideFailover', () => {
 
   it('the table covers every step kind', () => {
     const kinds: Record<FailoverStepKind, true> = {
-      refuse: true, 'wait-confirmation': true, start: true, undo: true, 'fence-old': true, drain: true, choose: true, abandon: true,
+      refuse: true, 'wait-confirmation': true, start: true, stonith: true, undo: true, 'fence-old': true, drain: true, choose: true, abandon: true,
       'catch-up': true, promote: true, repoint: true, 'fence-attempt': true, 'write-back': true, finish: true,
     };
     expect(new Set(CASES.map((c) => c.expect.kind))).toEqual(new Set(Object.keys(kinds)));

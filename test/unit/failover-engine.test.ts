@@ -127,7 +127,7 @@ describe('failover engine', () => {
     expect(c.writableCount()).toBe(1);
   });
 
-  it.each(FAILOVER_PHASES.filter((p) => p !== 'fenced-old' && p !== 'caught-up'))('converges when killed right after %s, resumed by the next reconcile pass', async (phase) => {
+  it.each(FAILOVER_PHASES.filter((p) => p !== 'fenced-old' && p !== 'caught-up' && p !== 'stonith'))('converges when killed right after %s, resumed by the next reconcile pass', async (phase) => {
     const s = spec();
     const c = fakeCluster(s);
     c.kill('db001');
@@ -227,8 +227,63 @@ describe('failover engine', () => {
     expect(c.statements.filter((x) => x.startsWith('db002> ')).some((x) => /RESET|read_only = 0/.test(x))).toBe(false);
   });
 
+  it('without a majority of confirming replicas, the daemon does not fail over; a fence command that succeeds lets it', async () => {
+    const base = spec();
+    const c = fakeCluster(base);
+    c.kill('db001');
+    c.kill('db003');
+    const pass = (s: ClusterSpec) =>
+      reconcileOnce({
+        spec: s,
+        ctx: { admin: { user: 'topogit', password: 'a' }, replication: { user: 'repl', password: 'r' }, timeouts: { connectMs: 100, queryMs: 100 }, verifyTimeoutMs: 200 },
+        ports: c.ports,
+        repoDir: '/nonexistent',
+        onEvent: () => undefined,
+      });
+    const blocked = await pass(base);
+    expect(blocked.blocked).toMatch(/^quorum: db002 confirms db001 is dead, but not a majority of its replicas \(silent: db003\)/);
+    expect(c.statements).toEqual([]);
+
+    const fenced: string[] = [];
+    c.hook = (command, env) => {
+      fenced.push(`${command} ${env.TOPOGIT_FAILED_PRIMARY_HOST}`);
+      return { code: command.includes('fail') ? 1 : 0, output: '' };
+    };
+    const failing = await pass({ ...base, failover: { ...base.failover, fence: { command: ['./fence-fail.sh'], timeoutSeconds: 5 } } });
+    expect(failing.failover).toMatchObject({ kind: 'refused', reason: expect.stringMatching(/the fence command \.\/fence-fail\.sh exited 1: db001 may still be alive; nothing was promoted/) });
+    expect(c.writableCount()).toBe(0);
+    expect(c.state().journal).toBeUndefined();
+
+    const ok = await pass({ ...base, failover: { ...base.failover, fence: { command: ['./fence-ok.sh'], timeoutSeconds: 5 } } });
+    expect(ok.failover?.kind).toBe('done');
+    expect(fenced).toEqual(['./fence-fail.sh 10.0.0.1', './fence-ok.sh 10.0.0.1']);
+    expect(c.phases.slice(-8)).toEqual(['started', 'stonith', 'drained', 'chosen', 'promoted', 'repointed', 'fence-attempted', 'written-back']);
+    expect(c.writableCount()).toBe(1);
+  });
+
+  it('undoes the failover when the old primary answers again right before the promotion', async () => {
+    const s = spec();
+    const c = fakeCluster(s);
+    c.kill('db001');
+    c.onPhase = (p) => {
+      if (p === 'chosen') {
+        c.revive('db001');
+        c.byName('db001').readOnly = false;
+      }
+    };
+    const { outcome } = await run(c, s);
+    expect(outcome).toMatchObject({ kind: 'undone', reason: expect.stringMatching(/^the failover of db001 was undone: PrimaryReachable/) });
+    expect(c.writableCount()).toBe(1);
+    expect(c.byName('db001').readOnly).toBe(false);
+    expect(c.byName('db002').channel).toMatchObject({ io: true, sql: true });
+    expect(c.statements.some((x) => /RESET/.test(x))).toBe(false);
+  });
+
   it('catches the candidate up from a more advanced never-promote replica first', async () => {
-    const s = spec({ db003: 'never' });
+    // db002 stopped receiving (its IO thread says nothing about db001), so only db003 confirms:
+    // quorum 'any' lets one confirmation do.
+    const base = spec({ db003: 'never' });
+    const s = { ...base, failover: { ...base.failover, quorum: 'any' as const } };
     const c = fakeCluster(s);
     // db002's applier falls behind; db003 has every write.
     c.byName('db002').applierStuck = true;

@@ -56,7 +56,7 @@ function liveProbes(spec: ClusterSpec): Map<string, ProbeResult> {
 
 function result(spec: ClusterSpec, code: AnalysisCode = 'PrimaryReachable', extra: Partial<ReconcileResult> = {}): ReconcileResult {
   return {
-    analysis: { code, primary: 'db001', replicas: [], summary: code },
+    analysis: { code, primary: 'db001', replicas: [], summary: code, confirmedBy: [], silent: [], quorum: false },
     fenced: new Map(),
     probes: liveProbes(spec),
     ...extra,

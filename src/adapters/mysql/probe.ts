@@ -12,7 +12,7 @@ export async function probe(endpoint: Endpoint, login: Login, timeouts: Timeouts
   try {
     session = await openSession(endpoint, login, timeouts);
   } catch (e) {
-    return { ok: false, endpoint, ...describeError(e), ms: ms() };
+    return { ok: false, endpoint, ...describeError(e), ms: ms(), ...(serverAnswered(e) ? { answered: true } : {}) };
   }
   try {
     const varRows = await session.query(PROBE_VARIABLES_SQL);
@@ -22,10 +22,21 @@ export async function probe(endpoint: Endpoint, login: Login, timeouts: Timeouts
     const replicaRows = await session.query(showReplicas(v));
     return { ok: true, endpoint, state: parseInstanceState(varRows, statusRows, replicaRows), ms: ms() };
   } catch (e) {
-    return { ok: false, endpoint, ...describeError(e), ms: ms() };
+    // The handshake succeeded: whatever failed after it, the server is alive.
+    return { ok: false, endpoint, ...describeError(e), ms: ms(), answered: true };
   } finally {
     await session.close();
   }
+}
+
+/**
+ * Did the server itself answer? Server errors carry an errno below 2000 (ER_CON_COUNT_ERROR 1040,
+ * ER_ACCESS_DENIED_ERROR 1045, ER_HOST_IS_BLOCKED 1129, ...); client-side failures (refused, reset,
+ * timed out) carry a negative errno or none. https://mariadb.com/kb/en/mariadb-error-codes/
+ */
+export function serverAnswered(e: unknown): boolean {
+  const errno = (e as { errno?: unknown }).errno;
+  return typeof errno === 'number' && errno > 0 && errno < 2000;
 }
 
 /** A one-line reason and a stable code; never the password (mysql2 does not echo it). */
