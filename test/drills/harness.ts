@@ -7,7 +7,8 @@ import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
-import { eventually, startFleet, TEST_PASSWORD, type Fleet } from '../integration/fleet.js';
+import { startFleet, TEST_PASSWORD, type Fleet } from '../integration/fleet.js';
+import { waitFor } from '../support/wait.js';
 
 const exec = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
@@ -109,9 +110,10 @@ export class DrillEnv {
     child.stdout?.on('data', (d: Buffer) => (this.daemonLog += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (this.daemonLog += d.toString()));
     this.daemon = child;
-    this.port = await eventually(async () => Number(/http on http:\/\/127\.0\.0\.1:(\d+)/.exec(this.daemonLog.slice(logStart))?.[1] ?? 0), (p) => p > 0, 15_000);
-    if (!this.port) throw new Error(`daemon did not start:\n${this.daemonLog}`);
-    await eventually(() => this.get('/readyz').catch(() => ({ status: 0, body: '' })), (r) => r.status === 200, 15_000);
+    const HTTP_LINE = /http on http:\/\/127\.0\.0\.1:(\d+)/;
+    const log = await waitFor('the daemon to log its HTTP address', () => this.daemonLog.slice(logStart), (l) => HTTP_LINE.test(l), 15_000);
+    this.port = Number(HTTP_LINE.exec(log)?.[1]);
+    await waitFor('the daemon to answer /readyz with 200', () => this.get('/readyz'), (r) => r.status === 200, 15_000);
   }
 
   async stopDaemon(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
@@ -262,14 +264,22 @@ export class DrillEnv {
     let n = 0;
     for (const name of Object.keys(this.hosts)) {
       if (name === primary || except.includes(name)) continue;
-      const ok = await eventually(
+      // Left behind is what this counts (the report's verdict), so a wait that runs out is a count.
+      const ok = await waitFor(
+        `${name} to replicate from ${primary} with both threads running`,
         async () => {
-          const rows = (await this.sql(name, 'SHOW SLAVE STATUS').catch(() => [])) as { Master_Host: string; Slave_IO_Running: string; Slave_SQL_Running: string }[];
+          const rows = (await this.sql(name, 'SHOW SLAVE STATUS')) as { Master_Host: string; Slave_IO_Running: string; Slave_SQL_Running: string }[];
           const r = rows[0];
-          return !!r && r.Master_Host === this.hosts[primary] && r.Slave_IO_Running === 'Yes' && r.Slave_SQL_Running === 'Yes';
+          return r ? `${r.Master_Host} IO ${r.Slave_IO_Running} SQL ${r.Slave_SQL_Running}` : 'not replicating';
         },
-        (x) => x,
+        (x) => x === `${this.hosts[primary]} IO Yes SQL Yes`,
         20_000,
+      ).then(
+        () => true,
+        (e: Error) => {
+          process.stderr.write(`drill: ${e.message}\n`);
+          return false;
+        },
       );
       if (!ok) n++;
     }
@@ -362,7 +372,7 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
           await env.startDaemon({ TOPOGIT_FAULT_AFTER: step });
           await env.fleet.run('sandbox', 'kill', primary);
           down = [primary];
-          await eventually(async () => env.daemon?.signalCode, (s) => s === 'SIGKILL', 20_000);
+          await waitFor(`the daemon to kill itself right after "${step}"`, async () => env.daemon?.signalCode, (s) => s === 'SIGKILL', 20_000);
           await env.startDaemon();
           detail = `SIGKILL ${primary}; the daemon killed right after "${step}", then restarted`;
           break;
@@ -376,9 +386,16 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
       }
       let newPrimary = primary;
       if (expectFailover) {
-        await eventually(env.failoverCommits, (n) => n > before, 30_000);
+        // No failover at all is the report's verdict (failedOver false, not ok), not an exception.
+        const committed = await waitFor('a failover commit on the remote', env.failoverCommits, (n) => n > before, 30_000).then(
+          () => true,
+          (e: Error) => {
+            detail += `; ${e.message}`;
+            return false;
+          },
+        );
         // The push lands a moment before the daemon logs it: wait for the log line too.
-        await eventually(async () => env.daemonLog.slice(offset).includes('"step":"written-back"'), (x) => x, 5000);
+        if (committed) await waitFor('the daemon to log "written-back"', async () => env.daemonLog.slice(offset), (l) => l.includes('"step":"written-back"'), 5000);
         newPrimary = await env.primaryInGit();
       } else {
         await new Promise((r) => setTimeout(r, 3 * (o.intervalMs ?? 1000)));
@@ -395,7 +412,7 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
         await env.sql(primary, 'INSERT INTO topogit_demo.drill (id) VALUES (-1)');
         await env.startDaemon();
         fenced = [primary];
-        await eventually(async () => (await env.sql(primary, 'SELECT @@read_only AS ro')) as { ro: number }[], (r) => r[0]?.ro === 1, 10_000);
+        await waitFor(`the returning ${primary} to be fenced read-only`, async () => Number(((await env.sql(primary, 'SELECT @@read_only AS ro')) as { ro: number }[])[0]?.ro), (ro) => ro === 1, 10_000);
         await new Promise((r) => setTimeout(r, 3 * (o.intervalMs ?? 1000)));
         const rows = (await env.sql(primary, 'SHOW SLAVE STATUS')) as unknown[];
         if (rows.length > 0) detail += '; REJOINED (must not happen)';

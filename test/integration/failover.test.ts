@@ -7,7 +7,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { editSources } from '../../src/config/edit.js';
-import { eventually, startFleet, type Fleet } from './fleet.js';
+import { waitFor } from '../support/wait.js';
+import { startFleet, type Fleet } from './fleet.js';
 
 const exec = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
@@ -38,14 +39,24 @@ async function rows(name: string): Promise<number> {
   const [r] = (await fleet.sql(HOST[name] as string, 'SELECT COUNT(*) AS n FROM topogit_demo.t')) as { n: number }[];
   return Number(r?.n ?? -1);
 }
-/** The whole cluster agrees with the file: one writable primary, every other one replicates from its file source. */
-async function converged(): Promise<boolean> {
+/**
+ * What keeps the cluster from agreeing with the file (one writable primary, every other member a
+ * read-only replica of it with its IO thread running); empty when it agrees.
+ */
+async function divergence(): Promise<string[]> {
   const p = await primaryInFile();
-  const others = Object.keys(HOST).filter((n) => n !== p);
-  if ((await readOnly(p)) !== 0 || (await sourceOf(p)) !== null) return false;
-  for (const o of others) if ((await readOnly(o)) !== 1 || (await sourceOf(o)) !== p || !(await ioRunning(o))) return false;
-  return true;
+  const out: string[] = [];
+  if ((await readOnly(p)) !== 0) out.push(`${p} (primary) is read-only`);
+  if ((await sourceOf(p)) !== null) out.push(`${p} (primary) replicates from ${await sourceOf(p)}`);
+  for (const o of Object.keys(HOST).filter((n) => n !== p)) {
+    if ((await readOnly(o)) !== 1) out.push(`${o} is writable`);
+    if ((await sourceOf(o)) !== p) out.push(`${o} replicates from ${await sourceOf(o)}, not ${p}`);
+    if (!(await ioRunning(o))) out.push(`${o}: IO thread not running`);
+  }
+  return out;
 }
+/** Waits until the cluster agrees with the file; throws with what still differs. */
+const waitConverged = (why: string) => waitFor(`the cluster to agree with the file ${why}`, divergence, (d) => d.length === 0, 15_000);
 async function setPolicy(yamlFailover: string) {
   const text = await readFile(file(), 'utf8');
   await writeFile(file(), text.replace(/^failover:\n(?: {2}.*\n)+/m, `failover:\n${yamlFailover}`));
@@ -58,7 +69,8 @@ async function setPolicy(yamlFailover: string) {
  */
 async function killPrimary(name: string) {
   await fleet.run('sandbox', 'kill', name);
-  await eventually(
+  await waitFor(
+    `the replicas to notice ${name} is gone (IO thread not running)`,
     async () => {
       const others = Object.keys(HOST).filter((n) => n !== name);
       const states = await Promise.all(others.map(async (o) => ((await fleet.sql(HOST[o] as string, 'SHOW SLAVE STATUS')) as { Slave_IO_Running: string; Master_Host: string }[])[0]));
@@ -74,7 +86,7 @@ async function bringBack(name: string) {
   await fleet.run('sandbox', 'start', name);
   const r = await fleet.run('reconcile');
   expect(r.code, r.err + r.out).toBe(0);
-  expect(await eventually(converged, (x) => x, 15_000)).toBe(true);
+  await waitConverged(`after ${name} came back`);
 }
 
 describe('failover on real MariaDB servers with a real git remote', () => {
@@ -100,7 +112,7 @@ describe('failover on real MariaDB servers with a real git remote', () => {
     expect(r.code).toBe(1);
     expect(r.err).toContain('failover refused: PrimaryReachable');
     expect(r.err).toContain('use `topogit switchover`');
-    expect(await converged()).toBe(true);
+    expect(await divergence()).toEqual([]);
   });
 
   it('fails over by hand after the primary is killed, commits the new tree and pushes it', async () => {
@@ -128,7 +140,7 @@ describe('failover on real MariaDB servers with a real git remote', () => {
     await fleet.sql(HOST.db002 as string, 'INSERT INTO topogit_demo.t (v) VALUES (2)');
     await bringBack('db001');
     expect(await sourceOf('db001')).toBe('db002');
-    expect(await eventually(() => rows('db001'), (n) => n === 2)).toBe(2);
+    await waitFor('db001 to have the row written on db002 while it was down', () => rows('db001'), (n) => n === 2);
   });
 
   it('fails over by itself in one reconcile pass, retrying a push the remote rejected once', async () => {
@@ -173,7 +185,7 @@ describe('failover on real MariaDB servers with a real git remote', () => {
     await fleet.run('sandbox', 'start', p);
     await fleet.run('reconcile');
     // The replicas reconnect on their own (connect retry 2 s).
-    expect(await eventually(converged, (x) => x, 15_000)).toBe(true);
+    await waitConverged(`after ${p} came back from the vetoed failover`);
   });
 
   it('does not fail over when only topogit lost the primary (UnreachablePrimary)', async () => {
@@ -189,7 +201,7 @@ describe('failover on real MariaDB servers with a real git remote', () => {
       await fleet.run('sandbox', 'thaw', p);
     }
     expect(await primaryInFile()).toBe(p);
-    expect(await converged()).toBe(true);
+    expect(await divergence()).toEqual([]);
   });
 
   it('never promotes a promotion: never replica; the candidate catches up from it first', async () => {
@@ -201,7 +213,7 @@ describe('failover on real MariaDB servers with a real git remote', () => {
     await fleet.sql(HOST[cand] as string, 'STOP SLAVE SQL_THREAD');
     await fleet.sql(HOST[p] as string, 'INSERT INTO topogit_demo.t (v) VALUES (10), (11), (12)');
     const total = await rows(p);
-    await eventually(() => rows(never), (n) => n === total);
+    await waitFor(`${never} to have all ${total} rows`, () => rows(never), (n) => n === total);
     await killPrimary(p);
     const r = await fleet.run('reconcile');
     expect(r.code, r.err + r.out).toBe(0);
@@ -223,7 +235,7 @@ describe('failover on real MariaDB servers with a real git remote', () => {
     await fleet.sql(HOST[cand] as string, 'STOP SLAVE');
     await fleet.sql(HOST[p] as string, 'INSERT INTO topogit_demo.t (v) VALUES (20), (21)');
     const total = await rows(p);
-    await eventually(() => rows(never), (n) => n === total);
+    await waitFor(`${never} to have all ${total} rows`, () => rows(never), (n) => n === total);
     expect(await rows(cand)).toBeLessThan(total);
     await killPrimary(p);
     const r = await fleet.run('reconcile');

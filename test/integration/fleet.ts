@@ -73,14 +73,3 @@ export async function startFleet(o: { cluster: string; instances: number; baseOc
     },
   };
 }
-
-/** Polls until fn returns true or the deadline passes; returns the last value of fn's probe. */
-export async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let v = await fn();
-  while (!ok(v) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-    v = await fn();
-  }
-  return v;
-}

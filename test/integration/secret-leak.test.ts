@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, runIn, startFleet, TEST_PASSWORD, TEST_REPL_PASSWORD, type Fleet, type Run } from './fleet.js';
+import { waitFor } from '../support/wait.js';
+import { runIn, startFleet, TEST_PASSWORD, TEST_REPL_PASSWORD, type Fleet, type Run } from './fleet.js';
 
 const exec = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
@@ -211,7 +212,7 @@ describe('no password leaks, on real MariaDB servers with a real git remote', ()
     const rec = await run('reconcile');
     expect(rec.code, rec.err + rec.out).toBe(0);
     const np = await primaryInFile();
-    await eventually(() => sourceOf(dead), (s) => s === np, 15_000);
+    await waitFor(`the returning ${dead} to replicate from ${np}`, () => sourceOf(dead), (s) => s === np, 15_000);
     expect((await run('ack', 'leak')).code).toBe(0);
     expect((await run('reconcile')).code).toBe(0);
     expect((await run('sandbox', 'ls')).code).toBe(0);
@@ -250,8 +251,8 @@ describe('no password leaks, on real MariaDB servers with a real git remote', ()
     child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
     try {
-      const port = await eventually(async () => Number(/http on http:\/\/127\.0\.0\.1:(\d+)/.exec(log)?.[1] ?? 0), (p) => p > 0, 15_000);
-      expect(port, log).toBeGreaterThan(0);
+      const HTTP_LINE = /http on http:\/\/127\.0\.0\.1:(\d+)/;
+      const port = Number(HTTP_LINE.exec(await waitFor('the daemon to log its HTTP address', () => log, (l) => HTTP_LINE.test(l), 15_000))?.[1]);
       const get = async (p: string): Promise<{ status: number; body: string }> => {
         const r = await fetch(`http://127.0.0.1:${port}${p}`);
         const body = await r.text();
@@ -259,14 +260,14 @@ describe('no password leaks, on real MariaDB servers with a real git remote', ()
         return { status: r.status, body };
       };
       expect((await get('/healthz')).status).toBe(200);
-      await eventually(() => get('/readyz'), (r) => r.status === 200, 15_000);
+      await waitFor('the daemon to answer /readyz with 200', () => get('/readyz'), (r) => r.status === 200, 15_000);
       // The daemon repairs drift with a CHANGE MASTER that carries the replication password.
       const drift = await makeDrift();
-      await eventually(() => sourceOf(drift.replica), (s) => s === drift.primary, 15_000);
-      expect(await sourceOf(drift.replica)).toBe(drift.primary);
+      await waitFor(`the daemon to repoint ${drift.replica} under ${drift.primary}`, () => sourceOf(drift.replica), (s) => s === drift.primary, 15_000);
       // Replication stopped by hand is started again.
       await fleet.sql(HOST[drift.replica] as string, 'STOP SLAVE');
-      await eventually(
+      await waitFor(
+        `the daemon to start replication on ${drift.replica} again`,
         async () => ((await fleet.sql(HOST[drift.replica] as string, 'SHOW SLAVE STATUS')) as { Slave_IO_Running: string }[])[0]?.Slave_IO_Running,
         (s) => s === 'Yes',
         15_000,
@@ -300,7 +301,8 @@ describe('no password leaks, on real MariaDB servers with a real git remote', ()
     // The CHANGE MASTER ran with the wrong password: the replica now fails to connect, and says so.
     expect([0, 1]).toContain(applied.code);
     expect(await sourceOf(drift.replica)).toBe(drift.primary);
-    const status = await eventually(
+    const status = await waitFor(
+      `status to show ${drift.replica} failing to connect with the wrong replication password`,
       () => runWith(env, 'status'),
       (r) => /Access denied|error connecting|connecting/i.test(r.out),
       15_000,

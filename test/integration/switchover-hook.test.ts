@@ -6,7 +6,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { editSources } from '../../src/config/edit.js';
-import { eventually, startFleet, type Fleet } from './fleet.js';
+import { waitFor } from '../support/wait.js';
+import { startFleet, type Fleet } from './fleet.js';
 
 const exec = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
@@ -46,8 +47,7 @@ describe('switchover on real MariaDB servers', () => {
     // Writes on the new primary reach everyone: nothing was lost or skipped.
     await fleet.sql(H2, 'INSERT INTO topogit_demo.t VALUES (NULL)');
     for (const h of [H1, H3]) {
-      const rows = await eventually(() => fleet.sql(h, 'SELECT COUNT(*) AS n FROM topogit_demo.t'), (r) => (r[0] as { n: number }).n === 2);
-      expect((rows[0] as { n: number }).n).toBe(2);
+      await waitFor(`${h} to have both rows`, async () => Number(((await fleet.sql(h, 'SELECT COUNT(*) AS n FROM topogit_demo.t')) as { n: number }[])[0]?.n), (n) => n === 2);
     }
     expect((await fleet.run('plan', '--detailed-exitcode')).code).toBe(0);
   });
@@ -91,9 +91,12 @@ describe('switchover on real MariaDB servers', () => {
     expect(await readOnly(H1)).toBe(0);
     await fleet.run('sandbox', 'start', 'db002');
     await writeFile(fileOf(), text);
-    // db002 restarted writable (read_only is not persistent): apply makes it a read-only replica.
-    await eventually(() => fleet.run('apply', '--yes'), () => true);
-    await eventually(() => fleet.run('plan', '--detailed-exitcode'), (r) => r.code === 0);
+    // db002 is back: apply makes it a read-only replica of db001 again, and then nothing is left to do.
+    const repaired = await fleet.run('apply', '--yes');
+    expect(repaired.code, repaired.err + repaired.out).toBe(0);
+    await waitFor('plan to show no changes after db002 came back', () => fleet.run('plan', '--detailed-exitcode'), (r) => r.code === 0);
+    expect(await readOnly(H2)).toBe(1);
+    expect(await sourceOf(H2)).toBe(H1);
   });
 
   it('applies a pushed change through the post-receive hook', async () => {

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { editSources, promotionEdits } from '../../src/config/edit.js';
-import { eventually, startFleet, TEST_PASSWORD, TEST_REPL_PASSWORD, type Fleet } from './fleet.js';
+import { waitFor } from '../support/wait.js';
+import { startFleet, TEST_PASSWORD, TEST_REPL_PASSWORD, type Fleet } from './fleet.js';
 
 const exec = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
@@ -38,12 +39,9 @@ async function startDaemon(name: string): Promise<Daemon> {
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  const port = await eventually(
-    async () => Number(/http on http:\/\/127\.0\.0\.1:(\d+)/.exec(out)?.[1] ?? 0),
-    (p) => p > 0,
-    15_000,
-  );
-  if (!port) throw new Error(`daemon ${name} did not start:\n${out}`);
+  const HTTP_LINE = /http on http:\/\/127\.0\.0\.1:(\d+)/;
+  const log = await waitFor(`daemon ${name} to log its HTTP address`, () => out, (l) => HTTP_LINE.test(l), 15_000);
+  const port = Number(HTTP_LINE.exec(log)?.[1]);
   const d = { child, port, log: () => out, exited };
   daemons.push(d);
   return d;
@@ -69,6 +67,22 @@ async function sourceOf(name: string): Promise<string | null> {
   const rows = (await fleet.sql(HOST[name] as string, 'SHOW SLAVE STATUS')) as { Master_Host: string }[];
   const h = rows[0]?.Master_Host;
   return h ? (Object.entries(HOST).find(([, v]) => v === h)?.[0] ?? h) : null;
+}
+/** Source (by name) and both replication threads, e.g. `db002 IO Yes SQL Yes`; `none` without replication. */
+async function replicationOf(name: string): Promise<string> {
+  const rows = (await fleet.sql(HOST[name] as string, 'SHOW SLAVE STATUS')) as { Master_Host: string; Slave_IO_Running: string; Slave_SQL_Running: string }[];
+  const r = rows[0];
+  if (!r) return 'none';
+  const source = Object.entries(HOST).find(([, v]) => v === r.Master_Host)?.[0] ?? r.Master_Host;
+  return `${source} IO ${r.Slave_IO_Running} SQL ${r.Slave_SQL_Running}`;
+}
+async function readOnly(name: string): Promise<number> {
+  const [row] = (await fleet.sql(HOST[name] as string, 'SELECT @@read_only AS ro')) as { ro: number }[];
+  return Number(row?.ro ?? -1);
+}
+async function rowCount(name: string): Promise<number> {
+  const [row] = (await fleet.sql(HOST[name] as string, 'SELECT COUNT(*) AS n FROM topogit_demo.t')) as { n: number }[];
+  return Number(row?.n ?? -1);
 }
 async function pushFile(edit: (text: string) => string, message: string) {
   await git(work, 'pull', '-q', '--ff-only');
@@ -112,7 +126,7 @@ describe('topogit watch', () => {
 
   it('is alive, becomes ready, and exactly one daemon acts', async () => {
     expect((await get(a, '/healthz')).status).toBe(200);
-    await eventually(() => get(a, '/readyz'), (r) => r.status === 200, 10_000);
+    await waitFor('daemon a to answer /readyz with 200', () => get(a, '/readyz'), (r) => r.status === 200, 10_000);
     const roles = [(await api(a)).role, (await api(b)).role].sort();
     expect(roles).toEqual(['active', 'standby']);
     const c = (await api(a)).clusters[0] as ApiCluster;
@@ -123,19 +137,19 @@ describe('topogit watch', () => {
   it('applies a pushed change within two intervals of it reaching the daemon', async () => {
     await pushFile((t) => editSources(t, new Map([['db003', 'db002']])), 'db003 under db002');
     const pushedAt = Date.now();
-    await eventually(() => sourceOf('db003'), (s) => s === 'db002', 10_000);
+    await waitFor('db003 to replicate from db002 after the push', () => sourceOf('db003'), (s) => s === 'db002', 10_000);
     const took = Date.now() - pushedAt;
     expect(await sourceOf('db003')).toBe('db002');
     // Pull interval (300 ms) plus two detection intervals, with slack for this 2-core machine.
     expect(took).toBeLessThan(300 + 2 * INTERVAL_MS + 2000);
     const active = (await api(a)).role === 'active' ? a : b;
-    await eventually(async () => (await api(active)).clusters[0]?.tree.find((i) => i.name === 'db003')?.liveSource, (s) => s === 'db002');
+    await waitFor('/api/clusters to show db003 under db002', async () => (await api(active)).clusters[0]?.tree.find((i) => i.name === 'db003')?.liveSource, (s) => s === 'db002');
   });
 
   it('reports a malformed pushed file and leaves the servers untouched', async () => {
     await pushFile((t) => t.replace('source: db002', 'source: db009'), 'broken');
     const active = (await api(a)).role === 'active' ? a : b;
-    const c = await eventually(async () => (await api(active)).clusters[0] as ApiCluster, (x) => !x.fileValid, 10_000);
+    const c = await waitFor('/api/clusters to report the pushed file invalid', async () => (await api(active)).clusters[0] as ApiCluster, (x) => !x.fileValid, 10_000);
     expect(c.fileIssues.join('\n')).toContain('"db009" is not an instance of cluster shop');
     expect(c.conditions.find((x) => x.type === 'FileInvalid')?.status).toBe(true);
     expect((await get(active, '/metrics')).body).toMatch(/topogit_file_valid\{cluster="shop"\} 0/);
@@ -143,14 +157,15 @@ describe('topogit watch', () => {
     expect(await sourceOf('db003')).toBe('db002');
     expect(a.child.exitCode).toBeNull();
     await pushFile((t) => t.replace('source: db009', 'source: db002'), 'fixed');
-    await eventually(async () => (await api(active)).clusters[0]?.fileValid, (v) => v === true, 10_000);
+    await waitFor('/api/clusters to report the fixed file valid', async () => (await api(active)).clusters[0]?.fileValid, (v) => v === true, 10_000);
   });
 
   it('fails over by itself after a SIGKILL of the primary, and pushes the commit', async () => {
     await fleet.run('sandbox', 'kill', 'db001');
     const killedAt = Date.now();
     const bare = path.join(fleet.dir, 'remote.git');
-    const subject = await eventually(
+    const subject = await waitFor(
+      'a failover commit on the remote',
       async () => (await exec('git', ['--git-dir', bare, 'log', '-1', '--format=%s', 'main'])).stdout.trim(),
       (s) => s.startsWith('failover(shop)'),
       20_000,
@@ -158,25 +173,34 @@ describe('topogit watch', () => {
     expect(subject).toBe('failover(shop): db001 -> db002');
     expect(Date.now() - killedAt).toBeLessThan(15_000);
     const active = (await api(a)).role === 'active' ? a : b;
-    const c = await eventually(async () => (await api(active)).clusters[0] as ApiCluster, (x) => x.lastFailover !== null, 10_000);
+    const c = await waitFor('/api/clusters to report the failover', async () => (await api(active)).clusters[0] as ApiCluster, (x) => x.lastFailover !== null, 10_000);
     expect(c.lastFailover).toMatchObject({ from: 'db001', to: 'db002' });
     expect((await get(active, '/metrics')).body).toMatch(/topogit_failovers_total\{cluster="shop"\} 1/);
     // db003 was under db002 already: it stays there, and db002 is the writable primary.
     const [ro] = (await fleet.sql(HOST.db002 as string, 'SELECT @@read_only AS ro')) as { ro: number }[];
     expect(ro?.ro).toBe(0);
-    // The old primary returns: fenced read-only at once, then rejoined (no errant transaction).
-    await fleet.run('sandbox', 'start', 'db001');
-    await eventually(() => sourceOf('db001'), (s) => s === 'db002', 15_000);
+    // A write on the new primary while the old one is down: the old one must receive it on rejoining.
+    await fleet.sql(HOST.db002 as string, 'INSERT INTO topogit_demo.t VALUES (NULL)');
+    const rows = await rowCount('db002');
+    // The old primary returns: read-only (it must never take writes again by itself), and, with no
+    // errant transaction, rejoined by the daemon as a replica of the new primary.
+    expect((await fleet.run('sandbox', 'start', 'db001')).code).toBe(0);
+    await waitFor('db001 to replicate from db002 with both threads running', () => replicationOf('db001'), (r) => r === 'db002 IO Yes SQL Yes', 15_000);
+    expect(await readOnly('db001')).toBe(1);
+    // It was the daemon's rejoin (not, say, a plan's repoint).
+    await waitFor('the active daemon to log the rejoin of db001', () => active.log(), (l) => l.includes('"msg":"db001 rejoined under db002"'));
+    await waitFor('db001 to have the row written on db002 while it was down', () => rowCount('db001'), (n) => n === rows);
+    const back = await waitFor('/api/clusters to show db001 OK under db002', async () => (await api(active)).clusters[0]?.tree.find((i) => i.name === 'db001'), (i) => i?.liveSource === 'db002' && i.health === 'OK');
+    expect(back).toMatchObject({ liveSource: 'db002', health: 'OK' });
   });
 
   it('lets the standby take over when the active daemon is killed -9', async () => {
     const [active, standby] = (await api(a)).role === 'active' ? [a, b] : [b, a];
     active.child.kill('SIGKILL');
-    await eventually(async () => (await api(standby)).role, (r) => r === 'active', 10_000);
+    await waitFor('the standby daemon to take the lease', async () => (await api(standby)).role, (r) => r === 'active', 10_000);
     // The new active daemon acts: replication stopped by hand is started again.
     await fleet.sql(HOST.db003 as string, 'STOP SLAVE');
-    const rows = await eventually(() => fleet.sql(HOST.db003 as string, 'SHOW SLAVE STATUS'), (r) => (r[0] as { Slave_IO_Running: string }).Slave_IO_Running === 'Yes', 10_000);
-    expect((rows[0] as { Slave_IO_Running: string }).Slave_IO_Running).toBe('Yes');
+    await waitFor('the new active daemon to start replication on db003 again', () => replicationOf('db003'), (r) => r === 'db002 IO Yes SQL Yes', 10_000);
   });
 
   it('moves the primary only when a pushed commit names another one', async () => {
@@ -194,10 +218,10 @@ describe('topogit watch', () => {
     await writeFile(opsFile, committed);
     // A pushed commit does: switchover db002 -> db001.
     await pushFile((t) => editSources(t, promotionEdits([{ name: 'db001', source: 'db002' }, { name: 'db002' }, { name: 'db003', source: 'db002' }], 'db001')), 'db001 primary again');
-    await eventually(() => sourceOf('db002'), (s) => s === 'db001', 15_000);
+    await waitFor('db002 to replicate from db001 after the pushed switchover', () => sourceOf('db002'), (s) => s === 'db001', 15_000);
     const [ro1] = (await fleet.sql(HOST.db001 as string, 'SELECT @@read_only AS ro')) as { ro: number }[];
     expect(ro1?.ro).toBe(0);
-    expect(await eventually(() => sourceOf('db003'), (s) => s === 'db001', 10_000)).toBe('db001');
+    await waitFor('db003 to replicate from db001 after the pushed switchover', () => sourceOf('db003'), (s) => s === 'db001', 10_000);
     expect(active.child.exitCode).toBeNull();
   });
 
