@@ -28,6 +28,8 @@ export interface DrillReport {
   /** Samples in which two instances were writable at once. Must be zero. */
   readonly twoWritableSamples: number;
   readonly ackedWrites: number;
+  /** The writer had a write acknowledged by the primary after the fault (before the report was made). */
+  readonly writesResumed: boolean;
   /** Acknowledged ids missing on the primary at the end (exact list in `missingIds`). */
   readonly missingAcked: number;
   readonly missingIds: readonly number[];
@@ -54,7 +56,11 @@ export class DrillEnv {
   private writerStop = false;
   private samplerStop = false;
   private acked: number[] = [];
+  /** The last id each instance acknowledged. */
+  private lastAck = new Map<string, number>();
   private nextId = 1;
+  /** read_only samples taken so far. */
+  samples = 0;
   private primaryName = 'db001';
   private conns = new Map<string, mysql.Connection>();
   twoWritable = 0;
@@ -165,12 +171,13 @@ export class DrillEnv {
             const c = await this.conn(this.primaryName);
             await c.query({ sql: 'INSERT INTO topogit_demo.drill (id) VALUES (?)', values: [id], timeout: 1000 });
             this.acked.push(id);
+            this.lastAck.set(this.primaryName, id);
           } catch {
             const c = this.conns.get(this.primaryName);
             this.conns.delete(this.primaryName);
             c?.destroy();
           }
-          await new Promise((r) => setTimeout(r, 20));
+          await new Promise((r) => setTimeout(r, 20)); // pacing: about 50 writes a second is the load the drill applies
         }
       })(),
     );
@@ -202,7 +209,8 @@ export class DrillEnv {
             }),
           );
           if (ro.filter((x) => x === 0).length >= 2) this.twoWritable++;
-          await new Promise((r) => setTimeout(r, 50));
+          this.samples++;
+          await new Promise((r) => setTimeout(r, 50)); // sampling period: read_only every 50 ms is what the drill measures
         }
         for (const c of sampleConns.values()) c.destroy();
       })(),
@@ -259,6 +267,29 @@ export class DrillEnv {
     return this.acked.length;
   }
 
+  /** The id the writer will use next: every id from it on was written after this moment. */
+  get nextWriteId(): number {
+    return this.nextId;
+  }
+
+  /** The last id `name` acknowledged (0: none). */
+  lastAckedOn(name: string): number {
+    return this.lastAck.get(name) ?? 0;
+  }
+
+  /** How many passes the daemon's cluster loop has finished (its last pass id is `drill-<n>`). */
+  async passes(): Promise<number> {
+    const j = JSON.parse((await this.get('/api/clusters')).body) as { clusters: { lastPass: { id: string } | null }[] };
+    const id = j.clusters[0]?.lastPass?.id ?? 'drill-0';
+    return Number(id.slice(id.lastIndexOf('-') + 1));
+  }
+
+  /** Proving a negative: wait until the daemon has decided `n` more times from fresh probes. */
+  async afterPasses(n: number, why: string): Promise<void> {
+    const from = await this.passes();
+    await waitFor(`${n} more passes of the daemon ${why}`, () => this.passes(), (k) => k >= from + n, 15_000 + n * 3 * this.intervalMs);
+  }
+
   /** Members that should replicate from `primary` (all but it and `except`) but do not, with both threads. */
   async leftBehind(primary: string, except: readonly string[] = []): Promise<number> {
     let n = 0;
@@ -295,8 +326,6 @@ export class DrillEnv {
   }
 }
 
-const SETTLE_MS = 1500;
-
 /** Runs one drill on a fresh environment and returns one report per run. */
 export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?: number; intervalMs?: number }): Promise<DrillReport[]> {
   const env = new DrillEnv(o.baseOctet, o.intervalMs ?? 1000);
@@ -317,7 +346,8 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
     await env.startDaemon({}, kind === 'partition' ? ['--local-address', '127.0.0.200'] : []);
     env.startWriter();
     env.startSampler();
-    await new Promise((r) => setTimeout(r, 1000));
+    // Under load before the first fault: writes acknowledged and read_only sampled.
+    await waitFor('the writer and the sampler to run (20 acknowledged writes, 5 samples)', async () => ({ acked: env.ackedCount, samples: env.samples }), (x) => x.acked >= 20 && x.samples >= 5, 15_000);
     const repeat = kind === 'kill' ? (o.repeat ?? 10) : kind === 'daemon-crash' ? 6 : 1;
     const crashSteps = ['started', 'drained', 'chosen', 'promoted', 'repointed', 'written-back'];
     for (let run = 1; run <= repeat; run++) {
@@ -327,9 +357,9 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
       let expectFailover = true;
       let detail = '';
       let down: string[] = [];
-      // A random moment of the detection interval, as a real crash would pick.
-      await new Promise((r) => setTimeout(r, Math.random() * (o.intervalMs ?? 1000)));
+      await new Promise((r) => setTimeout(r, Math.random() * (o.intervalMs ?? 1000))); // random jitter: the fault lands at a random moment of the detection interval, as a real crash would
       const t0 = Date.now();
+      const firstIdAfterFault = env.nextWriteId;
       switch (kind) {
         case 'kill':
         case 'semisync':
@@ -345,7 +375,7 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
         case 'freeze':
           expectFailover = false;
           await env.fleet.run('sandbox', 'freeze', primary);
-          await new Promise((r) => setTimeout(r, 10_000));
+          await new Promise((r) => setTimeout(r, 10_000)); // the fault itself: the primary stays frozen for 10 s
           await env.fleet.run('sandbox', 'thaw', primary);
           detail = `SIGSTOP ${primary} for 10 s, then SIGCONT`;
           break;
@@ -355,7 +385,7 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
           await exec('nft', ['add', 'table', 'inet', 'topogit_drill']);
           await exec('nft', ['add', 'chain', 'inet', 'topogit_drill', 'out', '{ type filter hook output priority 0; }']);
           await exec('nft', ['add', 'rule', 'inet', 'topogit_drill', 'out', 'ip', 'saddr', '127.0.0.200', 'ip', 'daddr', env.hosts[primary] as string, 'tcp', 'dport', '3306', 'drop']);
-          await new Promise((r) => setTimeout(r, 10_000));
+          await new Promise((r) => setTimeout(r, 10_000)); // the fault itself: the daemon stays cut off for 10 s
           await exec('nft', ['delete', 'table', 'inet', 'topogit_drill']);
           detail = `daemon cut off from ${primary} for 10 s (nftables drop from 127.0.0.200)`;
           break;
@@ -398,11 +428,19 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
         if (committed) await waitFor('the daemon to log "written-back"', async () => env.daemonLog.slice(offset), (l) => l.includes('"step":"written-back"'), 5000);
         newPrimary = await env.primaryInGit();
       } else {
-        await new Promise((r) => setTimeout(r, 3 * (o.intervalMs ?? 1000)));
+        // No failover must happen: the daemon decides three more times after the fault ended.
+        await env.afterPasses(3, 'after the fault ended');
       }
       const phases = env.phases(t0, offset);
       const failovers = (await env.failoverCommits()) - before;
-      await new Promise((r) => setTimeout(r, SETTLE_MS));
+      // Writes resume: the primary acknowledges a write made after the fault.
+      const writesResumed = await waitFor(`${newPrimary} to acknowledge a write made after the fault`, async () => env.lastAckedOn(newPrimary), (id) => id >= firstIdAfterFault, 30_000).then(
+        () => true,
+        (e: Error) => {
+          detail += `; ${e.message}`;
+          return false;
+        },
+      );
       // The acknowledged writes must be on the primary now (before anything comes back).
       const missingIds = await env.missing(newPrimary);
       let fenced: string[] = [];
@@ -413,7 +451,8 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
         await env.startDaemon();
         fenced = [primary];
         await waitFor(`the returning ${primary} to be fenced read-only`, async () => Number(((await env.sql(primary, 'SELECT @@read_only AS ro')) as { ro: number }[])[0]?.ro), (ro) => ro === 1, 10_000);
-        await new Promise((r) => setTimeout(r, 3 * (o.intervalMs ?? 1000)));
+        // Never rejoined: the daemon decides three more times with it back, then look.
+        await env.afterPasses(3, `with ${primary} back and fenced`);
         const rows = (await env.sql(primary, 'SHOW SLAVE STATUS')) as unknown[];
         if (rows.length > 0) detail += '; REJOINED (must not happen)';
         else detail += '; fenced: read-only, not replicating';
@@ -429,11 +468,12 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
         ...phases,
         twoWritableSamples: env.twoWritable,
         ackedWrites: env.ackedCount,
+        writesResumed,
         missingAcked: missingIds.length,
         missingIds,
         replicasLeftBehind: behind,
         unexpectedFailovers: expectFailover ? Math.max(0, failovers - 1) : failovers,
-        ok: env.twoWritable === 0 && behind === 0 && (expectFailover ? failovers === 1 : failovers === 0) && (kind !== 'semisync' || missingIds.length === 0) && !detail.includes('REJOINED'),
+        ok: env.twoWritable === 0 && behind === 0 && writesResumed && (expectFailover ? failovers === 1 : failovers === 0) && (kind !== 'semisync' || missingIds.length === 0) && !detail.includes('REJOINED'),
       };
       reports.push(report);
       if (kind === 'errant') break;

@@ -136,13 +136,18 @@ describe('plan and apply on real MariaDB servers', () => {
     expect(refused.code).toBe(1);
     expect(refused.err).toMatch(/cluster shop is locked by pid \d+ on .+ \(test holder, since .+\); gave up after 1 s/);
     await fleet.sql(H3, 'STOP SLAVE');
-    const waiting = fleet.run('apply', '--yes', '--lock-timeout', '20');
-    await new Promise((r) => setTimeout(r, 1500));
+    // The second apply runs in-process, so what it prints can be watched while it waits.
+    let out = '';
+    let err = '';
+    const waiting = main(['apply', '--yes', '--lock-timeout', '20'], { out: (x) => (out += x), err: (x) => (err += x), env: fleet.env, cwd: fleet.dir });
+    await waitFor('the second apply to say it waits for the lock', () => err, (e) => /waiting for the lock on shop, held by pid \d+ \(test holder\)/.test(e));
+    // Nothing ran while the lock was held: no plan printed, db003 still stopped.
+    expect(out).toBe('');
+    expect(((await fleet.sql(H3, 'SHOW SLAVE STATUS')) as { Slave_IO_Running: string }[])[0]?.Slave_IO_Running).toBe('No');
     await lock.release();
-    const done = await waiting;
-    expect(done.code, done.err).toBe(0);
-    expect(done.err).toMatch(/waiting for the lock on shop, held by pid \d+ \(test holder\)/);
-    expect(done.out).toContain('+ 1. db003 start replication');
+    const code = await waiting;
+    expect(code, err).toBe(0);
+    expect(out).toContain('+ 1. db003 start replication');
     // Two real applies at once: both succeed, and the changes run exactly once.
     await fleet.sql(H3, 'STOP SLAVE');
     const [a, b] = await Promise.all([fleet.run('apply', '--yes'), fleet.run('apply', '--yes')]);

@@ -280,7 +280,13 @@ describe('no password leaks, on real MariaDB servers with a real git remote', ()
       expect((await get('/api/clusters/nope')).status).toBe(404);
       expect((await get('/no/such/path')).status).toBe(404);
       expect((await get('/api/clusters/leak?password=1')).status).toBeLessThan(500);
-      await new Promise((r) => setTimeout(r, 2000));
+      // More of the log to search: two more whole passes (probes, SQL, trace lines) after the repairs.
+      const passes = async () => {
+        const id = (JSON.parse((await get('/api/clusters/leak')).body) as { lastPass: { id: string } | null }).lastPass?.id ?? 'leak-0';
+        return Number(id.slice(id.lastIndexOf('-') + 1));
+      };
+      const from = await passes();
+      await waitFor('two more passes of the daemon', passes, (n) => n >= from + 2, 15_000);
     } finally {
       child.kill('SIGTERM');
     }

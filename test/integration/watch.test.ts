@@ -58,10 +58,24 @@ interface ApiCluster {
   fileIssues: string[];
   lastFailover: { from: string; to: string; commit: string | null } | null;
   conditions: { type: string; status: boolean; reason: string }[];
+  lastPass: { id: string; outcome: string } | null;
   tree: { name: string; liveSource: string | null; health: string }[];
 }
 async function api(d: Daemon): Promise<{ role: string; clusters: ApiCluster[] }> {
   return JSON.parse((await get(d, '/api/clusters')).body) as { role: string; clusters: ApiCluster[] };
+}
+/** How many passes the daemon's cluster loop has finished (its last pass id is `shop-<n>`). */
+async function passes(d: Daemon): Promise<number> {
+  const id = (await api(d)).clusters[0]?.lastPass?.id;
+  return id ? Number(id.slice(id.lastIndexOf('-') + 1)) : 0;
+}
+/**
+ * Proving a negative ("nothing happens"): instead of sleeping, wait until the daemon has finished
+ * `n` more passes, each deciding from a fresh probe, then look.
+ */
+async function afterPasses(d: Daemon, n: number, why: string): Promise<void> {
+  const from = await passes(d);
+  await waitFor(`${n} more passes of the daemon ${why}`, () => passes(d), (k) => k >= from + n, 10_000 + n * 3 * INTERVAL_MS);
 }
 async function sourceOf(name: string): Promise<string | null> {
   const rows = (await fleet.sql(HOST[name] as string, 'SHOW SLAVE STATUS')) as { Master_Host: string }[];
@@ -153,7 +167,7 @@ describe('topogit watch', () => {
     expect(c.fileIssues.join('\n')).toContain('"db009" is not an instance of cluster shop');
     expect(c.conditions.find((x) => x.type === 'FileInvalid')?.status).toBe(true);
     expect((await get(active, '/metrics')).body).toMatch(/topogit_file_valid\{cluster="shop"\} 0/);
-    await new Promise((r) => setTimeout(r, 3 * INTERVAL_MS));
+    await afterPasses(active, 3, 'with the invalid file');
     expect(await sourceOf('db003')).toBe('db002');
     expect(a.child.exitCode).toBeNull();
     await pushFile((t) => t.replace('source: db009', 'source: db002'), 'fixed');
@@ -210,8 +224,16 @@ describe('topogit watch', () => {
     // An uncommitted edit in the daemon's own clone does not move the primary.
     const opsFile = path.join(fleet.dir, 'ops', 'topologies', 'shop.yaml');
     const committed = await readFile(opsFile, 'utf8');
+    const drifted = async () => (await api(active)).clusters[0]?.conditions.find((x) => x.type === 'Drifted');
+    await waitFor('the live tree to match the committed file before the edit', drifted, (x) => x?.status === false);
+    const logFrom = active.log().length;
     await writeFile(opsFile, editSources(committed, promotionEdits([{ name: 'db001', source: 'db002' }, { name: 'db002' }, { name: 'db003', source: 'db002' }], 'db003')));
-    await new Promise((r) => setTimeout(r, 4 * INTERVAL_MS));
+    // The daemon saw the edit (as not committed) and says the live tree differs from it...
+    await waitFor('the daemon to load the uncommitted edit', () => active.log().slice(logFrom), (l) => /"committed":false,"msg":"topologies\/shop\.yaml changed: reconciling"/.test(l));
+    const differs = await waitFor('/api/clusters to report the live tree differs from the edited file', drifted, (x) => x?.status === true);
+    expect(differs?.reason).toBe('live tree differs from the file');
+    // ...and several passes later has still not moved the primary.
+    await afterPasses(active, 4, 'with the uncommitted edit');
     const [ro3] = (await fleet.sql(HOST.db003 as string, 'SELECT @@read_only AS ro')) as { ro: number }[];
     expect(ro3?.ro).toBe(1);
     expect(await sourceOf('db003')).toBe('db002');
