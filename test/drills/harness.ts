@@ -8,6 +8,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import { startFleet, TEST_PASSWORD, type Fleet } from '../integration/fleet.js';
+import { primaryOfText, withFailover } from '../support/spec.js';
 import { waitFor } from '../support/wait.js';
 
 const exec = promisify(execFile);
@@ -88,10 +89,7 @@ export class DrillEnv {
     await exec('git', ['init', '-q', '--bare', '-b', 'main', this.bare]);
     await exec('git', ['clone', '-q', this.bare, work]);
     await mkdir(path.join(work, 'topologies'), { recursive: true });
-    const text = (await readFile(path.join(this.fleet.dir, 'topologies', 'drill.yaml'), 'utf8')).replace(
-      /^failover:\n(?: {2}.*\n)+/m,
-      `failover:\n  auto: true\n  blockSeconds: 0\n  detection: { intervalMs: ${this.intervalMs} }\n`,
-    );
+    const text = withFailover(await readFile(path.join(this.fleet.dir, 'topologies', 'drill.yaml'), 'utf8'), `  auto: true\n  blockSeconds: 0\n  detection: { intervalMs: ${this.intervalMs} }\n`);
     await writeFile(path.join(work, 'topologies', 'drill.yaml'), text);
     await writeFile(path.join(work, '.gitignore'), '.topogit/\n');
     await this.git(work, 'add', '.');
@@ -234,7 +232,7 @@ export class DrillEnv {
   /** The file's primary in the bare remote (what Git says now). */
   async primaryInGit(): Promise<string> {
     const { stdout } = await exec('git', ['--git-dir', this.bare, 'show', 'main:topologies/drill.yaml']);
-    return /^ {2}(db00\d): \{ host: [\d.]+, port: 3306 \}/m.exec(stdout)?.[1] ?? '';
+    return primaryOfText(stdout);
   }
 
   /** Phase times from the daemon's log, relative to `t0`. */

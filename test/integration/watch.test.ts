@@ -8,12 +8,12 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { editSources, promotionEdits } from '../../src/config/edit.js';
+import { withFailover } from '../support/spec.js';
 import { waitFor, within } from '../support/wait.js';
 import { startFleet, TEST_PASSWORD, TEST_REPL_PASSWORD, type Fleet } from './fleet.js';
 
 const exec = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
-const HOST: Record<string, string> = { db001: '127.0.0.71', db002: '127.0.0.72', db003: '127.0.0.73' };
 const INTERVAL_MS = 500;
 let fleet: Fleet;
 let work: string;
@@ -77,25 +77,9 @@ async function afterPasses(d: Daemon, n: number, why: string): Promise<void> {
   const from = await passes(d);
   await waitFor(`${n} more passes of the daemon ${why}`, () => passes(d), (k) => k >= from + n, 10_000 + n * 3 * INTERVAL_MS);
 }
-async function sourceOf(name: string): Promise<string | null> {
-  const rows = (await fleet.sql(HOST[name] as string, 'SHOW SLAVE STATUS')) as { Master_Host: string }[];
-  const h = rows[0]?.Master_Host;
-  return h ? (Object.entries(HOST).find(([, v]) => v === h)?.[0] ?? h) : null;
-}
-/** Source (by name) and both replication threads, e.g. `db002 IO Yes SQL Yes`; `none` without replication. */
-async function replicationOf(name: string): Promise<string> {
-  const rows = (await fleet.sql(HOST[name] as string, 'SHOW SLAVE STATUS')) as { Master_Host: string; Slave_IO_Running: string; Slave_SQL_Running: string }[];
-  const r = rows[0];
-  if (!r) return 'none';
-  const source = Object.entries(HOST).find(([, v]) => v === r.Master_Host)?.[0] ?? r.Master_Host;
-  return `${source} IO ${r.Slave_IO_Running} SQL ${r.Slave_SQL_Running}`;
-}
-async function readOnly(name: string): Promise<number> {
-  const [row] = (await fleet.sql(HOST[name] as string, 'SELECT @@read_only AS ro')) as { ro: number }[];
-  return Number(row?.ro ?? -1);
-}
+const sourceOf = (name: string) => fleet.sourceOf(name);
 async function rowCount(name: string): Promise<number> {
-  const [row] = (await fleet.sql(HOST[name] as string, 'SELECT COUNT(*) AS n FROM topogit_demo.t')) as { n: number }[];
+  const [row] = (await fleet.sql(fleet.host(name), 'SELECT COUNT(*) AS n FROM topogit_demo.t')) as { n: number }[];
   return Number(row?.n ?? -1);
 }
 async function pushFile(edit: (text: string) => string, message: string) {
@@ -117,10 +101,7 @@ describe('topogit watch', () => {
     // The operator's clone, where topologies/shop.yaml was written by the sandbox.
     work = path.join(fleet.dir, 'work');
     await exec('git', ['clone', '-q', bare, work], { env: gitEnv() });
-    const text = (await readFile(path.join(fleet.dir, 'topologies', 'shop.yaml'), 'utf8')).replace(
-      /^failover:\n(?: {2}.*\n)+/m,
-      `failover:\n  auto: true\n  blockSeconds: 0\n  detection: { intervalMs: ${INTERVAL_MS} }\n`,
-    );
+    const text = withFailover(await readFile(path.join(fleet.dir, 'topologies', 'shop.yaml'), 'utf8'), `  auto: true\n  blockSeconds: 0\n  detection: { intervalMs: ${INTERVAL_MS} }\n`);
     await exec('mkdir', ['-p', path.join(work, 'topologies')]);
     await writeFile(path.join(work, 'topologies', 'shop.yaml'), text.replaceAll('../.sandbox', '../../.sandbox'));
     await writeFile(path.join(work, '.gitignore'), '.topogit/\n');
@@ -129,7 +110,7 @@ describe('topogit watch', () => {
     await git(work, 'push', '-qu', 'origin', 'main');
     // The daemon's own clone on the operations host.
     await exec('git', ['clone', '-q', bare, path.join(fleet.dir, 'ops')], { env: gitEnv() });
-    await fleet.sql(HOST.db001 as string, 'CREATE DATABASE topogit_demo', 'CREATE TABLE topogit_demo.t (id INT AUTO_INCREMENT PRIMARY KEY)');
+    await fleet.sql(fleet.host('db001'), 'CREATE DATABASE topogit_demo', 'CREATE TABLE topogit_demo.t (id INT AUTO_INCREMENT PRIMARY KEY)');
     a = await startDaemon('a');
     b = await startDaemon('b');
   });
@@ -188,16 +169,15 @@ describe('topogit watch', () => {
     expect(c.lastFailover).toMatchObject({ from: 'db001', to: 'db002' });
     expect((await get(active, '/metrics')).body).toMatch(/topogit_failovers_total\{cluster="shop"\} 1/);
     // db003 was under db002 already: it stays there, and db002 is the writable primary.
-    const [ro] = (await fleet.sql(HOST.db002 as string, 'SELECT @@read_only AS ro')) as { ro: number }[];
-    expect(ro?.ro).toBe(0);
+    expect(await fleet.readOnly('db002')).toBe(0);
     // A write on the new primary while the old one is down: the old one must receive it on rejoining.
-    await fleet.sql(HOST.db002 as string, 'INSERT INTO topogit_demo.t VALUES (NULL)');
+    await fleet.sql(fleet.host('db002'), 'INSERT INTO topogit_demo.t VALUES (NULL)');
     const rows = await rowCount('db002');
     // The old primary returns: read-only (it must never take writes again by itself), and, with no
     // errant transaction, rejoined by the daemon as a replica of the new primary.
     expect((await fleet.run('sandbox', 'start', 'db001')).code).toBe(0);
-    await waitFor('db001 to replicate from db002 with both threads running', () => replicationOf('db001'), (r) => r === 'db002 IO Yes SQL Yes', 15_000);
-    expect(await readOnly('db001')).toBe(1);
+    await waitFor('db001 to replicate from db002 with both threads running', () => fleet.replication('db001'), (r) => r === 'db002 IO Yes SQL Yes', 15_000);
+    expect(await fleet.readOnly('db001')).toBe(1);
     // It was the daemon's rejoin (not, say, a plan's repoint).
     await waitFor('the active daemon to log the rejoin of db001', () => active.log(), (l) => l.includes('"msg":"db001 rejoined under db002"'));
     await waitFor('db001 to have the row written on db002 while it was down', () => rowCount('db001'), (n) => n === rows);
@@ -210,8 +190,8 @@ describe('topogit watch', () => {
     active.child.kill('SIGKILL');
     await waitFor('the standby daemon to take the lease', async () => (await api(standby)).role, (r) => r === 'active', 10_000);
     // The new active daemon acts: replication stopped by hand is started again.
-    await fleet.sql(HOST.db003 as string, 'STOP SLAVE');
-    await waitFor('the new active daemon to start replication on db003 again', () => replicationOf('db003'), (r) => r === 'db002 IO Yes SQL Yes', 10_000);
+    await fleet.sql(fleet.host('db003'), 'STOP SLAVE');
+    await waitFor('the new active daemon to start replication on db003 again', () => fleet.replication('db003'), (r) => r === 'db002 IO Yes SQL Yes', 10_000);
   });
 
   it('moves the primary only when a pushed commit names another one', async () => {
@@ -231,15 +211,13 @@ describe('topogit watch', () => {
     expect(differs?.reason).toBe('live tree differs from the file');
     // ...and several passes later has still not moved the primary.
     await afterPasses(active, 4, 'with the uncommitted edit');
-    const [ro3] = (await fleet.sql(HOST.db003 as string, 'SELECT @@read_only AS ro')) as { ro: number }[];
-    expect(ro3?.ro).toBe(1);
+    expect(await fleet.readOnly('db003')).toBe(1);
     expect(await sourceOf('db003')).toBe('db002');
     await writeFile(opsFile, committed);
     // A pushed commit does: switchover db002 -> db001.
     await pushFile((t) => editSources(t, promotionEdits([{ name: 'db001', source: 'db002' }, { name: 'db002' }, { name: 'db003', source: 'db002' }], 'db001')), 'db001 primary again');
     await waitFor('db002 to replicate from db001 after the pushed switchover', () => sourceOf('db002'), (s) => s === 'db001', 15_000);
-    const [ro1] = (await fleet.sql(HOST.db001 as string, 'SELECT @@read_only AS ro')) as { ro: number }[];
-    expect(ro1?.ro).toBe(0);
+    expect(await fleet.readOnly('db001')).toBe(0);
     await waitFor('db003 to replicate from db001 after the pushed switchover', () => sourceOf('db003'), (s) => s === 'db001', 10_000);
     expect(active.child.exitCode).toBeNull();
   });
