@@ -298,7 +298,7 @@ describe('no password leaks, on real MariaDB servers with a real git remote', ()
     const status = await waitFor(
       `status to show ${drift.replica} failing to connect with the wrong replication password`,
       () => runWith(env, 'status'),
-      (r) => /Access denied|error connecting|connecting/i.test(r.out),
+      (r) => new RegExp(`! ${drift.replica}: Disconnected: IO thread connecting: .*Access denied for user 'repl'`).test(r.out),
       15_000,
     );
     expect(status.code).toBe(2);
