@@ -7,7 +7,9 @@ import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
-import { eventually, startFleet, TEST_PASSWORD, type Fleet } from '../integration/fleet.js';
+import { startFleet, TEST_PASSWORD, type Fleet } from '../integration/fleet.js';
+import { primaryOfText, withFailover } from '../support/spec.js';
+import { waitFor } from '../support/wait.js';
 
 const exec = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
@@ -27,6 +29,8 @@ export interface DrillReport {
   /** Samples in which two instances were writable at once. Must be zero. */
   readonly twoWritableSamples: number;
   readonly ackedWrites: number;
+  /** The writer had a write acknowledged by the primary after the fault (before the report was made). */
+  readonly writesResumed: boolean;
   /** Acknowledged ids missing on the primary at the end (exact list in `missingIds`). */
   readonly missingAcked: number;
   readonly missingIds: readonly number[];
@@ -53,7 +57,11 @@ export class DrillEnv {
   private writerStop = false;
   private samplerStop = false;
   private acked: number[] = [];
+  /** The last id each instance acknowledged. */
+  private lastAck = new Map<string, number>();
   private nextId = 1;
+  /** read_only samples taken so far. */
+  samples = 0;
   private primaryName = 'db001';
   private conns = new Map<string, mysql.Connection>();
   twoWritable = 0;
@@ -81,10 +89,7 @@ export class DrillEnv {
     await exec('git', ['init', '-q', '--bare', '-b', 'main', this.bare]);
     await exec('git', ['clone', '-q', this.bare, work]);
     await mkdir(path.join(work, 'topologies'), { recursive: true });
-    const text = (await readFile(path.join(this.fleet.dir, 'topologies', 'drill.yaml'), 'utf8')).replace(
-      /^failover:\n(?: {2}.*\n)+/m,
-      `failover:\n  auto: true\n  blockSeconds: 0\n  detection: { intervalMs: ${this.intervalMs} }\n`,
-    );
+    const text = withFailover(await readFile(path.join(this.fleet.dir, 'topologies', 'drill.yaml'), 'utf8'), `  auto: true\n  blockSeconds: 0\n  detection: { intervalMs: ${this.intervalMs} }\n`);
     await writeFile(path.join(work, 'topologies', 'drill.yaml'), text);
     await writeFile(path.join(work, '.gitignore'), '.topogit/\n');
     await this.git(work, 'add', '.');
@@ -109,9 +114,10 @@ export class DrillEnv {
     child.stdout?.on('data', (d: Buffer) => (this.daemonLog += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (this.daemonLog += d.toString()));
     this.daemon = child;
-    this.port = await eventually(async () => Number(/http on http:\/\/127\.0\.0\.1:(\d+)/.exec(this.daemonLog.slice(logStart))?.[1] ?? 0), (p) => p > 0, 15_000);
-    if (!this.port) throw new Error(`daemon did not start:\n${this.daemonLog}`);
-    await eventually(() => this.get('/readyz').catch(() => ({ status: 0, body: '' })), (r) => r.status === 200, 15_000);
+    const HTTP_LINE = /http on http:\/\/127\.0\.0\.1:(\d+)/;
+    const log = await waitFor('the daemon to log its HTTP address', () => this.daemonLog.slice(logStart), (l) => HTTP_LINE.test(l), 15_000);
+    this.port = Number(HTTP_LINE.exec(log)?.[1]);
+    await waitFor('the daemon to answer /readyz with 200', () => this.get('/readyz'), (r) => r.status === 200, 15_000);
   }
 
   async stopDaemon(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
@@ -163,12 +169,13 @@ export class DrillEnv {
             const c = await this.conn(this.primaryName);
             await c.query({ sql: 'INSERT INTO topogit_demo.drill (id) VALUES (?)', values: [id], timeout: 1000 });
             this.acked.push(id);
+            this.lastAck.set(this.primaryName, id);
           } catch {
             const c = this.conns.get(this.primaryName);
             this.conns.delete(this.primaryName);
             c?.destroy();
           }
-          await new Promise((r) => setTimeout(r, 20));
+          await new Promise((r) => setTimeout(r, 20)); // pacing: about 50 writes a second is the load the drill applies
         }
       })(),
     );
@@ -200,7 +207,8 @@ export class DrillEnv {
             }),
           );
           if (ro.filter((x) => x === 0).length >= 2) this.twoWritable++;
-          await new Promise((r) => setTimeout(r, 50));
+          this.samples++;
+          await new Promise((r) => setTimeout(r, 50)); // sampling period: read_only every 50 ms is what the drill measures
         }
         for (const c of sampleConns.values()) c.destroy();
       })(),
@@ -224,7 +232,7 @@ export class DrillEnv {
   /** The file's primary in the bare remote (what Git says now). */
   async primaryInGit(): Promise<string> {
     const { stdout } = await exec('git', ['--git-dir', this.bare, 'show', 'main:topologies/drill.yaml']);
-    return /^ {2}(db00\d): \{ host: [\d.]+, port: 3306 \}/m.exec(stdout)?.[1] ?? '';
+    return primaryOfText(stdout);
   }
 
   /** Phase times from the daemon's log, relative to `t0`. */
@@ -257,19 +265,50 @@ export class DrillEnv {
     return this.acked.length;
   }
 
+  /** The id the writer will use next: every id from it on was written after this moment. */
+  get nextWriteId(): number {
+    return this.nextId;
+  }
+
+  /** The last id `name` acknowledged (0: none). */
+  lastAckedOn(name: string): number {
+    return this.lastAck.get(name) ?? 0;
+  }
+
+  /** How many passes the daemon's cluster loop has finished (its last pass id is `drill-<n>`). */
+  async passes(): Promise<number> {
+    const j = JSON.parse((await this.get('/api/clusters')).body) as { clusters: { lastPass: { id: string } | null }[] };
+    const id = j.clusters[0]?.lastPass?.id ?? 'drill-0';
+    return Number(id.slice(id.lastIndexOf('-') + 1));
+  }
+
+  /** Proving a negative: wait until the daemon has decided `n` more times from fresh probes. */
+  async afterPasses(n: number, why: string): Promise<void> {
+    const from = await this.passes();
+    await waitFor(`${n} more passes of the daemon ${why}`, () => this.passes(), (k) => k >= from + n, 15_000 + n * 3 * this.intervalMs);
+  }
+
   /** Members that should replicate from `primary` (all but it and `except`) but do not, with both threads. */
   async leftBehind(primary: string, except: readonly string[] = []): Promise<number> {
     let n = 0;
     for (const name of Object.keys(this.hosts)) {
       if (name === primary || except.includes(name)) continue;
-      const ok = await eventually(
+      // Left behind is what this counts (the report's verdict), so a wait that runs out is a count.
+      const ok = await waitFor(
+        `${name} to replicate from ${primary} with both threads running`,
         async () => {
-          const rows = (await this.sql(name, 'SHOW SLAVE STATUS').catch(() => [])) as { Master_Host: string; Slave_IO_Running: string; Slave_SQL_Running: string }[];
+          const rows = (await this.sql(name, 'SHOW SLAVE STATUS')) as { Master_Host: string; Slave_IO_Running: string; Slave_SQL_Running: string }[];
           const r = rows[0];
-          return !!r && r.Master_Host === this.hosts[primary] && r.Slave_IO_Running === 'Yes' && r.Slave_SQL_Running === 'Yes';
+          return r ? `${r.Master_Host} IO ${r.Slave_IO_Running} SQL ${r.Slave_SQL_Running}` : 'not replicating';
         },
-        (x) => x,
+        (x) => x === `${this.hosts[primary]} IO Yes SQL Yes`,
         20_000,
+      ).then(
+        () => true,
+        (e: Error) => {
+          process.stderr.write(`drill: ${e.message}\n`);
+          return false;
+        },
       );
       if (!ok) n++;
     }
@@ -284,8 +323,6 @@ export class DrillEnv {
     await this.fleet?.down();
   }
 }
-
-const SETTLE_MS = 1500;
 
 /** Runs one drill on a fresh environment and returns one report per run. */
 export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?: number; intervalMs?: number }): Promise<DrillReport[]> {
@@ -307,7 +344,8 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
     await env.startDaemon({}, kind === 'partition' ? ['--local-address', '127.0.0.200'] : []);
     env.startWriter();
     env.startSampler();
-    await new Promise((r) => setTimeout(r, 1000));
+    // Under load before the first fault: writes acknowledged and read_only sampled.
+    await waitFor('the writer and the sampler to run (20 acknowledged writes, 5 samples)', async () => ({ acked: env.ackedCount, samples: env.samples }), (x) => x.acked >= 20 && x.samples >= 5, 15_000);
     const repeat = kind === 'kill' ? (o.repeat ?? 10) : kind === 'daemon-crash' ? 6 : 1;
     const crashSteps = ['started', 'drained', 'chosen', 'promoted', 'repointed', 'written-back'];
     for (let run = 1; run <= repeat; run++) {
@@ -317,9 +355,9 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
       let expectFailover = true;
       let detail = '';
       let down: string[] = [];
-      // A random moment of the detection interval, as a real crash would pick.
-      await new Promise((r) => setTimeout(r, Math.random() * (o.intervalMs ?? 1000)));
+      await new Promise((r) => setTimeout(r, Math.random() * (o.intervalMs ?? 1000))); // random jitter: the fault lands at a random moment of the detection interval, as a real crash would
       const t0 = Date.now();
+      const firstIdAfterFault = env.nextWriteId;
       switch (kind) {
         case 'kill':
         case 'semisync':
@@ -335,7 +373,7 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
         case 'freeze':
           expectFailover = false;
           await env.fleet.run('sandbox', 'freeze', primary);
-          await new Promise((r) => setTimeout(r, 10_000));
+          await new Promise((r) => setTimeout(r, 10_000)); // the fault itself: the primary stays frozen for 10 s
           await env.fleet.run('sandbox', 'thaw', primary);
           detail = `SIGSTOP ${primary} for 10 s, then SIGCONT`;
           break;
@@ -345,7 +383,7 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
           await exec('nft', ['add', 'table', 'inet', 'topogit_drill']);
           await exec('nft', ['add', 'chain', 'inet', 'topogit_drill', 'out', '{ type filter hook output priority 0; }']);
           await exec('nft', ['add', 'rule', 'inet', 'topogit_drill', 'out', 'ip', 'saddr', '127.0.0.200', 'ip', 'daddr', env.hosts[primary] as string, 'tcp', 'dport', '3306', 'drop']);
-          await new Promise((r) => setTimeout(r, 10_000));
+          await new Promise((r) => setTimeout(r, 10_000)); // the fault itself: the daemon stays cut off for 10 s
           await exec('nft', ['delete', 'table', 'inet', 'topogit_drill']);
           detail = `daemon cut off from ${primary} for 10 s (nftables drop from 127.0.0.200)`;
           break;
@@ -362,7 +400,7 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
           await env.startDaemon({ TOPOGIT_FAULT_AFTER: step });
           await env.fleet.run('sandbox', 'kill', primary);
           down = [primary];
-          await eventually(async () => env.daemon?.signalCode, (s) => s === 'SIGKILL', 20_000);
+          await waitFor(`the daemon to kill itself right after "${step}"`, async () => env.daemon?.signalCode, (s) => s === 'SIGKILL', 20_000);
           await env.startDaemon();
           detail = `SIGKILL ${primary}; the daemon killed right after "${step}", then restarted`;
           break;
@@ -376,16 +414,31 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
       }
       let newPrimary = primary;
       if (expectFailover) {
-        await eventually(env.failoverCommits, (n) => n > before, 30_000);
+        // No failover at all is the report's verdict (failedOver false, not ok), not an exception.
+        const committed = await waitFor('a failover commit on the remote', env.failoverCommits, (n) => n > before, 30_000).then(
+          () => true,
+          (e: Error) => {
+            detail += `; ${e.message}`;
+            return false;
+          },
+        );
         // The push lands a moment before the daemon logs it: wait for the log line too.
-        await eventually(async () => env.daemonLog.slice(offset).includes('"step":"written-back"'), (x) => x, 5000);
+        if (committed) await waitFor('the daemon to log "written-back"', async () => env.daemonLog.slice(offset), (l) => l.includes('"step":"written-back"'), 5000);
         newPrimary = await env.primaryInGit();
       } else {
-        await new Promise((r) => setTimeout(r, 3 * (o.intervalMs ?? 1000)));
+        // No failover must happen: the daemon decides three more times after the fault ended.
+        await env.afterPasses(3, 'after the fault ended');
       }
       const phases = env.phases(t0, offset);
       const failovers = (await env.failoverCommits()) - before;
-      await new Promise((r) => setTimeout(r, SETTLE_MS));
+      // Writes resume: the primary acknowledges a write made after the fault.
+      const writesResumed = await waitFor(`${newPrimary} to acknowledge a write made after the fault`, async () => env.lastAckedOn(newPrimary), (id) => id >= firstIdAfterFault, 30_000).then(
+        () => true,
+        (e: Error) => {
+          detail += `; ${e.message}`;
+          return false;
+        },
+      );
       // The acknowledged writes must be on the primary now (before anything comes back).
       const missingIds = await env.missing(newPrimary);
       let fenced: string[] = [];
@@ -395,8 +448,9 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
         await env.sql(primary, 'INSERT INTO topogit_demo.drill (id) VALUES (-1)');
         await env.startDaemon();
         fenced = [primary];
-        await eventually(async () => (await env.sql(primary, 'SELECT @@read_only AS ro')) as { ro: number }[], (r) => r[0]?.ro === 1, 10_000);
-        await new Promise((r) => setTimeout(r, 3 * (o.intervalMs ?? 1000)));
+        await waitFor(`the returning ${primary} to be fenced read-only`, async () => Number(((await env.sql(primary, 'SELECT @@read_only AS ro')) as { ro: number }[])[0]?.ro), (ro) => ro === 1, 10_000);
+        // Never rejoined: the daemon decides three more times with it back, then look.
+        await env.afterPasses(3, `with ${primary} back and fenced`);
         const rows = (await env.sql(primary, 'SHOW SLAVE STATUS')) as unknown[];
         if (rows.length > 0) detail += '; REJOINED (must not happen)';
         else detail += '; fenced: read-only, not replicating';
@@ -412,11 +466,12 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
         ...phases,
         twoWritableSamples: env.twoWritable,
         ackedWrites: env.ackedCount,
+        writesResumed,
         missingAcked: missingIds.length,
         missingIds,
         replicasLeftBehind: behind,
         unexpectedFailovers: expectFailover ? Math.max(0, failovers - 1) : failovers,
-        ok: env.twoWritable === 0 && behind === 0 && (expectFailover ? failovers === 1 : failovers === 0) && (kind !== 'semisync' || missingIds.length === 0) && !detail.includes('REJOINED'),
+        ok: env.twoWritable === 0 && behind === 0 && writesResumed && (expectFailover ? failovers === 1 : failovers === 0) && (kind !== 'semisync' || missingIds.length === 0) && !detail.includes('REJOINED'),
       };
       reports.push(report);
       if (kind === 'errant') break;

@@ -7,7 +7,7 @@ describe('fault drills under write load (subset)', () => {
   it('SIGKILL of the primary: one failover, never two writable, no replica left behind', { timeout: 180_000 }, async () => {
     const [r] = await runDrill('kill', { baseOctet: 111, repeat: 1 });
     process.stdout.write(`${tableRow(r!)}\n`);
-    expect(r).toMatchObject({ failedOver: true, twoWritableSamples: 0, replicasLeftBehind: 0, unexpectedFailovers: 0 });
+    expect(r).toMatchObject({ failedOver: true, twoWritableSamples: 0, replicasLeftBehind: 0, unexpectedFailovers: 0, writesResumed: true });
     expect(r!.ackedWrites).toBeGreaterThan(20);
     expect(r!.ok).toBe(true);
   });
@@ -15,7 +15,7 @@ describe('fault drills under write load (subset)', () => {
   it('SIGSTOP of the primary for 10 s: no failover, and writes resume', { timeout: 180_000 }, async () => {
     const [r] = await runDrill('freeze', { baseOctet: 111 });
     process.stdout.write(`${tableRow(r!)}\n`);
-    expect(r).toMatchObject({ failedOver: false, twoWritableSamples: 0, unexpectedFailovers: 0, missingAcked: 0, replicasLeftBehind: 0 });
+    expect(r).toMatchObject({ failedOver: false, twoWritableSamples: 0, unexpectedFailovers: 0, missingAcked: 0, replicasLeftBehind: 0, writesResumed: true });
     expect(r!.ok).toBe(true);
   });
 

@@ -7,48 +7,45 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { editSources } from '../../src/config/edit.js';
-import { eventually, startFleet, type Fleet } from './fleet.js';
+import { primaryOfText, withFailover } from '../support/spec.js';
+import { waitFor } from '../support/wait.js';
+import { startFleet, type Fleet } from './fleet.js';
 
 const exec = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
 let fleet: Fleet;
-const HOST: Record<string, string> = { db001: '127.0.0.51', db002: '127.0.0.52', db003: '127.0.0.53' };
 const gitEnv = () => ({ ...process.env, ...fleet.env, GIT_AUTHOR_NAME: 'op', GIT_AUTHOR_EMAIL: 'op@example', GIT_COMMITTER_NAME: 'op', GIT_COMMITTER_EMAIL: 'op@example' });
 const git = async (cwd: string, ...args: string[]) => (await exec('git', args, { cwd, env: gitEnv() })).stdout;
 const file = () => path.join(fleet.dir, 'topologies', 'shop.yaml');
 
-async function primaryInFile(): Promise<string> {
-  const m = /^ {2}(db00\d): \{ host: [\d.]+, port: 3306 \}/m.exec(await readFile(file(), 'utf8'));
-  return m?.[1] ?? '';
-}
-async function readOnly(name: string): Promise<number> {
-  const [row] = (await fleet.sql(HOST[name] as string, 'SELECT @@read_only AS ro')) as { ro: number }[];
-  return row?.ro ?? -1;
-}
-async function ioRunning(name: string): Promise<boolean> {
-  const rows = (await fleet.sql(HOST[name] as string, 'SHOW SLAVE STATUS')) as { Slave_IO_Running: string }[];
-  return rows[0]?.Slave_IO_Running === 'Yes';
-}
-async function sourceOf(name: string): Promise<string | null> {
-  const rows = (await fleet.sql(HOST[name] as string, 'SHOW SLAVE STATUS')) as { Master_Host: string }[];
-  const h = rows[0]?.Master_Host;
-  return h ? (Object.entries(HOST).find(([, v]) => v === h)?.[0] ?? h) : null;
-}
+const primaryInFile = async () => primaryOfText(await readFile(file(), 'utf8'));
+const readOnly = (name: string) => fleet.readOnly(name);
+const sourceOf = (name: string) => fleet.sourceOf(name);
+const ioRunning = async (name: string) => / IO Yes /.test(await fleet.replication(name));
 async function rows(name: string): Promise<number> {
-  const [r] = (await fleet.sql(HOST[name] as string, 'SELECT COUNT(*) AS n FROM topogit_demo.t')) as { n: number }[];
+  const [r] = (await fleet.sql(fleet.host(name), 'SELECT COUNT(*) AS n FROM topogit_demo.t')) as { n: number }[];
   return Number(r?.n ?? -1);
 }
-/** The whole cluster agrees with the file: one writable primary, every other one replicates from its file source. */
-async function converged(): Promise<boolean> {
+/**
+ * What keeps the cluster from agreeing with the file (one writable primary, every other member a
+ * read-only replica of it with its IO thread running); empty when it agrees.
+ */
+async function divergence(): Promise<string[]> {
   const p = await primaryInFile();
-  const others = Object.keys(HOST).filter((n) => n !== p);
-  if ((await readOnly(p)) !== 0 || (await sourceOf(p)) !== null) return false;
-  for (const o of others) if ((await readOnly(o)) !== 1 || (await sourceOf(o)) !== p || !(await ioRunning(o))) return false;
-  return true;
+  const out: string[] = [];
+  if ((await readOnly(p)) !== 0) out.push(`${p} (primary) is read-only`);
+  if ((await sourceOf(p)) !== null) out.push(`${p} (primary) replicates from ${await sourceOf(p)}`);
+  for (const o of fleet.names.filter((n) => n !== p)) {
+    if ((await readOnly(o)) !== 1) out.push(`${o} is writable`);
+    if ((await sourceOf(o)) !== p) out.push(`${o} replicates from ${await sourceOf(o)}, not ${p}`);
+    if (!(await ioRunning(o))) out.push(`${o}: IO thread not running`);
+  }
+  return out;
 }
+/** Waits until the cluster agrees with the file; throws with what still differs. */
+const waitConverged = (why: string) => waitFor(`the cluster to agree with the file ${why}`, divergence, (d) => d.length === 0, 15_000);
 async function setPolicy(yamlFailover: string) {
-  const text = await readFile(file(), 'utf8');
-  await writeFile(file(), text.replace(/^failover:\n(?: {2}.*\n)+/m, `failover:\n${yamlFailover}`));
+  await writeFile(file(), withFailover(await readFile(file(), 'utf8'), yamlFailover));
   await git(fleet.dir, 'commit', '-qam', 'policy');
   await git(fleet.dir, 'push', '-q');
 }
@@ -58,13 +55,10 @@ async function setPolicy(yamlFailover: string) {
  */
 async function killPrimary(name: string) {
   await fleet.run('sandbox', 'kill', name);
-  await eventually(
-    async () => {
-      const others = Object.keys(HOST).filter((n) => n !== name);
-      const states = await Promise.all(others.map(async (o) => ((await fleet.sql(HOST[o] as string, 'SHOW SLAVE STATUS')) as { Slave_IO_Running: string; Master_Host: string }[])[0]));
-      return states.every((st) => !st || st.Master_Host !== HOST[name] || st.Slave_IO_Running !== 'Yes');
-    },
-    (x) => x,
+  await waitFor(
+    `the replicas to notice ${name} is gone (IO thread not running)`,
+    () => Promise.all(fleet.names.filter((n) => n !== name).map((o) => fleet.replication(o))),
+    (states) => states.every((st) => !st.startsWith(`${name} IO Yes `)),
     10_000,
   );
 }
@@ -74,7 +68,7 @@ async function bringBack(name: string) {
   await fleet.run('sandbox', 'start', name);
   const r = await fleet.run('reconcile');
   expect(r.code, r.err + r.out).toBe(0);
-  expect(await eventually(converged, (x) => x, 15_000)).toBe(true);
+  await waitConverged(`after ${name} came back`);
 }
 
 describe('failover on real MariaDB servers with a real git remote', () => {
@@ -87,7 +81,7 @@ describe('failover on real MariaDB servers with a real git remote', () => {
     await git(fleet.dir, 'commit', '-qm', 'shop topology');
     await git(fleet.dir, 'remote', 'add', 'origin', path.join(fleet.dir, 'remote.git'));
     await git(fleet.dir, 'push', '-qu', 'origin', 'main');
-    await fleet.sql(HOST.db001 as string, 'CREATE DATABASE topogit_demo', 'CREATE TABLE topogit_demo.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)', 'INSERT INTO topogit_demo.t (v) VALUES (1)');
+    await fleet.sql(fleet.host('db001'), 'CREATE DATABASE topogit_demo', 'CREATE TABLE topogit_demo.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)', 'INSERT INTO topogit_demo.t (v) VALUES (1)');
     // One pass while the primary is alive records its GTIDs, so a failover can say what it lost.
     await fleet.run('reconcile');
   });
@@ -100,7 +94,7 @@ describe('failover on real MariaDB servers with a real git remote', () => {
     expect(r.code).toBe(1);
     expect(r.err).toContain('failover refused: PrimaryReachable');
     expect(r.err).toContain('use `topogit switchover`');
-    expect(await converged()).toBe(true);
+    expect(await divergence()).toEqual([]);
   });
 
   it('fails over by hand after the primary is killed, commits the new tree and pushes it', async () => {
@@ -125,10 +119,10 @@ describe('failover on real MariaDB servers with a real git remote', () => {
     const remoteHead = (await exec('git', ['--git-dir', path.join(fleet.dir, 'remote.git'), 'rev-parse', 'main'])).stdout.trim();
     expect(remoteHead).toBe((await git(fleet.dir, 'rev-parse', 'HEAD')).trim());
     // The old primary: status says unreachable, then it returns, is fenced read-only and rejoins.
-    await fleet.sql(HOST.db002 as string, 'INSERT INTO topogit_demo.t (v) VALUES (2)');
+    await fleet.sql(fleet.host('db002'), 'INSERT INTO topogit_demo.t (v) VALUES (2)');
     await bringBack('db001');
     expect(await sourceOf('db001')).toBe('db002');
-    expect(await eventually(() => rows('db001'), (n) => n === 2)).toBe(2);
+    await waitFor('db001 to have the row written on db002 while it was down', () => rows('db001'), (n) => n === 2);
   });
 
   it('fails over by itself in one reconcile pass, retrying a push the remote rejected once', async () => {
@@ -156,7 +150,7 @@ describe('failover on real MariaDB servers with a real git remote', () => {
     expect(pre).toContain('TOPOGIT_FAILED_PRIMARY_PORT=3306');
     const np = await primaryInFile();
     expect(post).toContain(`TOPOGIT_NEW_PRIMARY=${np}`);
-    expect(post).toContain(`TOPOGIT_NEW_PRIMARY_HOST=${HOST[np]}`);
+    expect(post).toContain(`TOPOGIT_NEW_PRIMARY_HOST=${fleet.host(np)}`);
     expect(post).toContain('TOPOGIT_NEW_PRIMARY_PORT=3306');
     await bringBack('db002');
   });
@@ -169,11 +163,11 @@ describe('failover on real MariaDB servers with a real git remote', () => {
     expect(r.code).toBe(1);
     expect(r.err).toContain('failover vetoed by the preFailover hook echo not now; exit 3: not now');
     expect(await primaryInFile()).toBe(p);
-    for (const o of Object.keys(HOST).filter((n) => n !== p)) expect(await readOnly(o)).toBe(1);
+    for (const o of fleet.names.filter((n) => n !== p)) expect(await readOnly(o)).toBe(1);
     await fleet.run('sandbox', 'start', p);
     await fleet.run('reconcile');
     // The replicas reconnect on their own (connect retry 2 s).
-    expect(await eventually(converged, (x) => x, 15_000)).toBe(true);
+    await waitConverged(`after ${p} came back from the vetoed failover`);
   });
 
   it('does not fail over when only topogit lost the primary (UnreachablePrimary)', async () => {
@@ -189,19 +183,19 @@ describe('failover on real MariaDB servers with a real git remote', () => {
       await fleet.run('sandbox', 'thaw', p);
     }
     expect(await primaryInFile()).toBe(p);
-    expect(await converged()).toBe(true);
+    expect(await divergence()).toEqual([]);
   });
 
   it('never promotes a promotion: never replica; the candidate catches up from it first', async () => {
     const p = await primaryInFile();
-    const [cand, never] = Object.keys(HOST).filter((n) => n !== p) as [string, string];
+    const [cand, never] = fleet.names.filter((n) => n !== p) as [string, string];
     await writeFile(file(), editSources(await readFile(file(), 'utf8'), new Map()).replace(new RegExp(`(  ${never}: \\{[^}]*)( \\})`), '$1, promotion: never$2'));
     await git(fleet.dir, 'commit', '-qam', `${never} never promoted`);
     // The candidate lags: its SQL thread is stopped while the primary takes writes.
-    await fleet.sql(HOST[cand] as string, 'STOP SLAVE SQL_THREAD');
-    await fleet.sql(HOST[p] as string, 'INSERT INTO topogit_demo.t (v) VALUES (10), (11), (12)');
+    await fleet.sql(fleet.host(cand), 'STOP SLAVE SQL_THREAD');
+    await fleet.sql(fleet.host(p), 'INSERT INTO topogit_demo.t (v) VALUES (10), (11), (12)');
     const total = await rows(p);
-    await eventually(() => rows(never), (n) => n === total);
+    await waitFor(`${never} to have all ${total} rows`, () => rows(never), (n) => n === total);
     await killPrimary(p);
     const r = await fleet.run('reconcile');
     expect(r.code, r.err + r.out).toBe(0);
@@ -218,12 +212,12 @@ describe('failover on real MariaDB servers with a real git remote', () => {
     const p = await primaryInFile();
     const text = await readFile(file(), 'utf8');
     const never = /^ {2}(db00\d): \{[^}]*promotion: never/m.exec(text)?.[1] as string;
-    const cand = Object.keys(HOST).find((n) => n !== p && n !== never) as string;
+    const cand = fleet.names.find((n) => n !== p && n !== never) as string;
     // The candidate stops receiving altogether: only the never-promote replica gets these rows.
-    await fleet.sql(HOST[cand] as string, 'STOP SLAVE');
-    await fleet.sql(HOST[p] as string, 'INSERT INTO topogit_demo.t (v) VALUES (20), (21)');
+    await fleet.sql(fleet.host(cand), 'STOP SLAVE');
+    await fleet.sql(fleet.host(p), 'INSERT INTO topogit_demo.t (v) VALUES (20), (21)');
     const total = await rows(p);
-    await eventually(() => rows(never), (n) => n === total);
+    await waitFor(`${never} to have all ${total} rows`, () => rows(never), (n) => n === total);
     expect(await rows(cand)).toBeLessThan(total);
     await killPrimary(p);
     const r = await fleet.run('reconcile');
@@ -242,7 +236,7 @@ describe('failover on real MariaDB servers with a real git remote', () => {
     expect((await fleet.run('failover', 'shop', '--yes')).code).toBe(0);
     // It comes back writable and takes a write nobody else has (isolated).
     await fleet.run('sandbox', 'start', p);
-    await fleet.sql(HOST[p] as string, 'INSERT INTO topogit_demo.t (v) VALUES (99)');
+    await fleet.sql(fleet.host(p), 'INSERT INTO topogit_demo.t (v) VALUES (99)');
     const r = await fleet.run('reconcile');
     expect(r.out).toMatch(new RegExp(`${p} is back and fenced \\(read-only\\): errant GTIDs 0-\\d+-\\d+; it will not be rejoined automatically`));
     expect(await readOnly(p)).toBe(1);
@@ -267,7 +261,7 @@ describe('failover on real MariaDB servers with a real git remote', () => {
       expect(code, `killed after ${step}`).toBe('SIGKILL');
       // Never two writable primaries in the half-state.
       const writable = [];
-      for (const n of Object.keys(HOST)) if (n !== healthy && (await readOnly(n).catch(() => 1)) === 0) writable.push(n);
+      for (const n of fleet.names) if (n !== healthy && (await readOnly(n).catch(() => 1)) === 0) writable.push(n);
       expect(writable.length, `after ${step}: ${writable.join(',')}`).toBeLessThanOrEqual(1);
       const r = await fleet.run('reconcile');
       expect(r.code, `${step}: ${r.err}${r.out}`).toBe(0);

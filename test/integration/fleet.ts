@@ -21,9 +21,19 @@ export interface Fleet {
   readonly env: NodeJS.ProcessEnv;
   readonly cluster: string;
   readonly hosts: readonly string[];
+  /** The members' names, as `sandbox up` gives them: db001 on hosts[0], db002 on hosts[1], ... */
+  readonly names: readonly string[];
   run(...argv: string[]): Promise<Run>;
   /** Runs the statements in order on one connection as the admin user. */
   sql(host: string, ...statements: string[]): Promise<unknown[]>;
+  /** The address of member `name`. */
+  host(name: string): string;
+  /** Whom `name` replicates from: a member's name (an address outside the fleet), null for nobody. */
+  sourceOf(name: string): Promise<string | null>;
+  /** `name`'s replication at a glance: `db002 IO Yes SQL Yes`, or `none`. */
+  replication(name: string): Promise<string>;
+  /** `name`'s @@read_only (1 or 0). */
+  readOnly(name: string): Promise<number>;
   down(): Promise<void>;
 }
 
@@ -51,36 +61,49 @@ export async function startFleet(o: { cluster: string; instances: number; baseOc
   const up = await run('sandbox', 'up', '--cluster', o.cluster, '--instances', String(o.instances), '--base-ip', String(o.baseOctet));
   if (up.code !== 0) throw new Error(`sandbox up failed: ${up.err}`);
   const hosts = Array.from({ length: o.instances }, (_, n) => `127.0.0.${o.baseOctet + n}`);
+  const names = hosts.map((_, n) => `db${String(n + 1).padStart(3, '0')}`);
+  const host = (name: string): string => {
+    const h = hosts[names.indexOf(name)];
+    if (!h) throw new Error(`no member ${name} in fleet ${o.cluster} (${names.join(', ')})`);
+    return h;
+  };
+  const nameOf = (address: string): string => names[hosts.indexOf(address)] ?? address;
+  async function sql(address: string, ...statements: string[]): Promise<unknown[]> {
+    const c = await mysql.createConnection({ host: address, port: 3306, user: 'topogit', password: TEST_PASSWORD, connectTimeout: 2000 });
+    try {
+      let last: unknown[] = [];
+      for (const text of statements) [last] = (await c.query(text)) as unknown as [unknown[]];
+      return last;
+    } finally {
+      await c.end();
+    }
+  }
+  const replicaRow = async (name: string) =>
+    ((await sql(host(name), 'SHOW SLAVE STATUS')) as { Master_Host: string; Slave_IO_Running: string; Slave_SQL_Running: string }[])[0];
   return {
     dir,
     env,
     cluster: o.cluster,
     hosts,
+    names,
     run,
-    async sql(host, ...statements) {
-      const c = await mysql.createConnection({ host, port: 3306, user: 'topogit', password: TEST_PASSWORD, connectTimeout: 2000 });
-      try {
-        let last: unknown[] = [];
-        for (const text of statements) [last] = (await c.query(text)) as unknown as [unknown[]];
-        return last;
-      } finally {
-        await c.end();
-      }
+    sql,
+    host,
+    async sourceOf(name) {
+      const r = await replicaRow(name);
+      return r?.Master_Host ? nameOf(r.Master_Host) : null;
+    },
+    async replication(name) {
+      const r = await replicaRow(name);
+      return r ? `${nameOf(r.Master_Host)} IO ${r.Slave_IO_Running} SQL ${r.Slave_SQL_Running}` : 'none';
+    },
+    async readOnly(name) {
+      const [row] = (await sql(host(name), 'SELECT @@read_only AS ro')) as { ro: number }[];
+      return Number(row?.ro ?? -1);
     },
     async down() {
       await run('sandbox', 'down', '--cluster', o.cluster);
       await rm(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** Polls until fn returns true or the deadline passes; returns the last value of fn's probe. */
-export async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let v = await fn();
-  while (!ok(v) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-    v = await fn();
-  }
-  return v;
 }

@@ -7,7 +7,8 @@ import { main } from '../../src/cli/main.js';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acquireLock } from '../../src/adapters/lock.js';
-import { eventually, startFleet, TEST_PASSWORD, TEST_REPL_PASSWORD, type Fleet } from './fleet.js';
+import { waitFor } from '../support/wait.js';
+import { startFleet, TEST_PASSWORD, TEST_REPL_PASSWORD, type Fleet } from './fleet.js';
 
 let fleet: Fleet;
 const [H1, H2, H3] = ['127.0.0.31', '127.0.0.32', '127.0.0.33'];
@@ -90,7 +91,7 @@ describe('plan and apply on real MariaDB servers', () => {
   it('reports an SQL error for a human and never skips it', async () => {
     await fleet.sql(H2, 'SET SESSION sql_log_bin = 0', 'SET GLOBAL read_only = 0', 'INSERT INTO topogit_demo.t (id, v) VALUES (100, 0)', 'SET GLOBAL read_only = 1');
     await fleet.sql(H1, 'INSERT INTO topogit_demo.t (id, v) VALUES (100, 1)');
-    await eventually(() => fleet.run('status', '--json'), (r) => r.out.includes('"health": "SQL error"'));
+    await waitFor('status to show db002 stopped on an SQL error', () => fleet.run('status', '--json'), (r) => r.out.includes('"health": "SQL error"'));
     const p = await plan();
     expect(p.out).toContain('! db002 stopped on an SQL error; left for a human (never skipped): 1062');
     expect(p.out).toContain('No changes.');
@@ -98,7 +99,7 @@ describe('plan and apply on real MariaDB servers', () => {
     expect(a.out).not.toMatch(/SQL_SLAVE_SKIP_COUNTER|START/);
     // Clean up by hand, as an operator would: remove the conflicting row and restart.
     await fleet.sql(H2, 'SET SESSION sql_log_bin = 0', 'SET GLOBAL read_only = 0', 'DELETE FROM topogit_demo.t WHERE id = 100', 'SET GLOBAL read_only = 1', 'START SLAVE');
-    await eventually(() => plan(), (r) => r.code === 0);
+    await waitFor('plan to show no changes once db002 replicates again', () => plan(), (r) => r.code === 0);
   });
 
   it('refuses a stale saved plan, saying what changed', async () => {
@@ -135,13 +136,18 @@ describe('plan and apply on real MariaDB servers', () => {
     expect(refused.code).toBe(1);
     expect(refused.err).toMatch(/cluster shop is locked by pid \d+ on .+ \(test holder, since .+\); gave up after 1 s/);
     await fleet.sql(H3, 'STOP SLAVE');
-    const waiting = fleet.run('apply', '--yes', '--lock-timeout', '20');
-    await new Promise((r) => setTimeout(r, 1500));
+    // The second apply runs in-process, so what it prints can be watched while it waits.
+    let out = '';
+    let err = '';
+    const waiting = main(['apply', '--yes', '--lock-timeout', '20'], { out: (x) => (out += x), err: (x) => (err += x), env: fleet.env, cwd: fleet.dir });
+    await waitFor('the second apply to say it waits for the lock', () => err, (e) => /waiting for the lock on shop, held by pid \d+ \(test holder\)/.test(e));
+    // Nothing ran while the lock was held: no plan printed, db003 still stopped.
+    expect(out).toBe('');
+    expect(((await fleet.sql(H3, 'SHOW SLAVE STATUS')) as { Slave_IO_Running: string }[])[0]?.Slave_IO_Running).toBe('No');
     await lock.release();
-    const done = await waiting;
-    expect(done.code, done.err).toBe(0);
-    expect(done.err).toMatch(/waiting for the lock on shop, held by pid \d+ \(test holder\)/);
-    expect(done.out).toContain('+ 1. db003 start replication');
+    const code = await waiting;
+    expect(code, err).toBe(0);
+    expect(out).toContain('+ 1. db003 start replication');
     // Two real applies at once: both succeed, and the changes run exactly once.
     await fleet.sql(H3, 'STOP SLAVE');
     const [a, b] = await Promise.all([fleet.run('apply', '--yes'), fleet.run('apply', '--yes')]);

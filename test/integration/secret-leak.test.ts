@@ -12,11 +12,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, runIn, startFleet, TEST_PASSWORD, TEST_REPL_PASSWORD, type Fleet, type Run } from './fleet.js';
+import { primaryOfText, withFailover } from '../support/spec.js';
+import { waitFor } from '../support/wait.js';
+import { runIn, startFleet, TEST_PASSWORD, TEST_REPL_PASSWORD, type Fleet, type Run } from './fleet.js';
 
 const exec = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
-const HOST: Record<string, string> = { db001: '127.0.0.81', db002: '127.0.0.82', db003: '127.0.0.83' };
 const WRONG_PASSWORD = 'Wr0ng-admin-Secret-7e2';
 const WRONG_REPL_PASSWORD = 'Wr0ng-repl-Secret-1d8';
 let fleet: Fleet;
@@ -72,15 +73,8 @@ const git = async (cwd: string, ...args: string[]) => (await exec('git', args, {
 const topologyFile = () => path.join(fleet.dir, 'topologies', 'leak.yaml');
 
 /** The file's primary: the instance line without a source. */
-async function primaryInFile(): Promise<string> {
-  const m = /^ {2}(db00\d): \{ host: [\d.]+, port: 3306 \}/m.exec(await readFile(topologyFile(), 'utf8'));
-  return m?.[1] ?? '';
-}
-async function sourceOf(name: string): Promise<string | null> {
-  const rows = (await fleet.sql(HOST[name] as string, 'SHOW SLAVE STATUS')) as { Master_Host: string }[];
-  const h = rows[0]?.Master_Host;
-  return h ? (Object.entries(HOST).find(([, v]) => v === h)?.[0] ?? h) : null;
-}
+const primaryInFile = async () => primaryOfText(await readFile(topologyFile(), 'utf8'));
+const sourceOf = (name: string) => fleet.sourceOf(name);
 /**
  * Repoints the last replica of the file at the other replica, by hand: drift that `plan` repairs
  * with a CHANGE MASTER carrying the replication password. Only MASTER_HOST changes, so this test's
@@ -88,8 +82,8 @@ async function sourceOf(name: string): Promise<string | null> {
  */
 async function makeDrift(): Promise<{ replica: string; wrongSource: string; primary: string }> {
   const primary = await primaryInFile();
-  const [other, replica] = Object.keys(HOST).filter((n) => n !== primary) as [string, string];
-  await fleet.sql(HOST[replica] as string, 'STOP SLAVE', `CHANGE MASTER TO MASTER_HOST='${HOST[other]}'`, 'START SLAVE');
+  const [other, replica] = fleet.names.filter((n) => n !== primary) as [string, string];
+  await fleet.sql(fleet.host(replica), 'STOP SLAVE', `CHANGE MASTER TO MASTER_HOST='${fleet.host(other)}'`, 'START SLAVE');
   expect(await sourceOf(replica)).toBe(other);
   return { replica, wrongSource: other, primary };
 }
@@ -143,8 +137,8 @@ describe('no password leaks, on real MariaDB servers with a real git remote', ()
     const json = await run('status', '--json');
     expect(json.code).toBe(0);
     expect(JSON.parse(json.out)).toMatchObject({ formatVersion: 1 });
-    expect((await run('discover', HOST.db002 as string)).code).toBe(0);
-    const d = await run('discover', HOST.db003 as string, '-c', 'leak', '-f', 'topologies', '-o', 'discovered.yaml');
+    expect((await run('discover', fleet.host('db002'))).code).toBe(0);
+    const d = await run('discover', fleet.host('db003'), '-c', 'leak', '-f', 'topologies', '-o', 'discovered.yaml');
     expect(d.code, d.err).toBe(0);
     expectClean('discovered.yaml', await readFile(path.join(fleet.dir, 'discovered.yaml'), 'utf8'));
   });
@@ -193,7 +187,7 @@ describe('no password leaks, on real MariaDB servers with a real git remote', ()
   it('failover after a SIGKILL, written back and pushed; reconcile rejoins; ack', async () => {
     // A post-failover hook that records its environment (checked in the last test).
     const text = await readFile(topologyFile(), 'utf8');
-    await writeFile(topologyFile(), text.replace(/^failover:\n(?: {2}.*\n)+/m, 'failover:\n  auto: false\n  hooks:\n    postFailover: ["env > hook.env"]\n'));
+    await writeFile(topologyFile(), withFailover(text, '  auto: false\n  hooks:\n    postFailover: ["env > hook.env"]\n'));
     expect((await run('validate')).code).toBe(0);
     await git(fleet.dir, 'commit', '-qam', 'record the environment after a failover');
     await git(fleet.dir, 'push', '-q');
@@ -211,7 +205,7 @@ describe('no password leaks, on real MariaDB servers with a real git remote', ()
     const rec = await run('reconcile');
     expect(rec.code, rec.err + rec.out).toBe(0);
     const np = await primaryInFile();
-    await eventually(() => sourceOf(dead), (s) => s === np, 15_000);
+    await waitFor(`the returning ${dead} to replicate from ${np}`, () => sourceOf(dead), (s) => s === np, 15_000);
     expect((await run('ack', 'leak')).code).toBe(0);
     expect((await run('reconcile')).code).toBe(0);
     expect((await run('sandbox', 'ls')).code).toBe(0);
@@ -222,7 +216,7 @@ describe('no password leaks, on real MariaDB servers with a real git remote', ()
     const status = await runWith(env, 'status');
     expect(status.code).toBe(2);
     expect(status.out).toContain('Access denied');
-    for (const argv of [['plan'], ['apply', '--yes'], ['discover', HOST.db001 as string], ['reconcile'], ['switchover', 'leak', '--to', 'db001', '--yes'], ['failover', 'leak', '--yes']]) {
+    for (const argv of [['plan'], ['apply', '--yes'], ['discover', fleet.host('db001')], ['reconcile'], ['switchover', 'leak', '--to', 'db001', '--yes'], ['failover', 'leak', '--yes']]) {
       const r = await runWith(env, ...argv);
       expect([0, 1, 2], `${argv.join(' ')}: ${r.err}`).toContain(r.code);
       expect(r.out + r.err, argv.join(' ')).toMatch(/Access denied|unreachable|Unreachable|cannot/);
@@ -231,7 +225,7 @@ describe('no password leaks, on real MariaDB servers with a real git remote', ()
     const pwDir = await mkdtemp(path.join(tmpdir(), 'topogit-leak-pw-'));
     try {
       await writeFile(path.join(pwDir, 'wrong.pw'), `${WRONG_PASSWORD}\n`);
-      const d = await run('discover', HOST.db001 as string, '--password-file', path.join(pwDir, 'wrong.pw'));
+      const d = await run('discover', fleet.host('db001'), '--password-file', path.join(pwDir, 'wrong.pw'));
       expect(d.code).toBe(1);
       expect(d.err).toMatch(/^topogit: .*Access denied/);
     } finally {
@@ -250,8 +244,8 @@ describe('no password leaks, on real MariaDB servers with a real git remote', ()
     child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
     try {
-      const port = await eventually(async () => Number(/http on http:\/\/127\.0\.0\.1:(\d+)/.exec(log)?.[1] ?? 0), (p) => p > 0, 15_000);
-      expect(port, log).toBeGreaterThan(0);
+      const HTTP_LINE = /http on http:\/\/127\.0\.0\.1:(\d+)/;
+      const port = Number(HTTP_LINE.exec(await waitFor('the daemon to log its HTTP address', () => log, (l) => HTTP_LINE.test(l), 15_000))?.[1]);
       const get = async (p: string): Promise<{ status: number; body: string }> => {
         const r = await fetch(`http://127.0.0.1:${port}${p}`);
         const body = await r.text();
@@ -259,18 +253,13 @@ describe('no password leaks, on real MariaDB servers with a real git remote', ()
         return { status: r.status, body };
       };
       expect((await get('/healthz')).status).toBe(200);
-      await eventually(() => get('/readyz'), (r) => r.status === 200, 15_000);
+      await waitFor('the daemon to answer /readyz with 200', () => get('/readyz'), (r) => r.status === 200, 15_000);
       // The daemon repairs drift with a CHANGE MASTER that carries the replication password.
       const drift = await makeDrift();
-      await eventually(() => sourceOf(drift.replica), (s) => s === drift.primary, 15_000);
-      expect(await sourceOf(drift.replica)).toBe(drift.primary);
+      await waitFor(`the daemon to repoint ${drift.replica} under ${drift.primary}`, () => sourceOf(drift.replica), (s) => s === drift.primary, 15_000);
       // Replication stopped by hand is started again.
-      await fleet.sql(HOST[drift.replica] as string, 'STOP SLAVE');
-      await eventually(
-        async () => ((await fleet.sql(HOST[drift.replica] as string, 'SHOW SLAVE STATUS')) as { Slave_IO_Running: string }[])[0]?.Slave_IO_Running,
-        (s) => s === 'Yes',
-        15_000,
-      );
+      await fleet.sql(fleet.host(drift.replica), 'STOP SLAVE');
+      await waitFor(`the daemon to start replication on ${drift.replica} again`, () => fleet.replication(drift.replica), (r) => r === `${drift.primary} IO Yes SQL Yes`, 15_000);
       expect((await get('/metrics')).body).toContain('topogit_instance_up');
       const clusters = await get('/api/clusters');
       expect(clusters.status).toBe(200);
@@ -279,7 +268,13 @@ describe('no password leaks, on real MariaDB servers with a real git remote', ()
       expect((await get('/api/clusters/nope')).status).toBe(404);
       expect((await get('/no/such/path')).status).toBe(404);
       expect((await get('/api/clusters/leak?password=1')).status).toBeLessThan(500);
-      await new Promise((r) => setTimeout(r, 2000));
+      // More of the log to search: two more whole passes (probes, SQL, trace lines) after the repairs.
+      const passes = async () => {
+        const id = (JSON.parse((await get('/api/clusters/leak')).body) as { lastPass: { id: string } | null }).lastPass?.id ?? 'leak-0';
+        return Number(id.slice(id.lastIndexOf('-') + 1));
+      };
+      const from = await passes();
+      await waitFor('two more passes of the daemon', passes, (n) => n >= from + 2, 15_000);
     } finally {
       child.kill('SIGTERM');
     }
@@ -300,9 +295,10 @@ describe('no password leaks, on real MariaDB servers with a real git remote', ()
     // The CHANGE MASTER ran with the wrong password: the replica now fails to connect, and says so.
     expect([0, 1]).toContain(applied.code);
     expect(await sourceOf(drift.replica)).toBe(drift.primary);
-    const status = await eventually(
+    const status = await waitFor(
+      `status to show ${drift.replica} failing to connect with the wrong replication password`,
       () => runWith(env, 'status'),
-      (r) => /Access denied|error connecting|connecting/i.test(r.out),
+      (r) => new RegExp(`! ${drift.replica}: Disconnected: IO thread connecting: .*Access denied for user 'repl'`).test(r.out),
       15_000,
     );
     expect(status.code).toBe(2);

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { editSources } from '../../src/config/edit.js';
-import { eventually, startFleet, type Fleet } from './fleet.js';
+import { waitFor } from '../support/wait.js';
+import { startFleet, type Fleet } from './fleet.js';
 
 const exec = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
@@ -14,14 +15,10 @@ let fleet: Fleet;
 const [H1, H2, H3] = ['127.0.0.41', '127.0.0.42', '127.0.0.43'];
 const fileOf = () => path.join(fleet.dir, 'topologies', 'shop.yaml');
 
-async function sourceOf(host: string): Promise<string | null> {
-  const rows = (await fleet.sql(host, 'SHOW SLAVE STATUS')) as { Master_Host: string }[];
-  return rows[0]?.Master_Host ?? null;
-}
-async function readOnly(host: string): Promise<number> {
-  const [row] = (await fleet.sql(host, 'SELECT @@read_only AS ro')) as { ro: number }[];
-  return row?.ro ?? -1;
-}
+const sourceOf = (name: string) => fleet.sourceOf(name);
+const readOnly = (name: string) => fleet.readOnly(name);
+/** Every member's `f`, in file order (db001, db002, db003). */
+const each = <T>(f: (name: string) => Promise<T>) => Promise.all(fleet.names.map(f));
 
 describe('switchover on real MariaDB servers', () => {
   beforeAll(async () => {
@@ -41,13 +38,12 @@ describe('switchover on real MariaDB servers', () => {
     expect(p.out).toContain('~ db003 source db001 -> db002');
     const a = await fleet.run('apply', '--yes');
     expect(a.code, a.err).toBe(0);
-    expect([await readOnly(H1), await readOnly(H2), await readOnly(H3)]).toEqual([1, 0, 1]);
-    expect([await sourceOf(H1), await sourceOf(H2), await sourceOf(H3)]).toEqual([H2, null, H2]);
+    expect(await each(readOnly)).toEqual([1, 0, 1]);
+    expect(await each(sourceOf)).toEqual(['db002', null, 'db002']);
     // Writes on the new primary reach everyone: nothing was lost or skipped.
     await fleet.sql(H2, 'INSERT INTO topogit_demo.t VALUES (NULL)');
     for (const h of [H1, H3]) {
-      const rows = await eventually(() => fleet.sql(h, 'SELECT COUNT(*) AS n FROM topogit_demo.t'), (r) => (r[0] as { n: number }).n === 2);
-      expect((rows[0] as { n: number }).n).toBe(2);
+      await waitFor(`${h} to have both rows`, async () => Number(((await fleet.sql(h, 'SELECT COUNT(*) AS n FROM topogit_demo.t')) as { n: number }[])[0]?.n), (n) => n === 2);
     }
     expect((await fleet.run('plan', '--detailed-exitcode')).code).toBe(0);
   });
@@ -63,8 +59,8 @@ describe('switchover on real MariaDB servers', () => {
     // Only the instance lines changed; the header comments and credentials lines are untouched.
     const changed = before.split('\n').filter((l, n) => l !== after.split('\n')[n]);
     expect(changed.every((l) => /^ {2}db00\d:/.test(l))).toBe(true);
-    expect([await sourceOf(H1), await sourceOf(H2), await sourceOf(H3)]).toEqual([null, H1, H1]);
-    expect(await readOnly(H1)).toBe(0);
+    expect(await each(sourceOf)).toEqual([null, 'db001', 'db001']);
+    expect(await readOnly('db001')).toBe(0);
   });
 
   it('refuses, changing nothing, when the candidate may not be promoted, lags or is unreachable', async () => {
@@ -80,7 +76,7 @@ describe('switchover on real MariaDB servers', () => {
     expect(lagging.code).toBe(1);
     expect(lagging.err).toContain('switchover db001 -> db002 refused: db002 is not replicating (lag unknown)');
     expect(await readFile(fileOf(), 'utf8')).toBe(before);
-    expect(await readOnly(H1)).toBe(0);
+    expect(await readOnly('db001')).toBe(0);
     await fleet.sql(H2, 'START SLAVE SQL_THREAD');
 
     await fleet.run('sandbox', 'kill', 'db002');
@@ -88,12 +84,15 @@ describe('switchover on real MariaDB servers', () => {
     expect(dead.code).toBe(1);
     expect(dead.err).toContain('db002 is unreachable');
     expect(await readFile(fileOf(), 'utf8')).toBe(before);
-    expect(await readOnly(H1)).toBe(0);
+    expect(await readOnly('db001')).toBe(0);
     await fleet.run('sandbox', 'start', 'db002');
     await writeFile(fileOf(), text);
-    // db002 restarted writable (read_only is not persistent): apply makes it a read-only replica.
-    await eventually(() => fleet.run('apply', '--yes'), () => true);
-    await eventually(() => fleet.run('plan', '--detailed-exitcode'), (r) => r.code === 0);
+    // db002 is back: apply makes it a read-only replica of db001 again, and then nothing is left to do.
+    const repaired = await fleet.run('apply', '--yes');
+    expect(repaired.code, repaired.err + repaired.out).toBe(0);
+    await waitFor('plan to show no changes after db002 came back', () => fleet.run('plan', '--detailed-exitcode'), (r) => r.code === 0);
+    expect(await readOnly('db002')).toBe(1);
+    expect(await sourceOf('db002')).toBe('db001');
   });
 
   it('applies a pushed change through the post-receive hook', async () => {
@@ -126,7 +125,7 @@ describe('switchover on real MariaDB servers', () => {
     expect(second).toContain('topogit: applying');
     expect(second).toContain('db003 source db001 -> db002');
     expect(second).toContain('applied and verified');
-    expect(await sourceOf(H3)).toBe(H2);
+    expect(await sourceOf('db003')).toBe('db002');
 
     // A broken file is refused by the hook before any server is touched.
     await writeFile(f, (await readFile(f, 'utf8')).replace('source: db002', 'source: db009'));
@@ -134,6 +133,6 @@ describe('switchover on real MariaDB servers', () => {
     const third = await push().catch((e: { stdout: string; stderr: string }) => e.stdout + e.stderr);
     expect(third).toContain('"db009" is not an instance of cluster shop');
     expect(third).toContain('the pushed files do not validate; nothing applied');
-    expect(await sourceOf(H3)).toBe(H2);
+    expect(await sourceOf('db003')).toBe('db002');
   });
 });

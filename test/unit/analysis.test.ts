@@ -3,43 +3,17 @@
 // (server_id 1, primary), db002 127.0.0.12 (2), db003 127.0.0.13 (3); the "source dead" row is
 // db002 after db001 was stopped (Slave_IO_Running Connecting, Last_IO_Errno 2003, connection
 // refused). The MySQL rows are written from the manual (see each fixture's `source`).
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import type { ClusterSpec, InstanceSpec, ProbeResult } from '../../src/core/model.js';
-import { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from '../../src/config/defaults.js';
+import type { ClusterSpec, ProbeResult } from '../../src/core/model.js';
 import type { Row } from '../../src/core/ports.js';
 import { analyzeCluster, triggersFailover, type Analysis, type AnalysisCode } from '../../src/core/analysis.js';
-import { FixtureRows, probeDown, probeUp, type RowsFixture } from '../support/rows.js';
+import { FixtureRows, probeDown, probeUp } from '../support/rows.js';
+import { manualSpec, sandboxSpec } from '../support/spec.js';
 
 // ---------------------------------------------------------------------------------------------
 // A small builder over the fixtures (the approach of plan.test.ts): load, vary a copy, make a probe.
 
 class Rows extends FixtureRows {}
-
-const CREDENTIALS = {
-  admin: { user: 'topogit', passwordEnv: 'TOPOGIT_PASSWORD' },
-  replication: { user: 'repl', passwordEnv: 'TOPOGIT_REPL_PASSWORD' },
-} as const;
-
-const DB = {
-  db001: { name: 'db001', host: '127.0.0.11', port: 3306 },
-  db002: { name: 'db002', host: '127.0.0.12', port: 3306 },
-  db003: { name: 'db003', host: '127.0.0.13', port: 3306 },
-  db004: { name: 'db004', host: '127.0.0.14', port: 3306 },
-} as const;
-
-type Name = keyof typeof DB;
-
-/** A sandbox spec from `name: source` pairs, in the order given. */
-function sandboxSpec(cluster: string, sources: Readonly<Partial<Record<Name, Name | null>>>): ClusterSpec {
-  const instances = (Object.entries(sources) as [Name, Name | null][]).map(([name, source]): InstanceSpec => ({
-    ...DB[name],
-    ...(source ? { source } : {}),
-    promotion: 'prefer',
-  }));
-  return { cluster, flavor: 'auto', credentials: CREDENTIALS, instances, failover: DEFAULT_FAILOVER, writeBack: DEFAULT_WRITE_BACK, file: `topologies/${cluster}.yaml` };
-}
 
 /** The captured sandbox: db002 and db003 under db001. */
 const SANDBOX = sandboxSpec('sandbox', { db001: null, db002: 'db001', db003: 'db001' });
@@ -70,19 +44,7 @@ const probes = (...ps: Probe[]) => new Map(ps);
 
 // --- MySQL: the rows written from the manual ------------------------------------------------
 
-const MYSQL: ClusterSpec = {
-  cluster: 'manual',
-  flavor: 'mysql',
-  credentials: CREDENTIALS,
-  instances: [
-    { name: 'source', host: '127.0.0.1', port: 13000, promotion: 'prefer' },
-    { name: 'replica84', host: '127.0.0.1', port: 13001, source: 'source', promotion: 'prefer' },
-    { name: 'replica80', host: '127.0.0.1', port: 13002, source: 'source', promotion: 'neutral' },
-  ],
-  failover: DEFAULT_FAILOVER,
-  writeBack: DEFAULT_WRITE_BACK,
-  file: 'topologies/manual.yaml',
-};
+const MYSQL = manualSpec();
 /** 8.4, IO Yes, from 127.0.0.1:13000 (Source_Server_Id 1). */
 const MY_84 = () => Rows.of('mysql-8.4-replica-ok');
 /** 8.4, the source gone: IO Connecting with the client error 2003. */

@@ -2,23 +2,12 @@
 // covered by the integration tests): a switchover that stopped writes on the old primary but
 // could not promote gives the old primary its writes back.
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from '../../src/config/defaults.js';
-import type { ClusterSpec, InstanceState, ProbeResult } from '../../src/core/model.js';
+import type { InstanceState, ProbeResult } from '../../src/core/model.js';
 import type { Step } from '../../src/core/plan.js';
 import { applyPlan, type ApplyEvent } from '../../src/engine/apply.js';
+import { sandboxSpec } from '../support/spec.js';
 
-const spec: ClusterSpec = {
-  cluster: 'shop',
-  flavor: 'mariadb',
-  credentials: { admin: { user: 'topogit', passwordEnv: 'X' }, replication: { user: 'repl', passwordEnv: 'Y' } },
-  instances: [
-    { name: 'db001', host: '127.0.0.11', port: 3306, promotion: 'neutral' },
-    { name: 'db002', host: '127.0.0.12', port: 3306, source: 'db001', promotion: 'neutral' },
-  ],
-  failover: DEFAULT_FAILOVER,
-  writeBack: DEFAULT_WRITE_BACK,
-  file: 'topologies/shop.yaml',
-};
+const spec = sandboxSpec('shop', { db001: null, db002: 'db001' }, { db001: 'neutral', db002: 'neutral' }, { flavor: 'mariadb' });
 
 function state(o: { readOnly: boolean; executed: string; source?: string }): InstanceState {
   return {

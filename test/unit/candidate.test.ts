@@ -3,16 +3,13 @@
 // 127.0.0.11 (server_id 1, primary), db002 127.0.0.12 (2), db003 127.0.0.13 (3); the "source dead"
 // row is db002 after db001 stopped (IO Connecting, Seconds_Behind_Master NULL). db004/db005 are the
 // same rows as servers 4 and 5 would print them. The MySQL rows are written from the manual.
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { ClusterSpec, Flavor, InstanceSpec, ProbeResult, Promotion } from '../../src/core/model.js';
-import { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from '../../src/config/defaults.js';
-import type { Row } from '../../src/core/ports.js';
+import type { ClusterSpec, Flavor, ProbeResult, Promotion } from '../../src/core/model.js';
 import { advancedSet, chooseCandidate, replicasOf, type CandidateChoice, type CandidateOptions, type Contender } from '../../src/core/candidate.js';
 import { formatGtid } from '../../src/core/gtid.js';
-import { FixtureRows, probeDown, probeUp, type RowsFixture } from '../support/rows.js';
+import { FixtureRows, probeDown, probeUp } from '../support/rows.js';
+import { clusterSpec, instance, manualSpec, sandboxSpec, SERVER_ID, type SandboxName } from '../support/spec.js';
 
 // ---------------------------------------------------------------------------------------------
 // A small builder over the fixtures (the approach of plan.test.ts): load, vary a copy, make a probe.
@@ -24,42 +21,16 @@ class Rows extends FixtureRows {
   }
 }
 
-const CREDENTIALS = {
-  admin: { user: 'topogit', passwordEnv: 'TOPOGIT_PASSWORD' },
-  replication: { user: 'repl', passwordEnv: 'TOPOGIT_REPL_PASSWORD' },
-} as const;
-
-const DB = {
-  db001: { name: 'db001', host: '127.0.0.11', port: 3306 },
-  db002: { name: 'db002', host: '127.0.0.12', port: 3306 },
-  db003: { name: 'db003', host: '127.0.0.13', port: 3306 },
-  db004: { name: 'db004', host: '127.0.0.14', port: 3306 },
-} as const;
-
-type Name = keyof typeof DB;
-
-/** A sandbox spec from `name: source` pairs, in the order given; every member `prefer` unless told. */
-function sandboxSpec(sources: Readonly<Partial<Record<Name, Name | null>>>, promotion: Partial<Record<Name, Promotion>> = {}): ClusterSpec {
-  const instances = (Object.entries(sources) as [Name, Name | null][]).map(([name, source]): InstanceSpec => ({
-    ...DB[name],
-    ...(source ? { source } : {}),
-    promotion: promotion[name] ?? 'prefer',
-  }));
-  return { cluster: 'sandbox', flavor: 'auto', credentials: CREDENTIALS, instances, failover: DEFAULT_FAILOVER, writeBack: DEFAULT_WRITE_BACK, file: 'topologies/sandbox.yaml' };
-}
-
-/** db002, db003, db004 under db001, in that order. */
-const sandbox = (promotion: Partial<Record<Name, Promotion>> = {}) => sandboxSpec({ db001: null, db002: 'db001', db003: 'db001', db004: 'db001' }, promotion);
+/** db002, db003, db004 under db001, in that order; every member `prefer` unless told. */
+const sandbox = (promotion: Partial<Record<SandboxName, Promotion>> = {}) => sandboxSpec('sandbox', { db001: null, db002: 'db001', db003: 'db001', db004: 'db001' }, promotion);
 
 type Probe = [string, ProbeResult];
 
 const up = (spec: ClusterSpec, name: string, rows: Rows): Probe => probeUp(spec, name, rows);
 const down = (spec: ClusterSpec, name: string): Probe => probeDown(spec, name);
 
-const SERVER_ID: Record<Name, number> = { db001: 1, db002: 2, db003: 3, db004: 4 };
-
 /** The real "source dead" row as `name` prints it, at a MariaDB position (and Gtid_IO_Pos). */
-const dead = (name: Name, pos = '0-1-6', io = pos) => Rows.of('mariadb-10.11-replica-source-dead').as(SERVER_ID[name]).at(pos, io);
+const dead = (name: SandboxName, pos = '0-1-6', io = pos) => Rows.of('mariadb-10.11-replica-source-dead').as(SERVER_ID[name]).at(pos, io);
 /** The real row of a replica stopped on duplicate key 1062 (IO Yes, SQL No). */
 const SQL_ERROR = () => Rows.of('mariadb-10.11-replica-sql-error');
 /** The real row of a replica whose SQL thread was stopped by hand (no error). */
@@ -82,22 +53,6 @@ function why(choice: CandidateChoice, name: string): string | undefined {
 
 const U1 = '3e11fa47-71ca-11e1-9e33-c80aa9429562';
 const U3 = '73f86016-978b-11ee-ade5-8d2a2a562feb';
-
-function mysqlSpec(promotion: { replica84?: Promotion; replica80?: Promotion } = {}): ClusterSpec {
-  return {
-    cluster: 'manual',
-    flavor: 'mysql',
-    credentials: CREDENTIALS,
-    instances: [
-      { name: 'source', host: '127.0.0.1', port: 13000, promotion: 'prefer' },
-      { name: 'replica84', host: '127.0.0.1', port: 13001, source: 'source', promotion: promotion.replica84 ?? 'prefer' },
-      { name: 'replica80', host: '127.0.0.1', port: 13002, source: 'source', promotion: promotion.replica80 ?? 'neutral' },
-    ],
-    failover: DEFAULT_FAILOVER,
-    writeBack: DEFAULT_WRITE_BACK,
-    file: 'topologies/manual.yaml',
-  };
-}
 
 /** 8.4 after its source died: executed U1:1-5,U3:1-3, retrieved U3:1-3. */
 const MY_84 = () =>
@@ -132,7 +87,7 @@ interface RankCase {
 
 const S = sandbox();
 const S_NEUTRAL_002 = sandbox({ db002: 'neutral' });
-const S_REVERSED = sandboxSpec({ db004: 'db001', db003: 'db001', db002: 'db001', db001: null });
+const S_REVERSED = sandboxSpec('sandbox', { db004: 'db001', db003: 'db001', db002: 'db001', db001: null });
 
 const RANK_CASES: readonly RankCase[] = (() => {
   const cases: RankCase[] = [
@@ -226,15 +181,15 @@ const RANK_CASES: readonly RankCase[] = (() => {
     },
     {
       title: 'a member the file puts elsewhere but replicating live from the dead primary is a candidate',
-      spec: sandboxSpec({ db001: null, db002: 'db001', db003: 'db002' }),
+      spec: sandboxSpec('sandbox', { db001: null, db002: 'db001', db003: 'db002' }),
       probes: deadPrimary(S, up(S, 'db002', dead('db002', '0-1-5')), up(S, 'db003', dead('db003', '0-1-6'))),
       candidate: 'db003',
       ranked: ['db003', 'db002'],
     },
     {
       title: 'MySQL: the prefer 8.4 replica over the neutral 8.0 one',
-      spec: mysqlSpec(),
-      probes: mysqlDead(mysqlSpec(), MY_84(), MY_80()),
+      spec: manualSpec(),
+      probes: mysqlDead(manualSpec(), MY_84(), MY_80()),
       dead: 'source',
       candidate: 'replica84',
       ranked: ['replica84', 'replica80'],
@@ -242,16 +197,16 @@ const RANK_CASES: readonly RankCase[] = (() => {
     },
     {
       title: 'MySQL: both prefer, 8.4 has U3:1-3 more',
-      spec: mysqlSpec({ replica80: 'prefer' }),
-      probes: mysqlDead(mysqlSpec({ replica80: 'prefer' }), MY_84(), MY_80()),
+      spec: manualSpec({ replica80: 'prefer' }),
+      probes: mysqlDead(manualSpec({ replica80: 'prefer' }), MY_84(), MY_80()),
       dead: 'source',
       candidate: 'replica84',
       ranked: ['replica84', 'replica80'],
     },
     {
       title: 'MySQL: prefer 8.0 wins over a neutral 8.4 that is ahead',
-      spec: mysqlSpec({ replica84: 'neutral', replica80: 'prefer' }),
-      probes: mysqlDead(mysqlSpec({ replica84: 'neutral', replica80: 'prefer' }), MY_84(), MY_80()),
+      spec: manualSpec({ replica84: 'neutral', replica80: 'prefer' }),
+      probes: mysqlDead(manualSpec({ replica84: 'neutral', replica80: 'prefer' }), MY_84(), MY_80()),
       dead: 'source',
       candidate: 'replica80',
       ranked: ['replica80', 'replica84'],
@@ -259,9 +214,9 @@ const RANK_CASES: readonly RankCase[] = (() => {
     },
     {
       title: 'MySQL: both prefer, 8.0 executed the same but retrieved U3:4 more: 8.0, though listed second',
-      spec: mysqlSpec({ replica80: 'prefer' }),
+      spec: manualSpec({ replica80: 'prefer' }),
       probes: mysqlDead(
-        mysqlSpec({ replica80: 'prefer' }),
+        manualSpec({ replica80: 'prefer' }),
         MY_84(),
         MY_80()
           .vars({ gtid_executed: `${U1}:1-5,${U3}:1-3` })
@@ -273,16 +228,16 @@ const RANK_CASES: readonly RankCase[] = (() => {
     },
     {
       title: 'MySQL: equal sets, file order',
-      spec: mysqlSpec({ replica80: 'prefer' }),
-      probes: mysqlDead(mysqlSpec({ replica80: 'prefer' }), MY_84(), MY_80().vars({ gtid_executed: `${U1}:1-5,${U3}:1-3` }).status({ Retrieved_Gtid_Set: `${U3}:1-3` })),
+      spec: manualSpec({ replica80: 'prefer' }),
+      probes: mysqlDead(manualSpec({ replica80: 'prefer' }), MY_84(), MY_80().vars({ gtid_executed: `${U1}:1-5,${U3}:1-3` }).status({ Retrieved_Gtid_Set: `${U3}:1-3` })),
       dead: 'source',
       candidate: 'replica84',
       ranked: ['replica84', 'replica80'],
     },
     {
       title: 'MySQL: diverged sets (8.0 has U1:6, 8.4 has U3:1-3) tie: file order',
-      spec: mysqlSpec({ replica80: 'prefer' }),
-      probes: mysqlDead(mysqlSpec({ replica80: 'prefer' }), MY_84(), MY_80().vars({ gtid_executed: `${U1}:1-6` }).status({ Retrieved_Gtid_Set: `${U1}:1-6` })),
+      spec: manualSpec({ replica80: 'prefer' }),
+      probes: mysqlDead(manualSpec({ replica80: 'prefer' }), MY_84(), MY_80().vars({ gtid_executed: `${U1}:1-6` }).status({ Retrieved_Gtid_Set: `${U1}:1-6` })),
       dead: 'source',
       candidate: 'replica84',
       ranked: ['replica84', 'replica80'],
@@ -316,7 +271,7 @@ describe('chooseCandidate: ranking', () => {
     const [, m] = up(S, 'db002', dead('db002', '0-1-5,1-2-9', '0-1-7,1-2-3'));
     if (!m.ok) throw new Error('probe');
     expect(formatGtid(advancedSet('mariadb', m.state))).toBe('0-1-7,1-2-9');
-    const [, y] = up(mysqlSpec(), 'replica84', MY_84().status({ Retrieved_Gtid_Set: `${U3}:1-7` }));
+    const [, y] = up(manualSpec(), 'replica84', MY_84().status({ Retrieved_Gtid_Set: `${U3}:1-7` }));
     if (!y.ok) throw new Error('probe');
     expect(formatGtid(advancedSet('mysql', y.state))).toBe(`${U1}:1-5,${U3}:1-7`);
   });
@@ -426,7 +381,7 @@ describe('chooseCandidate: exclusions', () => {
   });
 
   it('a dead primary without replicas: refuse', () => {
-    const spec = sandboxSpec({ db001: null });
+    const spec = sandboxSpec('sandbox', { db001: null });
     expect(chooseCandidate(spec, new Map([down(spec, 'db001')]), 'db001', OPTS)).toEqual({ kind: 'refuse', reason: 'no replica of db001 can be promoted (db001 has no replicas)', ranked: [] });
   });
 
@@ -468,7 +423,7 @@ describe('chooseCandidate: --to', () => {
   });
 
   it('MySQL: --to replica80 accepted; with a fenced replica84 the best is replica80', () => {
-    const spec = mysqlSpec();
+    const spec = manualSpec();
     const p = mysqlDead(spec, MY_84(), MY_80());
     expect(chooseCandidate(spec, p, 'source', { ...OPTS, to: 'replica80' })).toMatchObject({ kind: 'promote', candidate: 'replica80' });
     const fenced = chooseCandidate(spec, p, 'source', { ...OPTS, fenced: new Set(['replica84']) });
@@ -499,7 +454,7 @@ describe('chooseCandidate: known bugs', () => {
   // another name (Master_Server_Id 1 = the source). It is dropped from the contenders entirely
   // (not even listed as ineligible), and `--to replica80` is refused as "not a replica".
   it('a replica pointing at the dead primary under another name is still a contender', () => {
-    const spec = mysqlSpec();
+    const spec = manualSpec();
     const choice = chooseCandidate(spec, mysqlDead(spec, MY_84(), MY_80_LOCALHOST()), 'source', { ...OPTS, to: 'replica80' });
     expect(choice).toMatchObject({ kind: 'promote', candidate: 'replica80' });
   });
@@ -539,18 +494,11 @@ const gen: fc.Arbitrary<Gen> = fc.record({
 });
 
 function propSpec(flavor: Flavor, gens: readonly Gen[]): ClusterSpec {
-  return {
-    cluster: 'prop',
-    flavor,
-    credentials: CREDENTIALS,
-    instances: [
-      { name: 'p', host: '10.0.0.1', port: 3306, promotion: 'prefer' },
-      ...gens.map((g, n): InstanceSpec => ({ name: MEMBERS[n] as string, host: HOSTS[n] as string, port: 3306, source: 'p', promotion: g.promotion })),
-    ],
-    failover: DEFAULT_FAILOVER,
-    writeBack: DEFAULT_WRITE_BACK,
-    file: 'topologies/prop.yaml',
-  };
+  return clusterSpec(
+    'prop',
+    [instance('p', '10.0.0.1', { promotion: 'prefer' }), ...gens.map((g, n) => instance(MEMBERS[n] as string, HOSTS[n] as string, { source: 'p', promotion: g.promotion }))],
+    { flavor },
+  );
 }
 
 function mariadbPos(a: number, b: number): string {

@@ -1,13 +1,11 @@
 // classifyCluster over probe results built from the row fixtures: health words, the live topology
 // as the servers report it, and the cluster-wide flags. The sandbox the MariaDB rows were captured
 // from: db001 127.0.0.11 (server_id 1, primary), db002 127.0.0.12 (2), db003 127.0.0.13 (3).
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import type { ClusterSpec, InstanceSpec, ProbeResult } from '../../src/core/model.js';
-import { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from '../../src/config/defaults.js';
+import type { ClusterSpec, ProbeResult } from '../../src/core/model.js';
 import type { Row } from '../../src/core/ports.js';
-import { FixtureRows, probeDown, probeUp, type RowsFixture } from '../support/rows.js';
+import { FixtureRows, probeDown, probeUp } from '../support/rows.js';
+import { manualSpec, sandboxSpec } from '../support/spec.js';
 import {
   DEFAULT_CLASSIFY,
   HEALTH_ORDER,
@@ -25,22 +23,8 @@ import {
 
 class Rows extends FixtureRows {}
 
-const SANDBOX: ClusterSpec = {
-  cluster: 'sandbox',
-  flavor: 'auto',
-  credentials: {
-    admin: { user: 'topogit', passwordEnv: 'TOPOGIT_PASSWORD' },
-    replication: { user: 'repl', passwordEnv: 'TOPOGIT_REPL_PASSWORD' },
-  },
-  instances: [
-    { name: 'db001', host: '127.0.0.11', port: 3306, promotion: 'prefer' },
-    { name: 'db002', host: '127.0.0.12', port: 3306, source: 'db001', promotion: 'prefer' },
-    { name: 'db003', host: '127.0.0.13', port: 3306, source: 'db001', promotion: 'neutral' },
-  ],
-  failover: DEFAULT_FAILOVER,
-  writeBack: DEFAULT_WRITE_BACK,
-  file: 'topologies/sandbox.yaml',
-};
+/** db002 and db003 under db001; db003 `neutral`. */
+const SANDBOX = sandboxSpec('sandbox', { db001: null, db002: 'db001', db003: 'db001' }, { db003: 'neutral' });
 
 
 const up = (name: string, rows: Rows, spec: ClusterSpec = SANDBOX) => probeUp(spec, name, rows);
@@ -85,17 +69,7 @@ interface Case {
   readonly notes?: readonly string[];
 }
 
-const MYSQL: ClusterSpec = {
-  ...SANDBOX,
-  cluster: 'manual',
-  flavor: 'mysql',
-  instances: [
-    { name: 'source', host: '127.0.0.1', port: 13000, promotion: 'prefer' },
-    { name: 'replica84', host: '127.0.0.1', port: 13001, source: 'source', promotion: 'prefer' },
-    { name: 'replica80', host: '127.0.0.1', port: 13002, source: 'source', promotion: 'neutral' },
-  ],
-  file: 'topologies/manual.yaml',
-};
+const MYSQL = manualSpec();
 
 const CASES: readonly Case[] = [
   {

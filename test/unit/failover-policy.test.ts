@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { ClusterSpec, FailoverSpec } from '../../src/core/model.js';
-import { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from '../../src/config/defaults.js';
+import { DEFAULT_FAILOVER } from '../../src/config/defaults.js';
 import { EMPTY_STATE, type ClusterState, type FailoverRecord } from '../../src/core/state.js';
 import type { ReconcilePorts } from '../../src/core/ports.js';
 import { blockedReason as decideBlocked, needsCommitAcknowledgement } from '../../src/core/reconcile.js';
@@ -15,24 +15,14 @@ async function blockedReason(s: ClusterSpec, state: ClusterState, ports: Pick<Re
   const acknowledged = commit !== undefined && (await ports.committedSince(commit, s.file));
   return decideBlocked(s, state, ports.now(), acknowledged);
 }
+import { sandboxSpec } from '../support/spec.js';
 
 const NOW = Date.parse('2026-11-25T18:00:00.000Z');
 const iso = (msBeforeNow: number) => new Date(NOW - msBeforeNow).toISOString();
 const S = 1000;
 
 function spec(failover: Partial<FailoverSpec> = {}): ClusterSpec {
-  return {
-    cluster: 'sandbox',
-    flavor: 'mariadb',
-    credentials: { admin: { user: 'topogit', passwordEnv: 'TOPOGIT_PASSWORD' }, replication: { user: 'repl', passwordEnv: 'TOPOGIT_REPL_PASSWORD' } },
-    instances: [
-      { name: 'db001', host: '127.0.0.11', port: 3306, promotion: 'prefer' },
-      { name: 'db002', host: '127.0.0.12', port: 3306, source: 'db001', promotion: 'prefer' },
-    ],
-    failover: { ...DEFAULT_FAILOVER, auto: true, blockSeconds: 3600, ...failover },
-    writeBack: DEFAULT_WRITE_BACK,
-    file: 'topologies/sandbox.yaml',
-  };
+  return sandboxSpec('sandbox', { db001: null, db002: 'db001' }, {}, { flavor: 'mariadb', failover: { ...DEFAULT_FAILOVER, auto: true, blockSeconds: 3600, ...failover } });
 }
 
 function lastFailover(msBeforeNow: number, commit: string | null = 'c0ffee0000000000000000000000000000000000'): FailoverRecord {

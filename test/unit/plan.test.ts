@@ -3,14 +3,11 @@
 // (server_id 1, primary), db002 127.0.0.12 (2), db003 127.0.0.13 (3). The captured replicas run
 // with Connect_Retry 1 and Slave_heartbeat_period 1, so most cases plan with those settings
 // (CAPTURED) to keep settings steps out of the way; the DEFAULT_PLAN cases show the settings step.
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { ClusterSpec, InstanceSpec, ProbeResult } from '../../src/core/model.js';
-import { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from '../../src/config/defaults.js';
-import type { Row } from '../../src/core/ports.js';
-import { FixtureRows, probeDown, probeUp, type RowsFixture } from '../support/rows.js';
+import { FixtureRows, probeDown, probeUp } from '../support/rows.js';
+import { manualSpec, SANDBOX_HOST, sandboxSpec as sandboxCluster, SERVER_ID, type SandboxName } from '../support/spec.js';
 import {
   DEFAULT_PLAN,
   DEFAULT_REPLICATION,
@@ -35,27 +32,11 @@ class Rows extends FixtureRows {
   }
 }
 
-const CREDENTIALS = {
-  admin: { user: 'topogit', passwordEnv: 'TOPOGIT_PASSWORD' },
-  replication: { user: 'repl', passwordEnv: 'TOPOGIT_REPL_PASSWORD' },
-} as const;
+type Name = Exclude<SandboxName, 'db004' | 'db005'>;
 
-const DB = {
-  db001: { name: 'db001', host: '127.0.0.11', port: 3306 },
-  db002: { name: 'db002', host: '127.0.0.12', port: 3306 },
-  db003: { name: 'db003', host: '127.0.0.13', port: 3306 },
-} as const;
-
-type Name = keyof typeof DB;
-
-/** A sandbox spec from `name: source` pairs, in the order given. */
+/** A sandbox spec from `name: source` pairs, in the order given; db003 `neutral`, the others `prefer`. */
 function sandboxSpec(cluster: string, sources: Readonly<Partial<Record<Name, Name | null>>>, promotion: Partial<Record<Name, InstanceSpec['promotion']>> = {}): ClusterSpec {
-  const instances = (Object.entries(sources) as [Name, Name | null][]).map(([name, source]): InstanceSpec => ({
-    ...DB[name],
-    ...(source ? { source } : {}),
-    promotion: promotion[name] ?? (name === 'db003' ? 'neutral' : 'prefer'),
-  }));
-  return { cluster, flavor: 'auto', credentials: CREDENTIALS, instances, failover: DEFAULT_FAILOVER, writeBack: DEFAULT_WRITE_BACK, file: `topologies/${cluster}.yaml` };
+  return sandboxCluster(cluster, sources, { db003: 'neutral', ...promotion });
 }
 
 /** The captured sandbox: db002 and db003 under db001. */
@@ -86,19 +67,7 @@ const U2 = 'c5e1f0a2-cf0d-11ea-8b7a-0242ac110002';
 const U3 = '73f86016-978b-11ee-ade5-8d2a2a562feb';
 const UX = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee';
 
-const MYSQL: ClusterSpec = {
-  cluster: 'manual',
-  flavor: 'mysql',
-  credentials: CREDENTIALS,
-  instances: [
-    { name: 'source', host: '127.0.0.1', port: 13000, promotion: 'prefer' },
-    { name: 'replica84', host: '127.0.0.1', port: 13001, source: 'source', promotion: 'prefer' },
-    { name: 'replica80', host: '127.0.0.1', port: 13002, source: 'source', promotion: 'neutral' },
-  ],
-  failover: DEFAULT_FAILOVER,
-  writeBack: DEFAULT_WRITE_BACK,
-  file: 'topologies/manual.yaml',
-};
+const MYSQL = manualSpec();
 /** replica80 under replica84. */
 const MYSQL_TREE: ClusterSpec = { ...MYSQL, instances: MYSQL.instances.map((i) => (i.name === 'replica80' ? { ...i, source: 'replica84' } : i)) };
 
@@ -123,7 +92,7 @@ const CAPTURED_SETTINGS: ReplicationSettings = { connectRetry: 1, heartbeatPerio
 const CAPTURED: PlanOptions = { ...DEFAULT_PLAN, replication: CAPTURED_SETTINGS };
 
 const ALL_ENDPOINTS: Record<string, { host: string; port: number }> = {
-  ...DB,
+  ...Object.fromEntries(Object.entries(SANDBOX_HOST).map(([name, host]) => [name, { host, port: 3306 }])),
   ...Object.fromEntries(MYSQL.instances.map((i) => [i.name, { host: i.host, port: i.port }])),
 };
 
@@ -868,7 +837,6 @@ describe('planCluster: order', () => {
 // Properties over random live states of the sandbox.
 
 const NAMES = ['db001', 'db002', 'db003'] as const;
-const SERVER_ID: Record<string, number> = { db001: 1, db002: 2, db003: 3 };
 const SPECS = [SANDBOX, TREE, SWITCH, SWITCH_ONLY, sandboxSpec('switch-chain', { db002: null, db003: 'db002', db001: 'db003' })] as const;
 
 const member = fc.record({
@@ -899,15 +867,15 @@ function probesOf(spec: ClusterSpec, members: readonly Member[]): Map<string, Pr
       m.set(...down(name, spec));
       return;
     }
-    const id = SERVER_ID[name] as number;
+    const id = SERVER_ID[name];
     let rows = REPLICA().as(id).vars({ read_only: x.readOnly ? 'ON' : 'OFF' }).at(...x.gtid);
     const src = x.source === name ? null : x.source;
     if (src === null) rows = rows.statusRows([]);
     else {
       const outside = src === 'outside';
       rows = rows.status({
-        Master_Host: outside ? '10.9.8.7' : DB[src as Name].host,
-        Master_Server_Id: outside ? 9 : SERVER_ID[src],
+        Master_Host: outside ? '10.9.8.7' : SANDBOX_HOST[src as Name],
+        Master_Server_Id: outside ? 9 : SERVER_ID[src as Name],
         Slave_IO_Running: x.io,
         Slave_SQL_Running: x.sqlError ? 'No' : x.sql,
         Last_SQL_Errno: x.sqlError ? 1062 : 0,
