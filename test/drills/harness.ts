@@ -282,6 +282,27 @@ export class DrillEnv {
     return Number(id.slice(id.lastIndexOf('-') + 1));
   }
 
+  /** Why automatic failover is blocked, as /api/clusters says (its FailoverBlocked condition), or ''. */
+  async blockedReason(): Promise<string> {
+    const j = JSON.parse((await this.get('/api/clusters')).body) as { clusters: { conditions: { type: string; status: boolean; reason: string }[] }[] };
+    const c = j.clusters[0]?.conditions.find((x) => x.type === 'FailoverBlocked');
+    return c?.status ? c.reason : '';
+  }
+
+  /** Commits and pushes a `failover.fence` command to the topology, and waits until the daemon pulled it. */
+  async setFence(command: string): Promise<void> {
+    const work = path.join(this.fleet.dir, 'work');
+    await this.git(work, 'pull', '-q', '--ff-only');
+    const file = path.join(work, 'topologies', 'drill.yaml');
+    const text = (await readFile(file, 'utf8')).replace(/^failover:\n/m, `failover:\n  fence:\n    command: [${JSON.stringify(command)}]\n    timeoutSeconds: 10\n`);
+    await writeFile(file, text);
+    await this.git(work, 'commit', '-qam', 'drill: a fence command');
+    await this.git(work, 'push', '-q', 'origin', 'main');
+    const offset = this.daemonLog.length;
+    await waitFor('the daemon to pull the fence command', async () => this.daemonLog.slice(offset), (l) => l.includes('pulled new commits'), 15_000);
+    await this.afterPasses(1, 'with the fence command loaded');
+  }
+
   /** Proving a negative: wait until the daemon has decided `n` more times from fresh probes. */
   async afterPasses(n: number, why: string): Promise<void> {
     const from = await this.passes();
@@ -346,8 +367,10 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
     env.startSampler();
     // Under load before the first fault: writes acknowledged and read_only sampled.
     await waitFor('the writer and the sampler to run (20 acknowledged writes, 5 samples)', async () => ({ acked: env.ackedCount, samples: env.samples }), (x) => x.acked >= 20 && x.samples >= 5, 15_000);
-    const repeat = kind === 'kill' ? (o.repeat ?? 10) : kind === 'daemon-crash' ? 6 : 1;
-    const crashSteps = ['started', 'drained', 'chosen', 'promoted', 'repointed', 'written-back'];
+    const crashSteps = ['started', 'drained', 'chosen', 'promoted', 'repointed', 'fence-attempted', 'written-back'];
+    // kill-two: first with the default quorum (one of two replicas left: no majority, no failover),
+    // then with a fence command configured (it runs, then the last replica is promoted).
+    const repeat = kind === 'kill' ? (o.repeat ?? 10) : kind === 'daemon-crash' ? crashSteps.length : kind === 'kill-two' ? 2 : 1;
     for (let run = 1; run <= repeat; run++) {
       const before = await env.failoverCommits();
       const primary = await env.primaryInGit();
@@ -388,10 +411,13 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
           detail = `daemon cut off from ${primary} for 10 s (nftables drop from 127.0.0.200)`;
           break;
         case 'kill-two': {
+          const fence = run === 2;
+          if (fence) await env.setFence('mkdir -p .topogit && echo "$TOPOGIT_FAILED_PRIMARY" >> .topogit/fenced.log');
+          expectFailover = fence;
           const replica = Object.keys(env.hosts).find((n) => n !== primary) as string;
           await Promise.all([env.fleet.run('sandbox', 'kill', primary), env.fleet.run('sandbox', 'kill', replica)]);
           down = [primary, replica];
-          detail = `SIGKILL ${primary} and ${replica} together`;
+          detail = fence ? `SIGKILL ${primary} and ${replica} together; failover.fence set` : `SIGKILL ${primary} and ${replica} together; no majority and no fence command`;
           break;
         }
         case 'daemon-crash': {
@@ -428,6 +454,15 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
       } else {
         // No failover must happen: the daemon decides three more times after the fault ended.
         await env.afterPasses(3, 'after the fault ended');
+        if (kind === 'kill-two') detail += (await env.blockedReason()).startsWith('quorum:') ? '; blocked: quorum' : '; NOT BLOCKED BY QUORUM';
+        // Nothing was promoted: writes resume only when the dead come back (read-only; the daemon
+        // makes the file's primary writable again once it is the only one).
+        for (const d of down) await env.fleet.run('sandbox', 'start', d);
+        down = [];
+      }
+      if (kind === 'kill-two' && expectFailover) {
+        const log = await readFile(path.join(env.ops, '.topogit', 'fenced.log'), 'utf8').catch(() => '');
+        detail += log.includes(primary) ? `; the fence command ran for ${primary} first` : '; THE FENCE COMMAND DID NOT RUN';
       }
       const phases = env.phases(t0, offset);
       const failovers = (await env.failoverCommits()) - before;
@@ -471,7 +506,7 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
         missingIds,
         replicasLeftBehind: behind,
         unexpectedFailovers: expectFailover ? Math.max(0, failovers - 1) : failovers,
-        ok: env.twoWritable === 0 && behind === 0 && writesResumed && (expectFailover ? failovers === 1 : failovers === 0) && (kind !== 'semisync' || missingIds.length === 0) && !detail.includes('REJOINED'),
+        ok: env.twoWritable === 0 && behind === 0 && writesResumed && (expectFailover ? failovers === 1 : failovers === 0) && (kind !== 'semisync' || missingIds.length === 0) && !detail.includes('REJOINED') && !/NOT BLOCKED|DID NOT RUN/.test(detail),
       };
       reports.push(report);
       if (kind === 'errant') break;

@@ -220,6 +220,13 @@ describe('failover on real MariaDB servers with a real git remote', () => {
     await waitFor(`${never} to have all ${total} rows`, () => rows(never), (n) => n === total);
     expect(await rows(cand)).toBeLessThan(total);
     await killPrimary(p);
+    // Its IO thread starts again and finds the primary gone: now both replicas confirm the death
+    // (a replica that is not even trying says nothing, and one of two is no majority).
+    await fleet.sql(fleet.host(cand), 'START SLAVE IO_THREAD');
+    await waitFor(`${cand} to lose ${p} on a connection error`, () => fleet.sql(fleet.host(cand), 'SHOW SLAVE STATUS'), (rows) => {
+      const r = (rows as { Slave_IO_Running: string; Last_IO_Errno: number }[])[0];
+      return r !== undefined && r.Slave_IO_Running !== 'Yes' && r.Last_IO_Errno === 2003;
+    });
     const r = await fleet.run('reconcile');
     expect(r.code, r.err + r.out).toBe(0);
     expect(r.out).toContain(`caught-up: ${cand} caught up from ${never}`);
@@ -254,7 +261,7 @@ describe('failover on real MariaDB servers with a real git remote', () => {
     // members take turns as primary. No member is `promotion: never` any more.
     await writeFile(file(), (await readFile(file(), 'utf8')).replace(', promotion: never', ''));
     await git(fleet.dir, 'commit', '-qam', 'every member may be promoted');
-    for (const step of ['started', 'drained', 'chosen', 'promoted', 'repointed', 'written-back']) {
+    for (const step of ['started', 'drained', 'chosen', 'promoted', 'repointed', 'fence-attempted', 'written-back']) {
       const healthy = await healthyPrimary();
       await fleet.run('sandbox', 'kill', healthy);
       const code = await runKilledAt(step);
