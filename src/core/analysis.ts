@@ -72,7 +72,7 @@ export function primaryServerId(primary: InstanceSpec, probes: ReadonlyMap<strin
 }
 
 /** MySQL and MariaDB client errors that mean "could not reach the source" (CR_* 2002-2013). */
-const CONNECTION_ERRORS = new Set([2002, 2003, 2005, 2006, 2013, 2026, 1158, 1159, 1160, 1161]);
+export const CONNECTION_ERRORS = new Set([2002, 2003, 2005, 2006, 2013, 2026, 1158, 1159, 1160, 1161]);
 
 export function analyzeCluster(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>, lastPrimaryServerId?: number): Analysis {
   const primary = spec.instances.find((i) => i.source === undefined) as InstanceSpec;
