@@ -189,7 +189,7 @@ export class ClusterLoop {
       }
       this.errors = 0;
       await this.record(spec, result, started);
-      const outcome = result.failover ? (result.failover.kind === 'done' ? 'failover' : 'error') : result.blocked ? 'blocked' : result.applied ? 'applied' : result.plan?.steps.length ? 'reported' : 'ok';
+      const outcome = result.failover ? (result.failover.kind === 'done' ? 'failover' : 'error') : result.blocked ? 'blocked' : result.applied || result.relocation ? 'applied' : result.plan?.steps.length ? 'reported' : 'ok';
       const detail = result.failover
         ? result.failover.kind === 'done'
           ? `failover ${result.failover.record.from} -> ${result.failover.record.to}`
@@ -241,6 +241,7 @@ export class ClusterLoop {
       this.allowSwitchover = false;
       await this.deps.onSelfWrite(spec.file);
     }
+    if (r.relocation?.writeBack.kind === 'committed') await this.deps.onSelfWrite(spec.file);
     const unhealthy = this.view.instances.filter((i) => i.health !== 'OK' && i.health !== 'Drift');
     this.setCondition('Degraded', unhealthy.length > 0, unhealthy.map((i) => `${i.name}: ${i.health}`).join('; ') || 'every instance healthy');
     this.setCondition('Drifted', this.driftCount > 0 || !this.view.inSync, this.driftCount > 0 ? `${this.driftCount} correction(s) ${r.applied ? 'applied' : 'pending'}` : this.view.inSync ? 'live tree matches the file' : 'live tree differs from the file');
@@ -268,6 +269,9 @@ function logEvent(log: Logger, e: FailoverEvent | ReconcileEvent): void {
       return;
     case 'rejoined':
       log.info({ instance: e.instance, source: e.source }, `${e.instance} rejoined under ${e.source}`);
+      return;
+    case 'relocated':
+      log.warn({ source: e.source, target: e.target, moved: e.moved, skipped: e.skipped, commit: e.commit }, `${e.source} is dead: relocated ${e.moved.join(', ')} under ${e.target}`);
       return;
     case 'drift':
       log.info({ steps: e.plan.steps.map((s) => s.summary), applied: e.applied }, 'drift');

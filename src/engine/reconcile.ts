@@ -7,7 +7,9 @@ import { analyzeCluster, triggersFailover } from '../core/analysis.js';
 import type { ClusterSpec, ProbeResult } from '../core/model.js';
 import { DEFAULT_PLAN, type ClusterPlan } from '../core/plan.js';
 import type { ReconcilePorts } from '../core/ports.js';
-import { decideReconcile, needsCommitAcknowledgement, rememberPrimary } from '../core/reconcile.js';
+import { decideReconcile, needsCommitAcknowledgement, relocationCommitMessage, rememberPrimary, type ReconcileStep } from '../core/reconcile.js';
+import type { WriteBackResult } from '../core/ports.js';
+import { editSources } from '../config/edit.js';
 import { fencedMap, type ClusterState } from '../core/state.js';
 import { applyPlan, type ApplyContext, type ApplyReport } from './apply.js';
 import { failover, type FailoverEvent, type FailoverOutcome, type FailoverRequest } from './failover.js';
@@ -31,6 +33,7 @@ export type ReconcileEvent =
   | { readonly type: 'failover-blocked'; readonly reason: string }
   | { readonly type: 'fenced'; readonly instance: string; readonly errant: string }
   | { readonly type: 'rejoined'; readonly instance: string; readonly source: string }
+  | { readonly type: 'relocated'; readonly source: string; readonly target: string; readonly moved: readonly string[]; readonly skipped: readonly string[]; readonly commit: string | null }
   | { readonly type: 'drift'; readonly plan: ClusterPlan; readonly applied: boolean };
 
 /** Everything a pass can report: plan steps, statements and waits, failover steps and hooks, decisions. */
@@ -40,6 +43,8 @@ export interface ReconcileResult {
   readonly analysis: Analysis;
   readonly failover?: FailoverOutcome;
   readonly blocked?: string;
+  /** A dead intermediate source's replicas moved under its nearest healthy ancestor, and the write-back. */
+  readonly relocation?: { readonly step: Extract<ReconcileStep, { kind: 'relocate' }>; readonly writeBack: WriteBackResult };
   readonly plan?: ClusterPlan;
   readonly applied?: ApplyReport;
   readonly fenced: ReadonlyMap<string, string>;
@@ -80,6 +85,25 @@ export async function reconcileOnce(req: ReconcileRequest): Promise<ReconcileRes
       case 'blocked':
         req.onEvent({ type: 'failover-blocked', reason: step.reason });
         return { analysis, blocked: step.reason, fenced: fencedMap(state), probes };
+      case 'relocate': {
+        if (ports.mayAct && !ports.mayAct()) return { analysis, fenced: fencedMap(state), probes };
+        const target = spec.instances.find((x) => x.name === step.target) as ClusterSpec['instances'][number];
+        for (const m of step.moves) {
+          await runAction({ kind: 'change-source', instance: m.name, source: target.name, host: target.host, port: target.port, settings: DEFAULT_PLAN.replication, waitForSource: m.waitForTarget }, ctx);
+        }
+        const moved = [...step.moves.map((m) => m.name), ...step.already];
+        const writeBack = await ports.writeBack({
+          repoDir: req.repoDir,
+          file: spec.file,
+          edit: (text) => editSources(text, new Map(moved.map((n) => [n, target.name]))),
+          message: relocationCommitMessage(spec, step),
+          author: spec.writeBack.author,
+          push: spec.writeBack.push,
+        });
+        const commit = writeBack.kind === 'committed' ? writeBack.commit : null;
+        req.onEvent({ type: 'relocated', source: step.source, target: target.name, moved, skipped: step.skipped.map((s) => `${s.name}: ${s.why}`), commit });
+        return { analysis, relocation: { step, writeBack }, fenced: fencedMap(state), probes: await probeCluster(ctx) };
+      }
       case 'forget-former':
         state = await ports.state.update(spec.cluster, (s) => ({ ...s, formerPrimaries: s.formerPrimaries.filter((x) => x.name !== step.instance) }));
         continue;
