@@ -12,7 +12,7 @@ import type { FailoverPorts, WriteBackResult } from '../core/ports.js';
 import { withoutJournal, type ClusterState, type FailoverJournal, type FailoverPhase, type FailoverRecord } from '../core/state.js';
 import { editSources, promotionEdits } from '../config/edit.js';
 import type { ApplyEvent } from './apply.js';
-import { probeCluster, restartReplication, runAction, StepFailed, tryFence, type OperateContext } from './operate.js';
+import { fence, probeCluster, restartReplication, runAction, StepFailed, tryFence, type OperateContext } from './operate.js';
 
 export type { FailoverPorts };
 
@@ -158,7 +158,7 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
           break;
         }
         case 'fence-old':
-          await runAction({ kind: 'set-read-only', instance: step.instance, readOnly: true }, ctx);
+          await fence(ctx, step.instance);
           // Its last commits must reach the replicas before their IO threads stop.
           for (const r of step.replicas) {
             await runAction({ kind: 'wait-caught-up', instance: r, target: step.instance, timeoutSeconds: DRAIN_SECONDS }, ctx).catch(() => undefined);

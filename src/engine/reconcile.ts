@@ -13,7 +13,7 @@ import { editSources } from '../config/edit.js';
 import { fencedMap, type ClusterState } from '../core/state.js';
 import { applyPlan, type ApplyContext, type ApplyReport } from './apply.js';
 import { failover, type FailoverEvent, type FailoverOutcome, type FailoverRequest } from './failover.js';
-import { probeCluster, runAction } from './operate.js';
+import { fence, probeCluster, runAction } from './operate.js';
 
 export interface ReconcileRequest {
   readonly spec: ClusterSpec;
@@ -108,7 +108,7 @@ export async function reconcileOnce(req: ReconcileRequest): Promise<ReconcileRes
         state = await ports.state.update(spec.cluster, (s) => ({ ...s, formerPrimaries: s.formerPrimaries.filter((x) => x.name !== step.instance) }));
         continue;
       case 'fence-former':
-        await runAction({ kind: 'set-read-only', instance: step.instance, readOnly: true }, ctx);
+        await fence(ctx, step.instance);
         break;
       case 'rejoin-former': {
         const src = spec.instances.find((x) => x.name === step.source) as ClusterSpec['instances'][number];

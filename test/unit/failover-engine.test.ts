@@ -93,6 +93,9 @@ describe('failover engine', () => {
     expect(c.phases.slice(0, 3)).toEqual(['started', 'fenced-old', 'drained']);
     expect(c.writableCount()).toBe(1);
     expect(c.byName('db001').readOnly).toBe(true);
+    // Fenced means its client sessions are gone too: an open transaction cannot commit later.
+    expect(c.byName('db001').clients).toEqual([]);
+    expect(c.statements).toContain('db001> KILL CONNECTION ?');
   });
 
   it('chooses again when the chosen candidate dies before it is promoted (same run)', async () => {

@@ -177,3 +177,10 @@ export function setSemiSyncSource(v: ServerVersion, on: boolean, newNames: boole
   const name = v.flavor === 'mysql' && newNames ? 'rpl_semi_sync_source_enabled' : 'rpl_semi_sync_master_enabled';
   return stmt(`SET GLOBAL ${name} = ${on ? 1 : 0}`);
 }
+
+/** Every session but this one: who would still be connected to a server being fenced. */
+export const PROCESSLIST_SQL = 'SELECT ID, USER, COMMAND FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID()';
+
+export function killConnection(id: number): Statement {
+  return stmt('KILL CONNECTION ?', [id]);
+}
