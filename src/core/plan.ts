@@ -24,6 +24,8 @@ export type Action =
       readonly settings: ReplicationSettings;
       /** Wait (bounded) for the source to have every transaction of the replica first. */
       readonly waitForSource: boolean;
+      /** Set MASTER_DELAY / SOURCE_DELAY (a failover's catch-up sets 0); absent: keep the replica's own. */
+      readonly delaySeconds?: number;
     }
   | { readonly kind: 'start-replication'; readonly instance: string }
   /** Wait until `instance` executed everything `target` had when the wait began. */
@@ -31,7 +33,9 @@ export type Action =
   /** Stop and forget replication, then read_only=0: the instance becomes the primary. */
   | { readonly kind: 'promote'; readonly instance: string }
   /** Failover: stop receiving from a dead source, and apply what was already received. */
-  | { readonly kind: 'drain-relay-log'; readonly instance: string; readonly timeoutSeconds: number };
+  | { readonly kind: 'drain-relay-log'; readonly instance: string; readonly timeoutSeconds: number; readonly wait?: boolean }
+  /** Failover: a delayed replica (MASTER_DELAY) applies its relay log now, without the delay. */
+  | { readonly kind: 'undelay'; readonly instance: string; readonly timeoutSeconds: number };
 
 export type Symbol = '~' | '+' | '-' | '!';
 

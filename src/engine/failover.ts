@@ -168,16 +168,22 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
         case 'drain': {
           // A half-dead primary must not keep feeding replicas while we decide; each applies what it
           // has. One that cannot finish in time is not promoted, but does not block the others.
-          const results = await Promise.all(
-            step.replicas.map((r) => runAction({ kind: 'drain-relay-log', instance: r, timeoutSeconds: DRAIN_SECONDS }, ctx).then(() => undefined, (e: unknown) => ({ name: r, error: (e as Error).message }))),
-          );
+          const results = await Promise.all([
+            ...step.replicas.map((r) => runAction({ kind: 'drain-relay-log', instance: r, timeoutSeconds: DRAIN_SECONDS }, ctx).then(() => undefined, (e: unknown) => ({ name: r, error: (e as Error).message }))),
+            ...step.delayed.map((r) => runAction({ kind: 'drain-relay-log', instance: r, timeoutSeconds: DRAIN_SECONDS, wait: false }, ctx).then(() => undefined, (e: unknown) => ({ name: r, error: (e as Error).message }))),
+          ]);
           const undrained = results.filter((x) => x !== undefined);
           let notes = state.journal?.notes ?? [];
           for (const u of undrained) notes = [...notes, `${u.name} did not apply its relay log in time (${u.error}); not promoted`];
           const drained = step.replicas.filter((r) => !undrained.some((u) => u.name === r));
-          await mark('drained', `IO threads stopped and relay logs applied on ${drained.join(', ') || 'no replica'}`, { undrained: undrained.map((u) => u.name), notes });
+          const delayedNote = step.delayed.length > 0 ? `; delayed, not waited out: ${step.delayed.join(', ')}` : '';
+          await mark('drained', `IO threads stopped and relay logs applied on ${drained.join(', ') || 'no replica'}${delayedNote}`, { undrained: undrained.map((u) => u.name), notes });
           break;
         }
+        case 'undelay':
+          await runAction({ kind: 'undelay', instance: step.instance, timeoutSeconds: DRAIN_SECONDS }, ctx);
+          await mark('undelayed', `${step.instance} applied its relay log without its delay (it held transactions no other replica had)`);
+          break;
         case 'choose':
           // Probed again before the promotion: the old primary must still be gone, the candidate alive.
           await mark('chosen', `${step.candidate}: ${step.reason}`, { candidate: step.candidate, ranked: step.ranked });
@@ -185,7 +191,8 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
         case 'catch-up': {
           const d = instance(spec, step.donor);
           const ok = await unlessCandidateDied(step.candidate, async () => {
-            await runAction({ kind: 'change-source', instance: step.candidate, source: d.name, host: d.host, port: d.port, settings: DEFAULT_REPLICATION, waitForSource: false }, ctx);
+            // Without any delay the candidate may have: it is caught up, not waited out.
+            await runAction({ kind: 'change-source', instance: step.candidate, source: d.name, host: d.host, port: d.port, settings: DEFAULT_REPLICATION, waitForSource: false, delaySeconds: 0 }, ctx);
             await runAction({ kind: 'wait-caught-up', instance: step.candidate, target: d.name, timeoutSeconds: DRAIN_SECONDS }, ctx);
           });
           if (ok) await mark('caught-up', `${step.candidate} caught up from ${d.name}`, { notes: note(`${step.candidate} caught up from ${d.name}, which was ahead of it`) });

@@ -140,11 +140,25 @@ export async function runAction(a: Action, ctx: OperateContext): Promise<void> {
       const sqlError = ch.lastSqlErrno !== 0;
       // Never restart an applier that stopped on an error: that replica is reported, not promoted.
       await run(ctx, a.instance, a, s, (sql) => /IO_THREAD/.test(sql) || (!sqlError && ch.sqlThread === 'no'));
-      if (sqlError) return;
+      // A delayed replica is not waited out (its applier would take MASTER_DELAY seconds): it only
+      // stops receiving, and keeps its relay log.
+      if (sqlError || a.wait === false) return;
       await waitFor(ctx, a.instance, 'it applied everything it received', a.timeoutSeconds * 1000, (x) => {
         const c = x.replication[0];
         if (!c || !c.retrievedGtid) return true;
         if (c.lastSqlErrno !== 0) return true; // stopped on an error while draining: reported by the caller
+        return hasAll(x.flavor, x.gtid, { executed: c.retrievedGtid });
+      });
+      return;
+    }
+    case 'undelay': {
+      const s = await fresh(ctx, a.instance);
+      const ch = s.replication[0];
+      if (!ch || ch.lastSqlErrno !== 0) return;
+      await run(ctx, a.instance, a, s);
+      await waitFor(ctx, a.instance, 'it applied everything it received, without its delay', a.timeoutSeconds * 1000, (x) => {
+        const c = x.replication[0];
+        if (!c || !c.retrievedGtid || c.lastSqlErrno !== 0) return true;
         return hasAll(x.flavor, x.gtid, { executed: c.retrievedGtid });
       });
       return;

@@ -216,10 +216,15 @@ function actions(host: string): Record<Action['kind'], Action[]> {
     'change-source': [
       { kind: 'change-source', instance: 'db002', source: 'db001', host, port: 3306, settings: DEFAULT_REPLICATION, waitForSource: false },
       { kind: 'change-source', instance: 'db003', source: 'db002', host, port: 65535, settings: { connectRetry: 60, heartbeatPeriod: 30 }, waitForSource: true },
+      { kind: 'change-source', instance: 'db003', source: 'db002', host, port: 3306, settings: DEFAULT_REPLICATION, waitForSource: false, delaySeconds: 0 },
     ],
     'wait-caught-up': [{ kind: 'wait-caught-up', instance: 'db002', target: 'db001', timeoutSeconds: 30 }],
     promote: [{ kind: 'promote', instance: 'db002' }],
-    'drain-relay-log': [{ kind: 'drain-relay-log', instance: 'db002', timeoutSeconds: 30 }],
+    'drain-relay-log': [
+      { kind: 'drain-relay-log', instance: 'db002', timeoutSeconds: 30 },
+      { kind: 'drain-relay-log', instance: 'db002', timeoutSeconds: 30, wait: false },
+    ],
+    undelay: [{ kind: 'undelay', instance: 'db002', timeoutSeconds: 30 }],
   };
 }
 
