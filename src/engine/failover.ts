@@ -6,7 +6,7 @@
 import type { Analysis } from '../core/analysis.js';
 import { decideFailover, failoverAnalysis, type FailoverStep } from '../core/failover.js';
 import { failoverCommitMessage, failoverRecord, hookEnv, lostTransactions } from '../core/failover-record.js';
-import type { ClusterSpec, ProbeResult } from '../core/model.js';
+import { isAlive, type ClusterSpec, type ProbeResult } from '../core/model.js';
 import { DEFAULT_REPLICATION } from '../core/plan.js';
 import type { FailoverPorts, WriteBackResult } from '../core/ports.js';
 import { withoutJournal, type ClusterState, type FailoverJournal, type FailoverPhase, type FailoverRecord } from '../core/state.js';
@@ -116,6 +116,13 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
           probes = await probeCluster(ctx);
           continue;
         case 'start': {
+          // A second look at the primary alone before anything changes: a connection reset that
+          // healed, or a probe that lost a race, must not start a failover. Any answer is life.
+          if (!step.forced) {
+            const f = instance(spec, step.failed);
+            const again = await ports.probe({ host: f.host, port: f.port }, ctx.admin, ctx.timeouts);
+            if (isAlive(again)) return { kind: 'refused', reason: `${step.failed} answered a second probe (${again.ok ? 'it is reachable' : again.error}): it is alive; no failover`, analysis };
+          }
           // A human's veto comes before anything changes.
           for (const command of step.hooks) {
             const r = await ports.runHook(command, hookEnv(spec, step.failed, req.to));

@@ -264,6 +264,23 @@ describe('failover engine', () => {
     expect(c.writableCount()).toBe(1);
   });
 
+  it('a primary that answers a second look before anything starts is alive: no failover (a connection reset that healed)', async () => {
+    const s = spec();
+    const c = fakeCluster(s);
+    c.kill('db001');
+    const probe = c.ports.probe;
+    let looks = 0;
+    (c.ports as { probe: typeof probe }).probe = async (e, l, t) => {
+      // The reset heals right after the first probe round saw db001 gone.
+      if (e.host === '10.0.0.1' && ++looks === 2) c.revive('db001');
+      return probe(e, l, t);
+    };
+    const { outcome } = await run(c, s);
+    expect(outcome).toMatchObject({ kind: 'refused', reason: expect.stringMatching(/^db001 answered a second probe \(it is reachable\): it is alive; no failover$/) });
+    expect(c.statements).toEqual([]);
+    expect(c.state().journal).toBeUndefined();
+  });
+
   it('undoes the failover when the old primary answers again right before the promotion', async () => {
     const s = spec();
     const c = fakeCluster(s);
