@@ -160,6 +160,11 @@ export function planCluster(spec: ClusterSpec, probes: ReadonlyMap<string, Probe
     if (opts.fenced?.has(i.name)) continue;
     const target = spec.instances.find((x) => x.name === i.source) as InstanceSpec;
     const targetLive = live.get(target.name);
+    // A source must be on the live primary's line: the primary itself, or a member that replicates.
+    // One that replicates from nobody and is not the primary (a former primary the file still names
+    // after a failover whose write-back failed, a detached replica) would fork the tree.
+    const detached = primaryLine !== null && targetLive !== undefined && targetLive.channel === undefined && target.name !== primaryLine && !(switched && target.name === livePrimary.name);
+    if (detached && !untouchable.has(target.name)) untouchable.set(target.name, `it replicates from nobody and is not the live primary (${primaryLine ?? 'unknown'})`);
     const blocked = untouchable.get(target.name);
     if (blocked && fromAfterSwitch !== target.name) {
       notices.push(

@@ -20,6 +20,8 @@ export interface ReconcileInput {
   readonly acknowledgedByCommit: boolean;
   /** May drift correction move the primary role? Only after a commit changed the file's primary. */
   readonly allowSwitchover: boolean;
+  /** A commit after the last failover's own names a former primary the primary again (a human repaired it). */
+  readonly formerMadePrimaryByCommit?: boolean;
 }
 
 export type ReconcileStep =
@@ -87,7 +89,10 @@ export function decideReconcile(i: ReconcileInput): ReconcileStep {
 
   const filePrimary = spec.instances.find((x) => x.source === undefined);
   for (const f of state.formerPrimaries) {
-    if (f.name === filePrimary?.name) return { kind: 'forget-former', instance: f.name };
+    // The file names it the primary: a human's commit after the failover made it so (forget it
+    // as a former primary), or the failover's write-back never landed and the file is stale
+    // (keep it fenced: a stale file is not a decision).
+    if (f.name === filePrimary?.name && i.formerMadePrimaryByCommit) return { kind: 'forget-former', instance: f.name };
     const p = probes.get(f.name);
     if (!p?.ok) continue;
     if (!p.state.readOnly) return { kind: 'fence-former', instance: f.name };

@@ -71,8 +71,13 @@ export async function reconcileOnce(req: ReconcileRequest): Promise<ReconcileRes
   const commit = !state.journal && triggersFailover(analysis.code) ? needsCommitAcknowledgement(spec, state, ports.now()) : undefined;
   const acknowledgedByCommit = commit !== undefined && (await ports.committedSince(commit, spec.file));
 
+  // A former primary the file names the primary again: only a commit after the failover's makes that a decision.
+  const filePrimary = spec.instances.find((x) => x.source === undefined)?.name;
+  const lastCommit = state.lastFailover?.commit;
+  const formerMadePrimaryByCommit = state.formerPrimaries.some((f) => f.name === filePrimary) && lastCommit ? await ports.committedSince(lastCommit, spec.file) : false;
+
   for (let n = 0; n < MAX_STEPS; n++) {
-    const step = decideReconcile({ spec, state, analysis, probes, now: ports.now(), acknowledgedByCommit, allowSwitchover: req.allowSwitchover !== false });
+    const step = decideReconcile({ spec, state, analysis, probes, now: ports.now(), acknowledgedByCommit, allowSwitchover: req.allowSwitchover !== false, formerMadePrimaryByCommit });
     switch (step.kind) {
       case 'resume-failover':
       case 'fail-over': {
