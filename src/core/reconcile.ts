@@ -7,7 +7,8 @@ import { quorumMet, triggersFailover } from './analysis.js';
 import { canReplicateFrom } from './errant.js';
 import type { ClusterSpec, ProbeResult } from './model.js';
 import { DEFAULT_PLAN, isSwitchover, planCluster, type ClusterPlan } from './plan.js';
-import { fencedMap, type ClusterState } from './state.js';
+import { leaveAlone, maintenanceBlocksFailover } from './maintenance.js';
+import { activeMaintenance, fencedMap, type ClusterState } from './state.js';
 
 export interface ReconcileInput {
   readonly spec: ClusterSpec;
@@ -59,7 +60,10 @@ export function needsCommitAcknowledgement(spec: ClusterSpec, state: ClusterStat
 export function decideReconcile(i: ReconcileInput): ReconcileStep {
   const { spec, state, probes } = i;
   if (state.journal) return { kind: 'resume-failover' };
+  const maintenance = activeMaintenance(state, i.now);
   if (triggersFailover(i.analysis.code)) {
+    const m = maintenance.get(i.analysis.primary);
+    if (m) return { kind: 'blocked', reason: maintenanceBlocksFailover(spec.cluster, i.analysis.primary, m) };
     const blocked = blockedReason(spec, state, i.now, i.acknowledgedByCommit);
     if (blocked) return { kind: 'blocked', reason: blocked };
     if (!quorumMet(i.analysis, spec.failover.quorum) && spec.failover.fence.command.length === 0) {
@@ -74,6 +78,8 @@ export function decideReconcile(i: ReconcileInput): ReconcileStep {
   const filePrimary = spec.instances.find((x) => x.source === undefined);
   for (const f of state.formerPrimaries) {
     if (f.name === filePrimary?.name) return { kind: 'forget-former', instance: f.name };
+    // An operator is working on it: no fencing, no rejoin until the maintenance ends.
+    if (maintenance.has(f.name)) continue;
     const p = probes.get(f.name);
     if (!p?.ok) continue;
     if (!p.state.readOnly) return { kind: 'fence-former', instance: f.name };
@@ -87,7 +93,7 @@ export function decideReconcile(i: ReconcileInput): ReconcileStep {
     if (f.errant === undefined) return { kind: 'keep-fenced', instance: f.name, errant };
   }
 
-  const full = planCluster(spec, probes, { ...DEFAULT_PLAN, fenced: fencedMap(state) });
+  const full = leaveAlone(planCluster(spec, probes, { ...DEFAULT_PLAN, fenced: fencedMap(state) }), spec, maintenance);
   // Moving the primary role is a decision a commit makes, not something drift repair infers.
   const plan: ClusterPlan =
     !i.allowSwitchover && full.steps.some(isSwitchover)
