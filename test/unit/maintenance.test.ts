@@ -10,6 +10,10 @@ import { planCluster, type ClusterPlan } from '../../src/core/plan.js';
 import { decideReconcile, type ReconcileStep } from '../../src/core/reconcile.js';
 import { activeMaintenance, EMPTY_STATE, type ClusterState, type Maintenance } from '../../src/core/state.js';
 import { DEFAULT_FAILOVER } from '../../src/config/defaults.js';
+import { classifyCluster, DEFAULT_CLASSIFY } from '../../src/core/classify.js';
+import { statusJson } from '../../src/core/status-document.js';
+import { renderStatusText } from '../../src/cli/render-status.js';
+import { planObservations } from '../../src/engine/plan-run.js';
 import { FixtureRows, probeDown, probeUp } from '../support/rows.js';
 import { sandboxSpec, SERVER_ID, type SandboxName } from '../support/spec.js';
 
@@ -178,5 +182,41 @@ describe('maintenance records', () => {
     expect(endMaintenance(EMPTY_STATE, 'db001', t)).toEqual(EMPTY_STATE);
     // An unreadable `until` counts as expired rather than as forever.
     expect(activeMaintenance(on({ db001: { until: 'soon' } }), t).size).toBe(0);
+  });
+});
+
+describe('status and plan show an instance in maintenance', () => {
+  const probes = new Map([probeDown(SHOP, 'db001'), lost('db002'), stopped('db003')]);
+  const maintenance = new Map<string, Maintenance>([
+    ['db001', { since: '2026-12-04T11:00:00Z', until: '2026-12-04T18:30:00Z', reason: 'kernel upgrade' }],
+    ['db003', { since: '2026-12-04T11:00:00Z', until: null, reason: null }],
+  ]);
+  const view = classifyCluster(SHOP, probes, { ...DEFAULT_CLASSIFY, maintenance });
+
+  it('in the tree line, with until, and one line saying what it means', () => {
+    const lines = renderStatusText([view]).split('\n');
+    expect(lines.find((l) => l.startsWith('db001'))).toMatch(/Unreachable .*prefer-promote  maintenance until 2026-12-04T18:30:00Z$/);
+    expect(lines.find((l) => l.includes('db003  '))).toMatch(/ gtid \S+  prefer-promote  maintenance$/);
+    expect(lines.find((l) => l.includes('db002  '))).not.toMatch(/maintenance/);
+    expect(lines).toContain('  ~ db001: in maintenance since 2026-12-04T11:00:00Z, until 2026-12-04T18:30:00Z: kernel upgrade; topogit neither fails over for it nor fences, promotes or repairs it');
+  });
+
+  it('in status --json: instances[].maintenance, null when not in maintenance', () => {
+    const j = statusJson([{ view, probes }], new Date(NOW));
+    expect(j.clusters[0]?.instances.map((i) => [i.name, i.maintenance])).toEqual([
+      ['db001', { since: '2026-12-04T11:00:00Z', until: '2026-12-04T18:30:00Z', reason: 'kernel upgrade' }],
+      ['db002', null],
+      ['db003', { since: '2026-12-04T11:00:00Z', until: null, reason: null }],
+    ]);
+  });
+
+  it('plan and apply leave it alone too (from the view status shows)', () => {
+    const live = new Map([primary(SHOP, 'db001'), replica(SHOP, 'db002', 'db001'), stopped('db003')]);
+    const observation = (v: typeof view) => [{ spec: SHOP, probes: live, view: v }];
+    const without = planObservations(observation(classifyCluster(SHOP, live)), { replication: { connectRetry: 2, heartbeatPeriod: 1 }, maxSwitchoverLagSeconds: 10, catchUpTimeoutSeconds: 30 }, {});
+    expect(without.plans[0]?.steps.map((x) => x.summary)).toEqual(['db003 start replication']);
+    const withM = planObservations(observation(classifyCluster(SHOP, live, { ...DEFAULT_CLASSIFY, maintenance })), { replication: { connectRetry: 2, heartbeatPeriod: 1 }, maxSwitchoverLagSeconds: 10, catchUpTimeoutSeconds: 30 }, {});
+    expect(withM.plans[0]?.steps).toEqual([]);
+    expect(withM.plans[0]?.notices.map((n) => n.message)).toContain('db003 is in maintenance until turned off: left alone (not planned: db003 start replication)');
   });
 });
