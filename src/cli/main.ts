@@ -5,6 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { int, loadValid, type Io } from './shared.js';
 import { registerPlanCommands } from './plan-commands.js';
 import { registerFailoverCommands } from './failover-commands.js';
+import { registerMaintenanceCommand } from './maintenance-command.js';
 import { registerWatchCommand } from './watch-command.js';
 import { isTopogitError, TopogitError } from '../core/errors.js';
 import { topogitPaths } from '../adapters/paths.js';
@@ -103,9 +104,10 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .action(async (o: { cluster?: string; json?: boolean; files: string[] }) => {
       const specs = await loadValid(o.files, io, o.cluster);
       const [{ gather }, { probe }, { renderStatusText }, { statusJson }] = await Promise.all([import('../engine/gather.js'), probeMod(), import('./render-status.js'), import('../core/status-document.js')]);
-      const { fencedByCluster } = await import('../adapters/state.js');
+      const { fencedByCluster, maintenanceByCluster } = await import('../adapters/state.js');
       const fenced = await fencedByCluster(topogitPaths(io.cwd).state, specs.map((s) => s.cluster));
-      const observations = await gather(specs, { env: io.env, timeouts: timeouts(), concurrency: concurrency(), probe, fenced });
+      const maintenance = await maintenanceByCluster(topogitPaths(io.cwd).state, specs.map((s) => s.cluster), Date.now());
+      const observations = await gather(specs, { env: io.env, timeouts: timeouts(), concurrency: concurrency(), probe, fenced, maintenance });
       const views = observations.map((x) => x.view);
       io.out(o.json ? JSON.stringify(statusJson(observations, new Date()), null, 2) + '\n' : renderStatusText(views));
       setCode(views.every((v) => v.healthy && v.inSync) ? 0 : 2);
@@ -200,6 +202,7 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
   }
   registerPlanCommands(program, { io, setCode, timeouts, concurrency });
   registerFailoverCommands(program, { io, setCode, timeouts });
+  registerMaintenanceCommand(program, { io });
   registerWatchCommand(program, { io, setCode, timeouts });
   return program;
 }

@@ -31,6 +31,8 @@ export interface CandidateOptions {
   readonly lastLag?: ReadonlyMap<string, number>;
   /** Fenced former primaries: never promoted. */
   readonly fenced?: ReadonlySet<string>;
+  /** Never promoted either, with why (e.g. in maintenance). */
+  readonly excluded?: ReadonlyMap<string, string>;
 }
 
 /** The channel of `s` that replicates from `primary` (by address, or by the server id it reports). */
@@ -97,6 +99,8 @@ export function chooseCandidate(spec: ClusterSpec, probes: ReadonlyMap<string, P
     const known = { ...base, executed: s.gtid.executed, retrieved: ch?.retrievedGtid ?? '', lagSeconds: lag };
     if (r.promotion === 'never') return { ...known, eligible: false, why: 'promotion: never' };
     if (o.fenced?.has(r.name)) return { ...known, eligible: false, why: 'fenced former primary' };
+    const excluded = o.excluded?.get(r.name);
+    if (excluded !== undefined) return { ...known, eligible: false, why: excluded };
     // Only a member that was really replicating from the dead primary has its data.
     if (!ch) return { ...known, eligible: false, why: 'not replicating from it' };
     if (ch && (ch.lastSqlErrno !== 0 || (ch.sqlThread === 'no' && ch.lastSqlError !== ''))) {

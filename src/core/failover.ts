@@ -8,7 +8,8 @@ import { chooseCandidate, localWrites, replicasOf, withRetrieved, type Contender
 import { canReplicateFrom, hasAll } from './errant.js';
 import type { ClusterSpec, InstanceState, ProbeResult } from './model.js';
 import { endpointKey, isAlive } from './model.js';
-import { journaled, type ClusterState, type FailoverJournal, type FailoverPhase } from './state.js';
+import { describeMaintenance, maintenanceBlocksFailover, maintenanceExclusions } from './maintenance.js';
+import { activeMaintenance, journaled, type ClusterState, type FailoverJournal, type FailoverPhase } from './state.js';
 
 export interface FailoverRequest {
   readonly trigger: 'auto' | 'manual';
@@ -34,6 +35,8 @@ export interface FailoverInput {
   readonly state: ClusterState;
   /** A manual request may wait briefly for the replicas to notice a death they have not seen yet. */
   readonly mayWaitForConfirmation: boolean;
+  /** Now (ms): maintenance records expire. */
+  readonly now: number;
 }
 
 export interface RepointMove {
@@ -70,8 +73,9 @@ export type FailoverStep =
   | { readonly kind: 'promote'; readonly candidate: string }
   /** Point the other replicas at the new primary; `skipped` have transactions it lacks and stay stopped. */
   | { readonly kind: 'repoint'; readonly newPrimary: string; readonly moves: readonly string[]; readonly skipped: readonly { name: string; why: string }[] }
-  /** Best effort: the old primary may be partitioned rather than dead; stop its writes if it answers. */
-  | { readonly kind: 'fence-attempt'; readonly instance: string }
+  /** Best effort: the old primary may be partitioned rather than dead; stop its writes if it answers.
+   *  `skip`: it is in maintenance (why), not fenced. */
+  | { readonly kind: 'fence-attempt'; readonly instance: string; readonly skip?: string }
   /** Commit (and push) the new tree. */
   | { readonly kind: 'write-back'; readonly newPrimary: string }
   /** Record the failover, forget the journal, run the postFailover hooks. */
@@ -114,6 +118,9 @@ export function decideFailover(i: FailoverInput): FailoverStep {
   }
 
   if (!j) {
+    // An operator is working on it: its death is expected. (A failover already journaled goes on.)
+    const maintenance = activeMaintenance(i.state, i.now).get(failed.name);
+    if (maintenance) return { kind: 'refuse', reason: maintenanceBlocksFailover(spec.cluster, failed.name, maintenance) };
     if (!triggersFailover(analysis.code)) {
       if (i.request.trigger === 'manual' && analysis.code === 'UnreachablePrimary' && i.mayWaitForConfirmation) {
         // Asked right after a crash, the replicas may not have noticed yet (they notice at once on a
@@ -182,6 +189,7 @@ export function decideFailover(i: FailoverInput): FailoverStep {
       const choice = chooseCandidate(spec, probes, failed.name, {
         maxLagSeconds: spec.failover.maxLagSeconds,
         fenced,
+        excluded: maintenanceExclusions(i.state, i.now),
         lastLag: new Map(Object.entries(i.state.lastLag ?? {})),
         ...((i.request.to ?? j.to) ? { to: (i.request.to ?? j.to) as string } : {}),
       });
@@ -198,7 +206,10 @@ export function decideFailover(i: FailoverInput): FailoverStep {
 
   const newPrimary = j.candidate as string;
   if (!journaled(j, 'repointed')) return repointStep(spec, probes, replicas.map((r) => r.name), newPrimary);
-  if (!journaled(j, 'fence-attempted')) return { kind: 'fence-attempt', instance: failed.name };
+  if (!journaled(j, 'fence-attempted')) {
+    const maintenance = activeMaintenance(i.state, i.now).get(failed.name);
+    return { kind: 'fence-attempt', instance: failed.name, ...(maintenance ? { skip: describeMaintenance(failed.name, maintenance) } : {}) };
+  }
   if (!journaled(j, 'written-back')) return { kind: 'write-back', newPrimary };
   return { kind: 'finish', newPrimary };
 }

@@ -8,7 +8,8 @@ import { canReplicateFrom } from './errant.js';
 import type { ClusterSpec, ProbeResult } from './model.js';
 import { intermediateLosses } from './shapes.js';
 import { DEFAULT_PLAN, isSwitchover, planCluster, type ClusterPlan } from './plan.js';
-import { fencedMap, type ClusterState } from './state.js';
+import { leaveAlone, maintenanceBlocksFailover } from './maintenance.js';
+import { activeMaintenance, fencedMap, type ClusterState } from './state.js';
 
 export interface ReconcileInput {
   readonly spec: ClusterSpec;
@@ -72,7 +73,10 @@ export function needsCommitAcknowledgement(spec: ClusterSpec, state: ClusterStat
 export function decideReconcile(i: ReconcileInput): ReconcileStep {
   const { spec, state, probes } = i;
   if (state.journal) return { kind: 'resume-failover' };
+  const maintenance = activeMaintenance(state, i.now);
   if (triggersFailover(i.analysis.code)) {
+    const m = maintenance.get(i.analysis.primary);
+    if (m) return { kind: 'blocked', reason: maintenanceBlocksFailover(spec.cluster, i.analysis.primary, m) };
     const blocked = blockedReason(spec, state, i.now, i.acknowledgedByCommit);
     if (blocked) return { kind: 'blocked', reason: blocked };
     if (!quorumMet(i.analysis, spec.failover.quorum) && spec.failover.fence.command.length === 0) {
@@ -84,7 +88,7 @@ export function decideReconcile(i: ReconcileInput): ReconcileStep {
     return { kind: 'fail-over' };
   }
 
-  const relocation = spec.failover.auto ? relocationStep(spec, probes) : undefined;
+  const relocation = spec.failover.auto ? relocationStep(spec, probes, new Set(maintenance.keys())) : undefined;
   if (relocation) return relocation;
 
   const filePrimary = spec.instances.find((x) => x.source === undefined);
@@ -93,6 +97,8 @@ export function decideReconcile(i: ReconcileInput): ReconcileStep {
     // as a former primary), or the failover's write-back never landed and the file is stale
     // (keep it fenced: a stale file is not a decision).
     if (f.name === filePrimary?.name && i.formerMadePrimaryByCommit) return { kind: 'forget-former', instance: f.name };
+    // An operator is working on it: no fencing, no rejoin until the maintenance ends.
+    if (maintenance.has(f.name)) continue;
     const p = probes.get(f.name);
     if (!p?.ok) continue;
     if (!p.state.readOnly) return { kind: 'fence-former', instance: f.name };
@@ -106,7 +112,7 @@ export function decideReconcile(i: ReconcileInput): ReconcileStep {
     if (f.errant === undefined) return { kind: 'keep-fenced', instance: f.name, errant };
   }
 
-  const full = planCluster(spec, probes, { ...DEFAULT_PLAN, fenced: fencedMap(state) });
+  const full = leaveAlone(planCluster(spec, probes, { ...DEFAULT_PLAN, fenced: fencedMap(state) }), spec, maintenance);
   // Moving the primary role is a decision a commit makes, not something drift repair infers.
   const plan: ClusterPlan =
     !i.allowSwitchover && full.steps.some(isSwitchover)
@@ -143,12 +149,13 @@ export function rememberPrimary(spec: ClusterSpec, probes: ReadonlyMap<string, P
  * will get within the wait) every transaction the replica has; one with errant transactions stays
  * where it is, reported. The first dead intermediate with something to do, or undefined.
  */
-export function relocationStep(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>): ReconcileStep | undefined {
+export function relocationStep(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>, inMaintenance: ReadonlySet<string> = new Set()): ReconcileStep | undefined {
   const byName = new Map(spec.instances.map((i) => [i.name, i]));
   const primary = spec.instances.find((i) => i.source === undefined);
   const primaryProbe = primary ? probes.get(primary.name) : undefined;
   for (const loss of intermediateLosses(spec, probes)) {
-    if (!loss.dead) continue;
+    // A source in maintenance is down on purpose: its replicas wait for it.
+    if (!loss.dead || inMaintenance.has(loss.source)) continue;
     // The nearest ancestor that answers (the dead source's source, or further up).
     let target = byName.get(loss.source)?.source;
     while (target !== undefined && !probes.get(target)?.ok) target = byName.get(target)?.source;
@@ -160,8 +167,8 @@ export function relocationStep(spec: ClusterSpec, probes: ReadonlyMap<string, Pr
     const skipped: { name: string; why: string }[] = [];
     for (const o of loss.orphans) {
       const p = probes.get(o.name);
-      if (!p?.ok) {
-        skipped.push({ name: o.name, why: 'unreachable' });
+      if (!p?.ok || inMaintenance.has(o.name)) {
+        skipped.push({ name: o.name, why: p?.ok ? 'in maintenance' : 'unreachable' });
         continue;
       }
       const ch = p.state.replication[0];

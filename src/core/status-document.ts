@@ -2,9 +2,10 @@
 // so `plan --against` can replay a recorded observation in CI without database access.
 import type { ClusterView, InstanceView } from './classify.js';
 import type { InstanceState, ProbeResult } from './model.js';
+import type { Maintenance } from './state.js';
 
 /** One instance in `status --json`: the view, plus the raw probe so `plan --against` can replay it. */
-export type StatusInstanceJson = InstanceView & { readonly state: InstanceState | null; readonly errorCode: string | null };
+export type StatusInstanceJson = Omit<InstanceView, 'maintenance'> & { readonly maintenance: Maintenance | null; readonly state: InstanceState | null; readonly errorCode: string | null };
 
 export interface StatusJson {
   readonly formatVersion: 1;
@@ -41,7 +42,7 @@ export function statusJson(observations: readonly { readonly view: ClusterView; 
       unmanaged: v.unmanaged,
       instances: v.instances.map((i) => {
         const p = probes.get(i.name);
-        return { ...i, state: p?.ok ? p.state : null, errorCode: p && !p.ok ? p.code : null };
+        return { ...i, maintenance: i.maintenance ?? null, state: p?.ok ? p.state : null, errorCode: p && !p.ok ? p.code : null };
       }),
     })),
   };

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { HEALTH_ORDER } from '../core/classify.js';
 import type { Health } from '../core/classify.js';
 import type { AnalysisCode } from '../core/analysis.js';
+import type { Maintenance } from '../core/state.js';
 import type { Metrics } from './metrics.js';
 import type { ClusterSnapshot, Condition, DaemonSnapshot, FailoverSummary, PassSummary } from './model.js';
 
@@ -38,6 +39,8 @@ export interface InstanceJson {
   readonly lagSeconds: number | null;
   readonly gtid: string | null;
   readonly error: string | null;
+  /** Set while an operator has it in maintenance (`topogit maintenance`). */
+  readonly maintenance: Maintenance | null;
 }
 
 export interface ClusterJson {
@@ -94,6 +97,7 @@ export function clusterJson(c: ClusterSnapshot): ClusterJson {
       lagSeconds: i.lagSeconds,
       gtid: i.gtid,
       error: i.error,
+      maintenance: i.maintenance ?? null,
     })),
     conditions: c.conditions,
     lastPass: c.lastPass,

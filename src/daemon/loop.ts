@@ -223,10 +223,10 @@ export class ClusterLoop {
     this.analysis = r.analysis.code;
     if (r.analysis.code !== 'PrimaryReachable') this.suspectSince ??= started;
     else this.suspectSince = undefined;
-    this.view = classifyCluster(spec, r.probes, { ...DEFAULT_CLASSIFY, ...(r.fenced.size ? { fenced: r.fenced } : {}) });
+    this.view = classifyCluster(spec, r.probes, { ...DEFAULT_CLASSIFY, ...(r.fenced.size ? { fenced: r.fenced } : {}), ...(r.maintenance?.size ? { maintenance: r.maintenance } : {}) });
     for (const i of this.view.instances) {
       this.deps.metrics.observeProbe(spec.cluster, i.name, i.probeMs / 1000, i.health !== 'Unreachable');
-      this.deps.metrics.setInstance(spec.cluster, i.name, { up: i.health !== 'Unreachable', lagSeconds: i.lagSeconds, readOnly: i.readOnly });
+      this.deps.metrics.setInstance(spec.cluster, i.name, { up: i.health !== 'Unreachable', lagSeconds: i.lagSeconds, readOnly: i.readOnly, maintenance: i.maintenance !== undefined });
     }
     this.driftCount = r.plan?.steps.length ?? 0;
     this.deps.metrics.setDrift(spec.cluster, this.driftCount);

@@ -105,7 +105,7 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
   try {
     for (let n = 0; n < MAX_STEPS; n++) {
       const analysis = failoverAnalysis(spec, probes, state.journal);
-      const step: FailoverStep = decideFailover({ spec, journal: state.journal, resumed, request, analysis, probes, state, mayWaitForConfirmation: ports.now() < confirmUntil });
+      const step: FailoverStep = decideFailover({ spec, journal: state.journal, resumed, request, analysis, probes, state, mayWaitForConfirmation: ports.now() < confirmUntil, now: ports.now() });
       if (step.kind === 'repoint' || step.kind === 'fence-attempt' || step.kind === 'write-back' || step.kind === 'finish') writableAt ??= ports.now();
       if (step.kind === 'fence-attempt' || step.kind === 'write-back' || step.kind === 'finish') repointedAt ??= ports.now();
       switch (step.kind) {
@@ -228,8 +228,9 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
         }
         case 'fence-attempt': {
           // The old primary may be merely partitioned: try to stop its writes (it is fenced on return too).
-          const fenced = await tryFence(ctx, step.instance);
-          await mark('fence-attempted', fenced ? `${step.instance} answered and was set read-only` : `${step.instance} did not answer; it is fenced when it returns`);
+          // (Not one an operator is working on: it is in maintenance.)
+          const fenced = step.skip === undefined && (await tryFence(ctx, step.instance));
+          await mark('fence-attempted', step.skip !== undefined ? `not fenced: ${step.skip}` : fenced ? `${step.instance} answered and was set read-only` : `${step.instance} did not answer; it is fenced when it returns`);
           continue;
         }
         case 'write-back': {

@@ -1,6 +1,7 @@
 // gather: probe every instance of the selected clusters at once (bounded), one round, and
 // classify each cluster from it.
 import type { ClusterSpec, ProbeResult } from '../core/model.js';
+import type { Maintenance } from '../core/state.js';
 import { classifyCluster, type ClassifyOptions, type ClusterView, DEFAULT_CLASSIFY } from '../core/classify.js';
 import { DEFAULT_TIMEOUTS, type ProbeFn, type Timeouts } from '../core/ports.js';
 import { resolveCredentials } from '../config/load.js';
@@ -15,6 +16,8 @@ export interface GatherOptions {
   readonly probe: ProbeFn;
   /** Former primaries kept fenced, per cluster (from the state directory). */
   readonly fenced?: ReadonlyMap<string, ReadonlyMap<string, string>>;
+  /** Instances in maintenance, per cluster (from the state directory). */
+  readonly maintenance?: ReadonlyMap<string, ReadonlyMap<string, Maintenance>>;
 }
 
 export interface Observation {
@@ -37,6 +40,7 @@ export async function gather(specs: readonly ClusterSpec[], o: GatherOptions): P
       if (j.spec === spec && r) probes.set(j.name, r);
     });
     const fenced = o.fenced?.get(spec.cluster);
-    return { spec, probes, view: classifyCluster(spec, probes, { ...(o.classify ?? DEFAULT_CLASSIFY), ...(fenced?.size ? { fenced } : {}) }) };
+    const maintenance = o.maintenance?.get(spec.cluster);
+    return { spec, probes, view: classifyCluster(spec, probes, { ...(o.classify ?? DEFAULT_CLASSIFY), ...(fenced?.size ? { fenced } : {}), ...(maintenance?.size ? { maintenance } : {}) }) };
   });
 }

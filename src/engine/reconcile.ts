@@ -10,7 +10,7 @@ import type { ReconcilePorts } from '../core/ports.js';
 import { decideReconcile, needsCommitAcknowledgement, relocationCommitMessage, rememberPrimary, type ReconcileStep } from '../core/reconcile.js';
 import type { WriteBackResult } from '../core/ports.js';
 import { editSources } from '../config/edit.js';
-import { fencedMap, type ClusterState } from '../core/state.js';
+import { activeMaintenance, fencedMap, type ClusterState, type Maintenance } from '../core/state.js';
 import { applyPlan, type ApplyContext, type ApplyReport } from './apply.js';
 import { failover, type FailoverEvent, type FailoverOutcome, type FailoverRequest } from './failover.js';
 import { fence, probeCluster, runAction } from './operate.js';
@@ -48,6 +48,8 @@ export interface ReconcileResult {
   readonly plan?: ClusterPlan;
   readonly applied?: ApplyReport;
   readonly fenced: ReadonlyMap<string, string>;
+  /** Instances in maintenance at the end of the pass. */
+  readonly maintenance?: ReadonlyMap<string, Maintenance>;
   /** The probe round the result was decided from (the last one). */
   readonly probes: ReadonlyMap<string, ProbeResult>;
 }
@@ -56,6 +58,12 @@ export interface ReconcileResult {
 const MAX_STEPS = 32;
 
 export async function reconcileOnce(req: ReconcileRequest): Promise<ReconcileResult> {
+  const r = await reconcileSteps(req);
+  const maintenance = activeMaintenance(await req.ports.state.read(req.spec.cluster), req.ports.now());
+  return maintenance.size > 0 ? { ...r, maintenance } : r;
+}
+
+async function reconcileSteps(req: ReconcileRequest): Promise<ReconcileResult> {
   const { spec, ports } = req;
   const ctx: ApplyContext = { ...req.ctx, spec, ports, onEvent: req.onEvent };
   let state: ClusterState = await ports.state.read(spec.cluster);

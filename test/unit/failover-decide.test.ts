@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { decideFailover, failoverAnalysis, type FailoverRequest, type FailoverStep, type FailoverStepKind } from '../../src/core/failover.js';
 import type { ClusterSpec, InstanceSpec, ProbeResult, Promotion } from '../../src/core/model.js';
-import { EMPTY_STATE, type ClusterState, type FailoverJournal, type FailoverPhase } from '../../src/core/state.js';
+import { EMPTY_STATE, type ClusterState, type FailoverJournal, type FailoverPhase, type Maintenance } from '../../src/core/state.js';
 import { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from '../../src/config/defaults.js';
 import { FixtureRows, probeDown, probeUp } from '../support/rows.js';
 
@@ -78,6 +78,14 @@ interface Case {
 }
 
 const ALL_DEAD = [down('db001'), lost('db002'), lost('db003')];
+/** The decisions' clock: noon on the day the journals were written. */
+const NOW = Date.parse('2026-12-04T12:00:00Z');
+/** `topogit maintenance sandbox NAME on` records. */
+const inMaintenance = (m: Record<string, Partial<Maintenance>>): ClusterState => ({
+  ...EMPTY_STATE,
+  maintenance: Object.fromEntries(Object.entries(m).map(([n, x]) => [n, { since: '2026-12-04T11:00:00Z', until: null, reason: null, ...x }])),
+});
+const UNTIL_EVENING = { until: '2026-12-04T18:30:00Z', reason: 'kernel upgrade' };
 const AFTER_DRAIN = [down('db001'), drained('db002'), drained('db003')];
 
 const CASES: readonly Case[] = [
@@ -141,6 +149,18 @@ const CASES: readonly Case[] = [
   { title: 'fence attempted: write back', journal: journal(['started', 'drained', 'chosen', 'promoted', 'repointed', 'fence-attempted']), probes: [down('db001'), promoted('db002'), under('db003', 'db002')], expect: { kind: 'write-back', newPrimary: 'db002' } },
   { title: 'written back: finish', journal: journal(['started', 'drained', 'chosen', 'promoted', 'repointed', 'fence-attempted', 'written-back']), probes: [down('db001'), promoted('db002'), under('db003', 'db002')], expect: { kind: 'finish', newPrimary: 'db002' } },
 
+  // Maintenance: an operator is working on an instance on purpose.
+  { title: 'primary dead but in maintenance: refuse, naming it, until when and how to end it', state: inMaintenance({ db001: UNTIL_EVENING }), probes: ALL_DEAD, expect: { kind: 'refuse', reason: 'db001 is in maintenance until 2026-12-04T18:30:00Z (kernel upgrade): no failover; `topogit maintenance sandbox db001 off` to end it' } },
+  { title: 'primary in maintenance without --for: refuse, until turned off', state: inMaintenance({ db001: {} }), probes: ALL_DEAD, expect: { kind: 'refuse', reason: /^db001 is in maintenance until turned off: no failover/ } },
+  { title: 'primary in maintenance, manual --force: still refuse', request: { trigger: 'manual', force: true }, state: inMaintenance({ db001: UNTIL_EVENING }), probes: ALL_DEAD, expect: { kind: 'refuse', reason: /^db001 is in maintenance until 2026-12-04T18:30:00Z/ } },
+  { title: 'primary in maintenance that expired: start', state: inMaintenance({ db001: { until: '2026-12-04T11:59:59Z' } }), probes: ALL_DEAD, expect: { kind: 'start', reason: /^DeadPrimary: / } },
+  { title: 'a replica in maintenance does not block the failover of its primary', state: inMaintenance({ db003: {} }), probes: ALL_DEAD, expect: { kind: 'start', reason: /^DeadPrimary: / } },
+  { title: 'a failover already in progress goes on although its primary is now in maintenance', journal: journal(['started']), resumed: false, state: inMaintenance({ db001: UNTIL_EVENING }), probes: ALL_DEAD, expect: { kind: 'drain', replicas: ['db002', 'db003'], delayed: [] } },
+  { title: 'drained: the most advanced replica is in maintenance, the other is chosen', journal: journal(['started', 'drained']), state: inMaintenance({ db003: {} }), probes: [down('db001'), drained('db002', '0-1-6'), drained('db003', '0-1-7')], expect: { kind: 'choose', reason: /./ } },
+  { title: 'drained, --to a replica in maintenance: abandon', journal: journal(['started', 'drained'], { to: 'db003' }), state: inMaintenance({ db003: {} }), probes: AFTER_DRAIN, expect: { kind: 'abandon', reason: /^db003 cannot be promoted: in maintenance$/ } },
+  { title: 'repointed, the old primary is in maintenance now: no fence attempt on it', journal: journal(['started', 'drained', 'chosen', 'promoted', 'repointed']), state: inMaintenance({ db001: UNTIL_EVENING }), probes: [down('db001'), promoted('db002'), under('db003', 'db002')], expect: { kind: 'fence-attempt', instance: 'db001', skip: 'db001 is in maintenance until 2026-12-04T18:30:00Z (kernel upgrade)' } },
+  { title: 'abort while the primary is in maintenance: undo all the same', request: { trigger: 'manual', abort: true }, journal: journal(['started', 'drained']), state: inMaintenance({ db001: {} }), probes: AFTER_DRAIN, expect: { kind: 'undo', reason: /aborted by an operator/, restart: ['db002', 'db003'] } },
+
   // An operator's abort.
   { title: 'abort with nothing in progress: refuse', request: { trigger: 'manual', abort: true }, probes: ALL_DEAD, expect: { kind: 'refuse', reason: /^no failover of sandbox is in progress$/ } },
   { title: 'abort before promotion: undo', request: { trigger: 'manual', abort: true }, journal: journal(['started', 'drained', 'chosen']), probes: AFTER_DRAIN, expect: { kind: 'undo', reason: /aborted by an operator/, restart: ['db002', 'db003'] } },
@@ -162,6 +182,7 @@ function decide(c: Case): FailoverStep {
     probes,
     state: c.state ?? EMPTY_STATE,
     mayWaitForConfirmation: c.mayWait ?? false,
+    now: NOW,
   });
 }
 
@@ -190,6 +211,7 @@ describe('decideFailover', () => {
     expect(pick(byTitle('drained, the delayed replica holds nothing'))).toBe('db002');
     // prefer lets a delayed replica be chosen (then caught up, never waited out)
     expect(pick({ title: '', spec: spec({ db003: 'prefer' }), journal: journal(['started', 'drained']), probes: [down('db001'), drained('db002', '0-1-6'), delayed('db003', '0-1-4', '0-1-6')], expect: { kind: 'choose', reason: /./ } })).toBe('db003');
+    expect(pick(byTitle('drained: the most advanced replica is in maintenance'))).toBe('db002');
   });
 
   it('the table covers every step kind', () => {
