@@ -145,6 +145,10 @@ export function registerFailoverCommands(program: Command, d: FailoverCommandDep
             failed = true;
           }
           if (r.applied?.failed) failed = true;
+          if (r.error) {
+            io.err(`topogit: reconcile of ${spec.cluster} stopped: ${r.error}\n`);
+            failed = true;
+          }
         } finally {
           await lock.release();
         }

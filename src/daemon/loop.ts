@@ -189,8 +189,10 @@ export class ClusterLoop {
       }
       this.errors = 0;
       await this.record(spec, result, started);
-      const outcome = result.failover ? (result.failover.kind === 'done' ? 'failover' : 'error') : result.blocked ? 'blocked' : result.applied || result.relocation ? 'applied' : result.plan?.steps.length ? 'reported' : 'ok';
-      const detail = result.failover
+      const outcome = result.error ? 'error' : result.failover ? (result.failover.kind === 'done' ? 'failover' : 'error') : result.blocked ? 'blocked' : result.applied || result.relocation ? 'applied' : result.plan?.steps.length ? 'reported' : 'ok';
+      const detail = result.error
+        ? `stopped: ${result.error}`
+        : result.failover
         ? result.failover.kind === 'done'
           ? `failover ${result.failover.record.from} -> ${result.failover.record.to}`
           : `failover ${result.failover.kind}: ${'reason' in result.failover ? result.failover.reason : 'error' in result.failover ? result.failover.error : result.failover.command}`

@@ -7,7 +7,7 @@ import type { ClusterSpec, Endpoint, GtidState, InstanceState, ProbeResult } fro
 import { endpointKey } from '../core/model.js';
 import type { Login, ServerPorts, Timeouts } from '../core/ports.js';
 import { statementsFor } from '../adapters/mysql/actions.js';
-import { displaySql, killConnection, parseVersion, PROCESSLIST_SQL, setSemiSyncSource, type Statement } from '../adapters/mysql/dialect.js';
+import { adoptBinlogPosition, displaySql, killConnection, parseVersion, PROCESSLIST_SQL, setSemiSyncSource, type Statement } from '../adapters/mysql/dialect.js';
 import { clientSessions } from '../adapters/mysql/rows.js';
 import * as probeRound from './probe-round.js';
 
@@ -117,6 +117,11 @@ export async function runAction(a: Action, ctx: OperateContext): Promise<void> {
       await waitSourceHasAll(ctx, a, a.waitForSource ? 30_000 : 0);
       const before = await fresh(ctx, a.instance);
       if (before.semiSync?.source) await runStatements(ctx, a.instance, [setSemiSyncSource(versionOf(before), false, before.semiSync.newNames)]);
+      // MariaDB: a server that replicates from nobody (a demoted or returning primary) has a stale
+      // or empty gtid_slave_pos; MASTER_USE_GTID=slave_pos would ask its new source for history it
+      // already has — or, once that is purged, fail with 1236. It resumes after its own binlog.
+      const adopt = adoptBinlogPosition(versionOf(before), before.replication.length === 0);
+      if (adopt) await runStatements(ctx, a.instance, [adopt]);
       await run(ctx, a.instance, a, before);
       await waitFor(ctx, a.instance, `it replicates from ${a.source} with both threads running`, verifyMs, (x) => {
         const ch = x.replication[0];

@@ -13,7 +13,7 @@ import { editSources } from '../config/edit.js';
 import { activeMaintenance, fencedMap, type ClusterState, type Maintenance } from '../core/state.js';
 import { applyPlan, type ApplyContext, type ApplyReport } from './apply.js';
 import { failover, type FailoverEvent, type FailoverOutcome, type FailoverRequest } from './failover.js';
-import { fence, probeCluster, runAction } from './operate.js';
+import { fence, probeCluster, runAction, StepFailed } from './operate.js';
 
 export interface ReconcileRequest {
   readonly spec: ClusterSpec;
@@ -43,6 +43,8 @@ export interface ReconcileResult {
   readonly analysis: Analysis;
   readonly failover?: FailoverOutcome;
   readonly blocked?: string;
+  /** A step failed on a server (fencing, a rejoin, a relocation): what happened. Nothing after it ran. */
+  readonly error?: string;
   /** A dead intermediate source's replicas moved under its nearest healthy ancestor, and the write-back. */
   readonly relocation?: { readonly step: Extract<ReconcileStep, { kind: 'relocate' }>; readonly writeBack: WriteBackResult };
   readonly plan?: ClusterPlan;
@@ -84,69 +86,76 @@ async function reconcileSteps(req: ReconcileRequest): Promise<ReconcileResult> {
   const lastCommit = state.lastFailover?.commit;
   const formerMadePrimaryByCommit = state.formerPrimaries.some((f) => f.name === filePrimary) && lastCommit ? await ports.committedSince(lastCommit, spec.file) : false;
 
-  for (let n = 0; n < MAX_STEPS; n++) {
-    const step = decideReconcile({ spec, state, analysis, probes, now: ports.now(), acknowledgedByCommit, allowSwitchover: req.allowSwitchover !== false, formerMadePrimaryByCommit });
-    switch (step.kind) {
-      case 'resume-failover':
-      case 'fail-over': {
-        // An interrupted failover is finished (or undone) before anything else.
-        const outcome = await failover({ ...failoverReq, trigger: step.kind === 'fail-over' ? 'auto' : (state.journal?.trigger ?? 'auto') });
-        state = await ports.state.read(spec.cluster);
-        probes = await probeCluster(ctx);
-        return { analysis: step.kind === 'fail-over' ? analysis : analyzeCluster(spec, probes), failover: outcome, fenced: fencedMap(state), probes };
-      }
-      case 'blocked':
-        req.onEvent({ type: 'failover-blocked', reason: step.reason });
-        return { analysis, blocked: step.reason, fenced: fencedMap(state), probes };
-      case 'relocate': {
-        if (ports.mayAct && !ports.mayAct()) return { analysis, fenced: fencedMap(state), probes };
-        const target = spec.instances.find((x) => x.name === step.target) as ClusterSpec['instances'][number];
-        for (const m of step.moves) {
-          await runAction({ kind: 'change-source', instance: m.name, source: target.name, host: target.host, port: target.port, settings: DEFAULT_PLAN.replication, waitForSource: m.waitForTarget }, ctx);
+  try {
+    for (let n = 0; n < MAX_STEPS; n++) {
+      const step = decideReconcile({ spec, state, analysis, probes, now: ports.now(), acknowledgedByCommit, allowSwitchover: req.allowSwitchover !== false, formerMadePrimaryByCommit });
+      switch (step.kind) {
+        case 'resume-failover':
+        case 'fail-over': {
+          // An interrupted failover is finished (or undone) before anything else.
+          const outcome = await failover({ ...failoverReq, trigger: step.kind === 'fail-over' ? 'auto' : (state.journal?.trigger ?? 'auto') });
+          state = await ports.state.read(spec.cluster);
+          probes = await probeCluster(ctx);
+          return { analysis: step.kind === 'fail-over' ? analysis : analyzeCluster(spec, probes), failover: outcome, fenced: fencedMap(state), probes };
         }
-        const moved = [...step.moves.map((m) => m.name), ...step.already];
-        const writeBack = await ports.writeBack({
-          repoDir: req.repoDir,
-          file: spec.file,
-          edit: (text) => editSources(text, new Map(moved.map((n) => [n, target.name]))),
-          message: relocationCommitMessage(spec, step),
-          author: spec.writeBack.author,
-          push: spec.writeBack.push,
-        });
-        const commit = writeBack.kind === 'committed' ? writeBack.commit : null;
-        req.onEvent({ type: 'relocated', source: step.source, target: target.name, moved, skipped: step.skipped.map((s) => `${s.name}: ${s.why}`), commit });
-        return { analysis, relocation: { step, writeBack }, fenced: fencedMap(state), probes: await probeCluster(ctx) };
+        case 'blocked':
+          req.onEvent({ type: 'failover-blocked', reason: step.reason });
+          return { analysis, blocked: step.reason, fenced: fencedMap(state), probes };
+        case 'relocate': {
+          if (ports.mayAct && !ports.mayAct()) return { analysis, fenced: fencedMap(state), probes };
+          const target = spec.instances.find((x) => x.name === step.target) as ClusterSpec['instances'][number];
+          for (const m of step.moves) {
+            await runAction({ kind: 'change-source', instance: m.name, source: target.name, host: target.host, port: target.port, settings: DEFAULT_PLAN.replication, waitForSource: m.waitForTarget }, ctx);
+          }
+          const moved = [...step.moves.map((m) => m.name), ...step.already];
+          const writeBack = await ports.writeBack({
+            repoDir: req.repoDir,
+            file: spec.file,
+            edit: (text) => editSources(text, new Map(moved.map((n) => [n, target.name]))),
+            message: relocationCommitMessage(spec, step),
+            author: spec.writeBack.author,
+            push: spec.writeBack.push,
+          });
+          const commit = writeBack.kind === 'committed' ? writeBack.commit : null;
+          req.onEvent({ type: 'relocated', source: step.source, target: target.name, moved, skipped: step.skipped.map((s) => `${s.name}: ${s.why}`), commit });
+          return { analysis, relocation: { step, writeBack }, fenced: fencedMap(state), probes: await probeCluster(ctx) };
+        }
+        case 'forget-former':
+          state = await ports.state.update(spec.cluster, (s) => ({ ...s, formerPrimaries: s.formerPrimaries.filter((x) => x.name !== step.instance) }));
+          continue;
+        case 'fence-former':
+          await fence(ctx, step.instance);
+          break;
+        case 'rejoin-former': {
+          const src = spec.instances.find((x) => x.name === step.source) as ClusterSpec['instances'][number];
+          await runAction({ kind: 'change-source', instance: step.instance, source: src.name, host: src.host, port: src.port, settings: DEFAULT_PLAN.replication, waitForSource: false }, ctx);
+          req.onEvent({ type: 'rejoined', instance: step.instance, source: src.name });
+          state = await ports.state.update(spec.cluster, (s) => ({ ...s, formerPrimaries: s.formerPrimaries.filter((x) => x.name !== step.instance) }));
+          break;
+        }
+        case 'keep-fenced': {
+          req.onEvent({ type: 'fenced', instance: step.instance, errant: step.errant });
+          const fencedAt = new Date(ports.now()).toISOString();
+          state = await ports.state.update(spec.cluster, (s) => ({ ...s, formerPrimaries: s.formerPrimaries.map((x) => (x.name === step.instance ? { ...x, errant: step.errant, fencedAt } : x)) }));
+          continue;
+        }
+        case 'drift': {
+          const fenced = fencedMap(state);
+          if (step.plan.steps.length === 0) return { analysis, plan: step.plan, fenced, probes };
+          req.onEvent({ type: 'drift', plan: step.plan, applied: step.apply });
+          if (!step.apply) return { analysis, plan: step.plan, fenced, probes };
+          const applied = await applyPlan(step.plan, ctx);
+          return { analysis, plan: step.plan, applied, fenced, probes: await probeCluster(ctx) };
+        }
       }
-      case 'forget-former':
-        state = await ports.state.update(spec.cluster, (s) => ({ ...s, formerPrimaries: s.formerPrimaries.filter((x) => x.name !== step.instance) }));
-        continue;
-      case 'fence-former':
-        await fence(ctx, step.instance);
-        break;
-      case 'rejoin-former': {
-        const src = spec.instances.find((x) => x.name === step.source) as ClusterSpec['instances'][number];
-        await runAction({ kind: 'change-source', instance: step.instance, source: src.name, host: src.host, port: src.port, settings: DEFAULT_PLAN.replication, waitForSource: false }, ctx);
-        req.onEvent({ type: 'rejoined', instance: step.instance, source: src.name });
-        state = await ports.state.update(spec.cluster, (s) => ({ ...s, formerPrimaries: s.formerPrimaries.filter((x) => x.name !== step.instance) }));
-        break;
-      }
-      case 'keep-fenced': {
-        req.onEvent({ type: 'fenced', instance: step.instance, errant: step.errant });
-        const fencedAt = new Date(ports.now()).toISOString();
-        state = await ports.state.update(spec.cluster, (s) => ({ ...s, formerPrimaries: s.formerPrimaries.map((x) => (x.name === step.instance ? { ...x, errant: step.errant, fencedAt } : x)) }));
-        continue;
-      }
-      case 'drift': {
-        const fenced = fencedMap(state);
-        if (step.plan.steps.length === 0) return { analysis, plan: step.plan, fenced, probes };
-        req.onEvent({ type: 'drift', plan: step.plan, applied: step.apply });
-        if (!step.apply) return { analysis, plan: step.plan, fenced, probes };
-        const applied = await applyPlan(step.plan, ctx);
-        return { analysis, plan: step.plan, applied, fenced, probes: await probeCluster(ctx) };
-      }
+      // A former primary was fenced or rejoined: decide the rest from what the servers are now.
+      probes = await probeCluster(ctx);
     }
-    // A former primary was fenced or rejoined: decide the rest from what the servers are now.
-    probes = await probeCluster(ctx);
+  } catch (e) {
+    // A server refused or did not show a change (fencing, a rejoin, a relocation): the pass
+    // reports it; the next pass decides again from what the servers show then.
+    if (e instanceof StepFailed) return { analysis, error: e.message, fenced: fencedMap(state), probes };
+    throw e;
   }
   throw new Error(`reconcile of ${spec.cluster} did not settle within ${MAX_STEPS} steps`);
 }

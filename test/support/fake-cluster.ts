@@ -202,7 +202,7 @@ export function fakeCluster(spec: ClusterSpec, initial = 5): FakeCluster {
         cluster.onStatement(s, sql);
         statements.push(`${s.name}> ${sql}`);
         let m: RegExpExecArray | null;
-        if (/^SET SESSION sql_mode/.test(sql) || /^SET GLOBAL rpl_semi_sync/.test(sql)) return [];
+        if (/^SET SESSION sql_mode/.test(sql) || /^SET GLOBAL rpl_semi_sync/.test(sql) || /^SET GLOBAL gtid_slave_pos = @@GLOBAL\.gtid_binlog_pos$/.test(sql)) return [];
         // Client sessions: one application connection per live server, killed by a fence.
         if (/FROM information_schema\.PROCESSLIST/.test(sql)) return s.clients.map((id) => ({ ID: id, USER: 'app', COMMAND: 'Query' }));
         if (/^KILL CONNECTION \?$/.test(sql)) {

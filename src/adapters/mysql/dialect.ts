@@ -200,3 +200,14 @@ export const PROCESSLIST_SQL = 'SELECT ID, USER, COMMAND FROM information_schema
 export function killConnection(id: number): Statement {
   return stmt('KILL CONNECTION ?', [id]);
 }
+
+/**
+ * MariaDB only: before a server that replicates from nobody is pointed at a source with
+ * MASTER_USE_GTID=slave_pos, its replication position becomes the end of its own binlog
+ * (gtid_binlog_pos holds everything it applied or wrote, with log_slave_updates).
+ * https://mariadb.com/kb/en/gtid/#setting-up-a-new-replica-server-with-global-transaction-id
+ */
+export function adoptBinlogPosition(v: ServerVersion, replicatesFromNobody: boolean): Statement | undefined {
+  if (v.flavor !== 'mariadb' || !replicatesFromNobody) return undefined;
+  return stmt('SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos');
+}
