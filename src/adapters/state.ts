@@ -2,7 +2,7 @@
 // `.topogit/state`, replaced atomically (write to a temporary file, then rename).
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { EMPTY_STATE, fencedMap, type ClusterState } from '../core/state.js';
+import { activeMaintenance, EMPTY_STATE, fencedMap, type ClusterState, type Maintenance } from '../core/state.js';
 import type { StatePort } from '../core/ports.js';
 
 export class StateStore implements StatePort {
@@ -49,5 +49,13 @@ export async function fencedByCluster(dir: string, clusters: readonly string[]):
   const store = new StateStore(dir);
   const out = new Map<string, Map<string, string>>();
   for (const c of clusters) out.set(c, fencedMap(await store.read(c)));
+  return out;
+}
+
+/** The instances in maintenance at `now` of every cluster, read from the state directory. */
+export async function maintenanceByCluster(dir: string, clusters: readonly string[], now: number): Promise<Map<string, Map<string, Maintenance>>> {
+  const store = new StateStore(dir);
+  const out = new Map<string, Map<string, Maintenance>>();
+  for (const c of clusters) out.set(c, activeMaintenance(await store.read(c), now));
   return out;
 }

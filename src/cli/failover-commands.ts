@@ -40,6 +40,11 @@ export function renderFailoverEvent(e: EngineEvent): string {
       return `${e.instance} is back and fenced (read-only)${e.errant ? `: errant GTIDs ${e.errant}; it will not be rejoined automatically` : ''}\n`;
     case 'rejoined':
       return `${e.instance} is back: no errant GTIDs, rejoined as a replica of ${e.source}\n`;
+    case 'relocated':
+      return (
+        `relocated: ${e.source} is dead; ${e.moved.join(', ')} now replicate${e.moved.length === 1 ? 's' : ''} from ${e.target}${e.commit ? `; commit ${e.commit.slice(0, 12)}` : ''}\n` +
+        e.skipped.map((s) => `  not moved: ${s}\n`).join('')
+      );
     case 'drift':
       return `drift: ${e.plan.steps.length} correction${e.plan.steps.length === 1 ? '' : 's'} ${e.applied ? 'applied' : 'reported only (reconcile: report, or the primary is not reachable)'}\n`;
   }

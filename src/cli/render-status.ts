@@ -51,7 +51,7 @@ function renderCluster(v: ClusterView, report: ClusterReport | undefined): strin
     i.health,
     i.lagSeconds !== null ? `lag ${i.lagSeconds}s` : '',
     i.readOnly === null ? '' : i.readOnly ? 'ro' : 'rw',
-    [i.gtid ? `gtid ${i.gtid}` : '', i.promotion === 'never' ? 'never-promote' : i.promotion === 'prefer' ? 'prefer-promote' : '']
+    [i.gtid ? `gtid ${i.gtid}` : '', i.promotion === 'never' ? 'never-promote' : i.promotion === 'prefer' ? 'prefer-promote' : '', i.maintenance ? `maintenance${i.maintenance.until ? ` until ${i.maintenance.until}` : ''}` : '']
       .filter(Boolean)
       .join('  '),
   ]);
@@ -60,6 +60,10 @@ function renderCluster(v: ClusterView, report: ClusterReport | undefined): strin
   if (report) lines.push(...reportLines(report));
   const details = v.instances.flatMap((i) => i.problems.map((p) => `  ! ${i.name}: ${p.health}: ${p.detail}`));
   lines.push(...details);
+  for (const i of v.instances) {
+    const m = i.maintenance;
+    if (m) lines.push(`  ~ ${i.name}: in maintenance since ${m.since}, ${m.until ? `until ${m.until}` : 'until turned off'}${m.reason ? `: ${m.reason}` : ''}; topogit neither fails over for it nor fences, promotes or repairs it`);
+  }
   for (const u of v.unmanaged) lines.push(`  ! unmanaged replica ${u.host}:${u.port} (server_id ${u.serverId}) of ${u.of}: not in ${v.file}`);
   for (const n of v.notes) lines.push(`  ! ${n}`);
   return lines.join('\n') + '\n';

@@ -31,6 +31,8 @@ export interface CandidateOptions {
   readonly lastLag?: ReadonlyMap<string, number>;
   /** Fenced former primaries: never promoted. */
   readonly fenced?: ReadonlySet<string>;
+  /** Never promoted either, with why (e.g. in maintenance). */
+  readonly excluded?: ReadonlyMap<string, string>;
 }
 
 /** The channel of `s` that replicates from `primary` (by address, or by the server id it reports). */
@@ -97,12 +99,20 @@ export function chooseCandidate(spec: ClusterSpec, probes: ReadonlyMap<string, P
     const known = { ...base, executed: s.gtid.executed, retrieved: ch?.retrievedGtid ?? '', lagSeconds: lag };
     if (r.promotion === 'never') return { ...known, eligible: false, why: 'promotion: never' };
     if (o.fenced?.has(r.name)) return { ...known, eligible: false, why: 'fenced former primary' };
+    const excluded = o.excluded?.get(r.name);
+    if (excluded !== undefined) return { ...known, eligible: false, why: excluded };
     // Only a member that was really replicating from the dead primary has its data.
     if (!ch) return { ...known, eligible: false, why: 'not replicating from it' };
     if (ch && (ch.lastSqlErrno !== 0 || (ch.sqlThread === 'no' && ch.lastSqlError !== ''))) {
       return { ...known, eligible: false, why: `stopped on an SQL error (${ch.lastSqlErrno}); its data cannot be trusted` };
     }
-    if (lag !== null && lag > o.maxLagSeconds) return { ...known, eligible: false, why: `${lag}s behind (limit ${o.maxLagSeconds}s)` };
+    // A delayed replica (MASTER_DELAY) is behind on purpose: never an automatic candidate unless
+    // `promotion: prefer` (or named by --to); then it is caught up from a donor, and its lag
+    // counts without the delay.
+    const delay = ch.sqlDelay ?? 0;
+    if (delay > 0 && r.promotion !== 'prefer' && o.to !== r.name) return { ...known, eligible: false, why: `delayed ${delay}s (MASTER_DELAY): not an automatic candidate unless promotion: prefer` };
+    const realLag = lag !== null && delay > 0 ? Math.max(0, lag - delay) : lag;
+    if (realLag !== null && realLag > o.maxLagSeconds) return { ...known, eligible: false, why: `${realLag}s behind (limit ${o.maxLagSeconds}s)` };
     const others = [...states.entries()].filter(([n]) => n !== r.name).map(([, x]) => x);
     const local = flavor ? localWrites(flavor, s, others) : '';
     if (local) return { ...known, eligible: false, why: `has errant local writes no other member has (${local})` };
@@ -147,8 +157,8 @@ export function chooseCandidate(spec: ClusterSpec, probes: ReadonlyMap<string, P
   return { kind: 'promote', candidate: best.name, ranked, reason: parts.join(', ') };
 }
 
-/** Its GTID state as if the relay log were applied: executed plus retrieved. */
-function withRetrieved(s: InstanceState): GtidState {
+/** Its GTID state as if the relay log were applied: executed plus retrieved (what it holds). */
+export function withRetrieved(s: InstanceState): GtidState {
   const r = s.replication[0]?.retrievedGtid;
   if (!r) return s.gtid;
   if (s.flavor === 'mysql') return { ...s.gtid, executed: s.gtid.executed ? `${s.gtid.executed},${r}` : r };

@@ -2,6 +2,7 @@
 import { gtidSummary, parseGtid } from './gtid.js';
 import type { ClusterSpec, Flavor, InstanceSpec, InstanceState, ProbeResult, ReplicaStatus } from './model.js';
 import { endpointKey } from './model.js';
+import type { Maintenance } from './state.js';
 
 /** Health words, most severe first: an instance shows the first that applies. */
 export const HEALTH_ORDER = [
@@ -45,6 +46,8 @@ export interface InstanceView {
   readonly ioThread: ReplicaStatus['ioThread'] | null;
   readonly sqlThread: ReplicaStatus['sqlThread'] | null;
   readonly probeMs: number;
+  /** Set while an operator has it in maintenance (`topogit maintenance`). */
+  readonly maintenance?: Maintenance;
 }
 
 export interface UnmanagedReplica {
@@ -76,6 +79,8 @@ export interface ClassifyOptions {
   readonly lagWarnSeconds: number;
   /** Former primaries kept read-only after a failover, with why (e.g. their errant GTIDs). */
   readonly fenced?: ReadonlyMap<string, string>;
+  /** Instances in maintenance (shown, not a health word). */
+  readonly maintenance?: ReadonlyMap<string, Maintenance>;
 }
 
 export const DEFAULT_CLASSIFY: ClassifyOptions = { lagWarnSeconds: 10 };
@@ -135,6 +140,7 @@ function classifyInstance(
     source: spec.source ?? null,
     promotion: spec.promotion,
     probeMs: probe?.ms ?? 0,
+    ...(opts.maintenance?.has(spec.name) ? { maintenance: opts.maintenance.get(spec.name) as Maintenance } : {}),
   };
   if (!probe || !probe.ok) {
     const error = probe?.ok === false ? probe.error : 'not probed';

@@ -4,11 +4,12 @@
 // are all the same loop. Each step is one thing the engine can do and verify; a `refuse`,
 // `undo` or `abandon` ends the failover with nothing promoted.
 import { analyzeCluster, quorumMet, triggersFailover, type Analysis } from './analysis.js';
-import { chooseCandidate, localWrites, replicasOf, type Contender } from './candidate.js';
-import { canReplicateFrom } from './errant.js';
+import { chooseCandidate, localWrites, replicasOf, withRetrieved, type Contender } from './candidate.js';
+import { canReplicateFrom, hasAll } from './errant.js';
 import type { ClusterSpec, InstanceState, ProbeResult } from './model.js';
 import { endpointKey, isAlive } from './model.js';
-import { journaled, type ClusterState, type FailoverJournal, type FailoverPhase } from './state.js';
+import { describeMaintenance, maintenanceBlocksFailover, maintenanceExclusions } from './maintenance.js';
+import { activeMaintenance, journaled, type ClusterState, type FailoverJournal, type FailoverPhase } from './state.js';
 
 export interface FailoverRequest {
   readonly trigger: 'auto' | 'manual';
@@ -34,6 +35,8 @@ export interface FailoverInput {
   readonly state: ClusterState;
   /** A manual request may wait briefly for the replicas to notice a death they have not seen yet. */
   readonly mayWaitForConfirmation: boolean;
+  /** Now (ms): maintenance records expire. */
+  readonly now: number;
 }
 
 export interface RepointMove {
@@ -55,8 +58,12 @@ export type FailoverStep =
   | { readonly kind: 'undo'; readonly reason: string; readonly restart: readonly string[] }
   /** Forced failover of a primary that answers: set it read-only, then let its replicas receive its last writes. */
   | { readonly kind: 'fence-old'; readonly instance: string; readonly replicas: readonly string[] }
-  /** Stop the replicas' IO threads and let each apply its relay log (in parallel). */
-  | { readonly kind: 'drain'; readonly replicas: readonly string[] }
+  /** Stop the replicas' IO threads and let each apply its relay log (in parallel); `delayed` ones
+   *  (MASTER_DELAY) only stop receiving: they are not waited out. */
+  | { readonly kind: 'drain'; readonly replicas: readonly string[]; readonly delayed: readonly string[] }
+  /** A delayed replica holds received transactions nobody else applied (semi-sync acknowledged
+   *  them, say): it applies its relay log now, without the delay, so they can reach the candidate. */
+  | { readonly kind: 'undelay'; readonly instance: string }
   /** Journal the choice of candidate (or a new one, when the chosen one died before promotion). */
   | { readonly kind: 'choose'; readonly candidate: string; readonly reason: string; readonly ranked: readonly Contender[] }
   /** No replica may be promoted: restart the IO threads, drop the journal, refuse. */
@@ -66,8 +73,9 @@ export type FailoverStep =
   | { readonly kind: 'promote'; readonly candidate: string }
   /** Point the other replicas at the new primary; `skipped` have transactions it lacks and stay stopped. */
   | { readonly kind: 'repoint'; readonly newPrimary: string; readonly moves: readonly string[]; readonly skipped: readonly { name: string; why: string }[] }
-  /** Best effort: the old primary may be partitioned rather than dead; stop its writes if it answers. */
-  | { readonly kind: 'fence-attempt'; readonly instance: string }
+  /** Best effort: the old primary may be partitioned rather than dead; stop its writes if it answers.
+   *  `skip`: it is in maintenance (why), not fenced. */
+  | { readonly kind: 'fence-attempt'; readonly instance: string; readonly skip?: string }
   /** Commit (and push) the new tree. */
   | { readonly kind: 'write-back'; readonly newPrimary: string }
   /** Record the failover, forget the journal, run the postFailover hooks. */
@@ -110,6 +118,9 @@ export function decideFailover(i: FailoverInput): FailoverStep {
   }
 
   if (!j) {
+    // An operator is working on it: its death is expected. (A failover already journaled goes on.)
+    const maintenance = activeMaintenance(i.state, i.now).get(failed.name);
+    if (maintenance) return { kind: 'refuse', reason: maintenanceBlocksFailover(spec.cluster, failed.name, maintenance) };
     if (!triggersFailover(analysis.code)) {
       if (i.request.trigger === 'manual' && analysis.code === 'UnreachablePrimary' && i.mayWaitForConfirmation) {
         // Asked right after a crash, the replicas may not have noticed yet (they notice at once on a
@@ -160,7 +171,16 @@ export function decideFailover(i: FailoverInput): FailoverStep {
   if (!promoted) {
     // If the primary still answers (forced failover), fence it first: never two writable primaries.
     if (isAlive(probes.get(failed.name)) && !journaled(j, 'fenced-old')) return { kind: 'fence-old', instance: failed.name, replicas: replicas.map((r) => r.name) };
-    if (!journaled(j, 'drained')) return { kind: 'drain', replicas: replicas.map((r) => r.name) };
+    if (!journaled(j, 'drained')) {
+      const delayed = replicas.filter((r) => {
+        const p = probes.get(r.name);
+        return p?.ok && (p.state.replication[0]?.sqlDelay ?? 0) > 0;
+      });
+      return { kind: 'drain', replicas: replicas.filter((r) => !delayed.includes(r)).map((r) => r.name), delayed: delayed.map((r) => r.name) };
+    }
+
+    const undelay = mustUndelay(probes, replicas.map((r) => r.name));
+    if (undelay) return { kind: 'undelay', instance: undelay };
 
     const chosen = j.candidate;
     if (!chosen || !journaled(j, 'chosen') || !reachable(chosen)) {
@@ -169,6 +189,7 @@ export function decideFailover(i: FailoverInput): FailoverStep {
       const choice = chooseCandidate(spec, probes, failed.name, {
         maxLagSeconds: spec.failover.maxLagSeconds,
         fenced,
+        excluded: maintenanceExclusions(i.state, i.now),
         lastLag: new Map(Object.entries(i.state.lastLag ?? {})),
         ...((i.request.to ?? j.to) ? { to: (i.request.to ?? j.to) as string } : {}),
       });
@@ -185,9 +206,31 @@ export function decideFailover(i: FailoverInput): FailoverStep {
 
   const newPrimary = j.candidate as string;
   if (!journaled(j, 'repointed')) return repointStep(spec, probes, replicas.map((r) => r.name), newPrimary);
-  if (!journaled(j, 'fence-attempted')) return { kind: 'fence-attempt', instance: failed.name };
+  if (!journaled(j, 'fence-attempted')) {
+    const maintenance = activeMaintenance(i.state, i.now).get(failed.name);
+    return { kind: 'fence-attempt', instance: failed.name, ...(maintenance ? { skip: describeMaintenance(failed.name, maintenance) } : {}) };
+  }
   if (!journaled(j, 'written-back')) return { kind: 'write-back', newPrimary };
   return { kind: 'finish', newPrimary };
+}
+
+/**
+ * A delayed replica (MASTER_DELAY) whose relay log holds transactions that no other replica has
+ * applied: promoting anyone else, or repointing it, would lose them. It applies them now.
+ */
+function mustUndelay(probes: ReadonlyMap<string, ProbeResult>, names: readonly string[]): string | undefined {
+  const states = names.flatMap((n) => {
+    const p = probes.get(n);
+    return p?.ok ? [{ name: n, state: p.state }] : [];
+  });
+  for (const { name, state } of states) {
+    const ch = state.replication[0];
+    if (!ch || (ch.sqlDelay ?? 0) === 0 || ch.lastSqlErrno !== 0) continue;
+    const holds = withRetrieved(state);
+    if (hasAll(state.flavor, state.gtid, holds)) continue;
+    if (!states.some((o) => o.name !== name && hasAll(state.flavor, o.state.gtid, holds))) return name;
+  }
+  return undefined;
 }
 
 /** Replicas whose IO thread is stopped without an SQL error: what a drain leaves behind. */
@@ -223,9 +266,11 @@ function repointStep(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>
     }
     const ch = p.state.replication[0];
     if (ch && `${ch.sourceHost}:${ch.sourcePort}` === endpointKey(np) && ch.ioThread !== 'no') continue;
-    const v = canReplicateFrom(p.state.flavor, p.state.gtid, npProbe.state.gtid, npProbe.state.gtid);
+    // What it holds counts, its relay log included: repointing discards the relay log, so a
+    // replica that received transactions the new primary lacks (semi-sync acknowledged them) keeps them.
+    const v = canReplicateFrom(p.state.flavor, withRetrieved(p.state), npProbe.state.gtid, npProbe.state.gtid);
     if (v.kind !== 'ok') {
-      skipped.push({ name, why: `not repointed: it has transactions ${newPrimary} lacks (${v.kind === 'errant' ? v.errant : v.kind === 'source-behind' ? v.missing : v.why}); left stopped for a human` });
+      skipped.push({ name, why: `not repointed: it holds transactions ${newPrimary} lacks (${v.kind === 'errant' ? v.errant : v.kind === 'source-behind' ? v.missing : v.why}); left stopped for a human` });
       continue;
     }
     moves.push(name);
@@ -241,9 +286,10 @@ export function pickDonor(probes: ReadonlyMap<string, ProbeResult>, names: reado
   for (const n of names) {
     const p = probes.get(n);
     if (n === candidate || !p?.ok) continue;
-    const v = canReplicateFrom(c.state.flavor, c.state.gtid, p.state.gtid, p.state.gtid);
+    // The candidate's relay log is discarded when it is pointed at the donor: the donor must have
+    // everything the candidate holds (v ok), and something it has not applied (lacks not ok).
+    const v = canReplicateFrom(c.state.flavor, withRetrieved(c.state), p.state.gtid, p.state.gtid);
     const lacks = canReplicateFrom(c.state.flavor, p.state.gtid, c.state.gtid, c.state.gtid);
-    // The donor must have everything the candidate has (v ok) and something more (lacks not ok).
     if (v.kind !== 'ok' || lacks.kind === 'ok') continue;
     // A donor's own local (errant) writes must not become the new primary's history.
     const others = names.filter((x) => x !== n).flatMap((x) => {

@@ -24,6 +24,8 @@ export type Action =
       readonly settings: ReplicationSettings;
       /** Wait (bounded) for the source to have every transaction of the replica first. */
       readonly waitForSource: boolean;
+      /** Set MASTER_DELAY / SOURCE_DELAY (a failover's catch-up sets 0); absent: keep the replica's own. */
+      readonly delaySeconds?: number;
     }
   | { readonly kind: 'start-replication'; readonly instance: string }
   /** Wait until `instance` executed everything `target` had when the wait began. */
@@ -31,7 +33,9 @@ export type Action =
   /** Stop and forget replication, then read_only=0: the instance becomes the primary. */
   | { readonly kind: 'promote'; readonly instance: string }
   /** Failover: stop receiving from a dead source, and apply what was already received. */
-  | { readonly kind: 'drain-relay-log'; readonly instance: string; readonly timeoutSeconds: number };
+  | { readonly kind: 'drain-relay-log'; readonly instance: string; readonly timeoutSeconds: number; readonly wait?: boolean }
+  /** Failover: a delayed replica (MASTER_DELAY) applies its relay log now, without the delay. */
+  | { readonly kind: 'undelay'; readonly instance: string; readonly timeoutSeconds: number };
 
 export type Symbol = '~' | '+' | '-' | '!';
 
@@ -156,6 +160,11 @@ export function planCluster(spec: ClusterSpec, probes: ReadonlyMap<string, Probe
     if (opts.fenced?.has(i.name)) continue;
     const target = spec.instances.find((x) => x.name === i.source) as InstanceSpec;
     const targetLive = live.get(target.name);
+    // A source must be on the live primary's line: the primary itself, or a member that replicates.
+    // One that replicates from nobody and is not the primary (a former primary the file still names
+    // after a failover whose write-back failed, a detached replica) would fork the tree.
+    const detached = primaryLine !== null && targetLive !== undefined && targetLive.channel === undefined && target.name !== primaryLine && !(switched && target.name === livePrimary.name);
+    if (detached && !untouchable.has(target.name)) untouchable.set(target.name, `it replicates from nobody and is not the live primary (${primaryLine ?? 'unknown'})`);
     const blocked = untouchable.get(target.name);
     if (blocked && fromAfterSwitch !== target.name) {
       notices.push(

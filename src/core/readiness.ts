@@ -1,12 +1,14 @@
 // failoverReadiness: could an automatic failover happen right now if the primary died, which
 // replica would it promote, and if none, why not. Asked before the failure, from the same probe
 // round `status` shows, so an operator learns that a failover would be refused while the primary
-// is still alive to fix it. Pure.
+// is still alive to fix it. Pure. Instances in maintenance: no failover for the primary's death,
+// never a candidate.
 import { blockedReason } from './reconcile.js';
 import { chooseCandidate, channelFrom, type Contender } from './candidate.js';
 import { CONNECTION_ERRORS, primaryServerId } from './analysis.js';
+import { describeMaintenance, maintenanceExclusions } from './maintenance.js';
 import type { ClusterSpec, InstanceSpec, ProbeResult, ReplicaStatus } from './model.js';
-import { fencedMap, type ClusterState } from './state.js';
+import { activeMaintenance, fencedMap, type ClusterState } from './state.js';
 
 export interface Readiness {
   /** Would the daemon fail over automatically if the primary died now? */
@@ -29,6 +31,8 @@ export function failoverReadiness(spec: ClusterSpec, probes: ReadonlyMap<string,
 
   // The policy.
   if (state.journal) reasons.push(`a failover of ${state.journal.failedPrimary} is in progress (started ${state.journal.startedAt})`);
+  const maintenance = activeMaintenance(state, now).get(primary.name);
+  if (maintenance) reasons.push(`${describeMaintenance(primary.name, maintenance)}: no failover`);
   if (!spec.failover.auto) reasons.push('failover.auto is false');
   else {
     const flapping = blockedReason(spec, state, now, false);
@@ -62,6 +66,7 @@ export function failoverReadiness(spec: ClusterSpec, probes: ReadonlyMap<string,
   const choice = chooseCandidate(spec, probes, primary.name, {
     maxLagSeconds: spec.failover.maxLagSeconds,
     fenced,
+    excluded: maintenanceExclusions(state, now),
     lastLag: new Map(Object.entries(state.lastLag ?? {})),
   });
   if (choice.kind === 'refuse') {

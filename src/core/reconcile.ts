@@ -6,8 +6,10 @@ import type { Analysis } from './analysis.js';
 import { quorumMet, triggersFailover } from './analysis.js';
 import { canReplicateFrom } from './errant.js';
 import type { ClusterSpec, ProbeResult } from './model.js';
+import { intermediateLosses } from './shapes.js';
 import { DEFAULT_PLAN, isSwitchover, planCluster, type ClusterPlan } from './plan.js';
-import { fencedMap, type ClusterState } from './state.js';
+import { leaveAlone, maintenanceBlocksFailover } from './maintenance.js';
+import { activeMaintenance, fencedMap, type ClusterState } from './state.js';
 
 export interface ReconcileInput {
   readonly spec: ClusterSpec;
@@ -19,6 +21,8 @@ export interface ReconcileInput {
   readonly acknowledgedByCommit: boolean;
   /** May drift correction move the primary role? Only after a commit changed the file's primary. */
   readonly allowSwitchover: boolean;
+  /** A commit after the last failover's own names a former primary the primary again (a human repaired it). */
+  readonly formerMadePrimaryByCommit?: boolean;
 }
 
 export type ReconcileStep =
@@ -33,6 +37,16 @@ export type ReconcileStep =
   | { readonly kind: 'rejoin-former'; readonly instance: string; readonly source: string }
   /** It stays read-only and out of replication (errant GTIDs, or `formerPrimary: fence`). */
   | { readonly kind: 'keep-fenced'; readonly instance: string; readonly errant: string }
+  /** A dead intermediate source: its orphaned replicas move under its nearest healthy ancestor
+   *  (`moves`; `already` replicate from it), then the file is written back. Nothing is promoted. */
+  | {
+      readonly kind: 'relocate';
+      readonly source: string;
+      readonly target: string;
+      readonly moves: readonly { readonly name: string; readonly waitForTarget: boolean }[];
+      readonly already: readonly string[];
+      readonly skipped: readonly { readonly name: string; readonly why: string }[];
+    }
   /** Terminal: the plan for the rest of the drift, applied or only reported. */
   | { readonly kind: 'drift'; readonly plan: ClusterPlan; readonly apply: boolean };
 
@@ -59,7 +73,10 @@ export function needsCommitAcknowledgement(spec: ClusterSpec, state: ClusterStat
 export function decideReconcile(i: ReconcileInput): ReconcileStep {
   const { spec, state, probes } = i;
   if (state.journal) return { kind: 'resume-failover' };
+  const maintenance = activeMaintenance(state, i.now);
   if (triggersFailover(i.analysis.code)) {
+    const m = maintenance.get(i.analysis.primary);
+    if (m) return { kind: 'blocked', reason: maintenanceBlocksFailover(spec.cluster, i.analysis.primary, m) };
     const blocked = blockedReason(spec, state, i.now, i.acknowledgedByCommit);
     if (blocked) return { kind: 'blocked', reason: blocked };
     if (!quorumMet(i.analysis, spec.failover.quorum) && spec.failover.fence.command.length === 0) {
@@ -71,9 +88,17 @@ export function decideReconcile(i: ReconcileInput): ReconcileStep {
     return { kind: 'fail-over' };
   }
 
+  const relocation = spec.failover.auto ? relocationStep(spec, probes, new Set(maintenance.keys())) : undefined;
+  if (relocation) return relocation;
+
   const filePrimary = spec.instances.find((x) => x.source === undefined);
   for (const f of state.formerPrimaries) {
-    if (f.name === filePrimary?.name) return { kind: 'forget-former', instance: f.name };
+    // The file names it the primary: a human's commit after the failover made it so (forget it
+    // as a former primary), or the failover's write-back never landed and the file is stale
+    // (keep it fenced: a stale file is not a decision).
+    if (f.name === filePrimary?.name && i.formerMadePrimaryByCommit) return { kind: 'forget-former', instance: f.name };
+    // An operator is working on it: no fencing, no rejoin until the maintenance ends.
+    if (maintenance.has(f.name)) continue;
     const p = probes.get(f.name);
     if (!p?.ok) continue;
     if (!p.state.readOnly) return { kind: 'fence-former', instance: f.name };
@@ -87,7 +112,7 @@ export function decideReconcile(i: ReconcileInput): ReconcileStep {
     if (f.errant === undefined) return { kind: 'keep-fenced', instance: f.name, errant };
   }
 
-  const full = planCluster(spec, probes, { ...DEFAULT_PLAN, fenced: fencedMap(state) });
+  const full = leaveAlone(planCluster(spec, probes, { ...DEFAULT_PLAN, fenced: fencedMap(state) }), spec, maintenance);
   // Moving the primary role is a decision a commit makes, not something drift repair infers.
   const plan: ClusterPlan =
     !i.allowSwitchover && full.steps.some(isSwitchover)
@@ -116,4 +141,66 @@ export function rememberPrimary(spec: ClusterSpec, probes: ReadonlyMap<string, P
   const sameLag = JSON.stringify(lastLag) === JSON.stringify(state.lastLag ?? {});
   if (state.lastPrimaryGtid?.name === primary.name && state.lastPrimaryGtid.executed === p.state.gtid.executed && sameLag) return undefined;
   return { ...state, lastLag, lastPrimaryGtid: { name: primary.name, executed: p.state.gtid.executed, at: new Date(now).toISOString() } };
+}
+
+/**
+ * Orchestrator's DeadIntermediateMaster recovery: the replicas of a dead intermediate source move
+ * under its nearest ancestor that answers, each only when that ancestor has (or, for one it lags,
+ * will get within the wait) every transaction the replica has; one with errant transactions stays
+ * where it is, reported. The first dead intermediate with something to do, or undefined.
+ */
+export function relocationStep(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>, inMaintenance: ReadonlySet<string> = new Set()): ReconcileStep | undefined {
+  const byName = new Map(spec.instances.map((i) => [i.name, i]));
+  const primary = spec.instances.find((i) => i.source === undefined);
+  const primaryProbe = primary ? probes.get(primary.name) : undefined;
+  for (const loss of intermediateLosses(spec, probes)) {
+    // A source in maintenance is down on purpose: its replicas wait for it.
+    if (!loss.dead || inMaintenance.has(loss.source)) continue;
+    // The nearest ancestor that answers (the dead source's source, or further up).
+    let target = byName.get(loss.source)?.source;
+    while (target !== undefined && !probes.get(target)?.ok) target = byName.get(target)?.source;
+    const t = target !== undefined ? probes.get(target) : undefined;
+    const targetSpec = target !== undefined ? byName.get(target) : undefined;
+    if (!t?.ok || !targetSpec) continue;
+    const moves: { name: string; waitForTarget: boolean }[] = [];
+    const already: string[] = [];
+    const skipped: { name: string; why: string }[] = [];
+    for (const o of loss.orphans) {
+      const p = probes.get(o.name);
+      if (!p?.ok || inMaintenance.has(o.name)) {
+        skipped.push({ name: o.name, why: p?.ok ? 'in maintenance' : 'unreachable' });
+        continue;
+      }
+      const ch = p.state.replication[0];
+      if (ch && `${ch.sourceHost}:${ch.sourcePort}` === `${targetSpec.host}:${targetSpec.port}`) {
+        already.push(o.name);
+        continue;
+      }
+      if (!o.lost) {
+        skipped.push({ name: o.name, why: 'it has not lost its source on a connection error' });
+        continue;
+      }
+      const reference = primaryProbe?.ok ? primaryProbe.state.gtid : t.state.gtid;
+      const v = canReplicateFrom(p.state.flavor, p.state.gtid, t.state.gtid, reference);
+      if (v.kind === 'errant') skipped.push({ name: o.name, why: `it has errant GTIDs ${v.errant}` });
+      else if (v.kind === 'unknown') skipped.push({ name: o.name, why: `cannot compare GTIDs (${v.why})` });
+      else moves.push({ name: o.name, waitForTarget: v.kind === 'source-behind' });
+    }
+    if (moves.length > 0 || already.length > 0) return { kind: 'relocate', source: loss.source, target: targetSpec.name, moves, already, skipped };
+  }
+  return undefined;
+}
+
+/** The write-back commit of a relocation: `relocate(shop): db003 db002 -> db001`, then the evidence. */
+export function relocationCommitMessage(spec: ClusterSpec, step: Extract<ReconcileStep, { kind: 'relocate' }>): string {
+  const moved = [...step.moves.map((m) => m.name), ...step.already];
+  return [
+    `relocate(${spec.cluster}): ${moved.join(' ')} ${step.source} -> ${step.target}`,
+    '',
+    `Analysis: DeadIntermediateSource - ${step.source} is unreachable and its replicas lost it on a connection error.`,
+    `Moved under ${step.target}, its nearest source that answers, after a GTID check: ${moved.join(', ')}.`,
+    ...step.skipped.map((s) => `Not moved: ${s.name}: ${s.why}.`),
+    'Nothing was promoted.',
+    '',
+  ].join('\n');
 }

@@ -76,7 +76,7 @@ export interface IntermediateLoss {
   readonly source: string;
   readonly dead: boolean;
   /** Its replicas in the file, with what each says. */
-  readonly orphans: readonly { readonly name: string; readonly reachable: boolean; readonly lost: boolean; readonly connected: boolean }[];
+  readonly orphans: readonly { readonly name: string; readonly reachable: boolean; readonly lost: boolean; readonly connected: boolean; readonly moved: boolean }[];
 }
 
 export function intermediateLosses(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>): IntermediateLoss[] {
@@ -89,10 +89,12 @@ export function intermediateLosses(spec: ClusterSpec, probes: ReadonlyMap<string
     const orphans = children.map((c) => {
       const s = stateOf(probes, c.name);
       const ch = s ? channelFrom(s, src, srcId) : undefined;
-      return { name: c.name, reachable: s !== undefined, lost: ch !== undefined && lostOnConnectionError(ch), connected: ch?.ioThread === 'yes' };
+      // Moved: it replicates from someone else already (a relocation whose write-back is pending).
+      const moved = s !== undefined && ch === undefined && s.replication.length > 0;
+      return { name: c.name, reachable: s !== undefined, lost: ch !== undefined && lostOnConnectionError(ch), connected: ch?.ioThread === 'yes', moved };
     });
-    if (!orphans.some((o) => o.lost || o.connected)) continue;
-    out.push({ source: src.name, dead: orphans.some((o) => o.lost) && !orphans.some((o) => o.connected), orphans });
+    if (!orphans.some((o) => o.lost || o.connected || o.moved)) continue;
+    out.push({ source: src.name, dead: orphans.some((o) => o.lost || o.moved) && !orphans.some((o) => o.connected), orphans });
   }
   return out;
 }
@@ -119,7 +121,7 @@ export function detectShapes(spec: ClusterSpec, probes: ReadonlyMap<string, Prob
     const following = loss.orphans.filter((o) => o.connected).map((o) => o.name);
     shapes.push(
       loss.dead
-        ? { code: 'DeadIntermediateSource', instance: loss.source, replicas: loss.orphans.map((o) => o.name), summary: `${loss.source} is dead (unreachable, and ${lost.join(', ')} lost it); its replicas ${loss.orphans.map((o) => o.name).join(', ')} are orphaned` }
+        ? { code: 'DeadIntermediateSource', instance: loss.source, replicas: loss.orphans.map((o) => o.name), summary: `${loss.source} is dead (unreachable${lost.length ? `, and ${lost.join(', ')} lost it` : ''}); its replicas ${loss.orphans.map((o) => o.name).join(', ')} are orphaned` }
         : { code: 'UnreachableIntermediateSource', instance: loss.source, replicas: following, summary: `${loss.source} is unreachable from topogit, but ${following.join(', ')} still replicate${following.length === 1 ? 's' : ''} from it` },
     );
   }

@@ -4,7 +4,7 @@
 import type { Contender } from './candidate.js';
 
 /** The steps a failover journals, in the order they happen (some are skipped when not needed). */
-export const FAILOVER_PHASES = ['started', 'stonith', 'fenced-old', 'drained', 'chosen', 'caught-up', 'promoted', 'repointed', 'fence-attempted', 'written-back'] as const;
+export const FAILOVER_PHASES = ['started', 'stonith', 'fenced-old', 'drained', 'undelayed', 'chosen', 'caught-up', 'promoted', 'repointed', 'fence-attempted', 'written-back'] as const;
 export type FailoverPhase = (typeof FAILOVER_PHASES)[number];
 
 export interface JournalStep {
@@ -68,6 +68,16 @@ export interface ClusterState {
   /** Each replica's last known seconds behind its source, while the primary was alive: once it is
    *  gone, Seconds_Behind_Master is NULL and only this says how far behind a candidate was. */
   readonly lastLag?: Readonly<Record<string, number>>;
+  /** Instances an operator is working on (`topogit maintenance`), by name; see activeMaintenance. */
+  readonly maintenance?: Readonly<Record<string, Maintenance>>;
+}
+
+/** An instance in maintenance: no failover because it is gone, no fencing, no drift repair on it,
+ *  never promoted. ISO times; `until` null: until `topogit maintenance ... off`. */
+export interface Maintenance {
+  readonly since: string;
+  readonly until: string | null;
+  readonly reason: string | null;
 }
 
 export const EMPTY_STATE: ClusterState = { formerPrimaries: [] };
@@ -88,4 +98,9 @@ export function fencedMap(state: ClusterState): Map<string, string> {
       .filter((f) => f.errant !== undefined)
       .map((f) => [f.name, f.errant ? `former primary with errant GTIDs ${f.errant}` : 'former primary; formerPrimary: fence']),
   );
+}
+
+/** The instances in maintenance at `now`, by name (entries whose `until` has passed are ignored). */
+export function activeMaintenance(state: ClusterState, now: number): Map<string, Maintenance> {
+  return new Map(Object.entries(state.maintenance ?? {}).filter(([, m]) => m.until === null || Date.parse(m.until) > now));
 }

@@ -4,9 +4,10 @@ import type { ClusterView, InstanceView } from './classify.js';
 import type { InstanceState, ProbeResult } from './model.js';
 import { readinessJson, type ClusterReport, type ReadinessJson } from './report.js';
 import type { Shape } from './shapes.js';
+import type { Maintenance } from './state.js';
 
 /** One instance in `status --json`: the view, plus the raw probe so `plan --against` can replay it. */
-export type StatusInstanceJson = InstanceView & { readonly state: InstanceState | null; readonly errorCode: string | null };
+export type StatusInstanceJson = Omit<InstanceView, 'maintenance'> & { readonly maintenance: Maintenance | null; readonly state: InstanceState | null; readonly errorCode: string | null };
 
 export interface StatusJson {
   readonly formatVersion: 1;
@@ -52,7 +53,7 @@ export function statusJson(
       failover: readinessJson(report.failover),
       instances: v.instances.map((i) => {
         const p = probes.get(i.name);
-        return { ...i, state: p?.ok ? p.state : null, errorCode: p && !p.ok ? p.code : null };
+        return { ...i, maintenance: i.maintenance ?? null, state: p?.ok ? p.state : null, errorCode: p && !p.ok ? p.code : null };
       }),
     })),
   };

@@ -9,6 +9,7 @@ import type { Health } from '../core/classify.js';
 import type { AnalysisCode } from '../core/analysis.js';
 import { readinessJson, type ReadinessJson } from '../core/report.js';
 import type { Shape } from '../core/shapes.js';
+import type { Maintenance } from '../core/state.js';
 import type { Metrics } from './metrics.js';
 import type { ClusterSnapshot, Condition, DaemonSnapshot, FailoverSummary, PassSummary } from './model.js';
 
@@ -40,6 +41,8 @@ export interface InstanceJson {
   readonly lagSeconds: number | null;
   readonly gtid: string | null;
   readonly error: string | null;
+  /** Set while an operator has it in maintenance (`topogit maintenance`). */
+  readonly maintenance: Maintenance | null;
 }
 
 export interface ClusterJson {
@@ -100,6 +103,7 @@ export function clusterJson(c: ClusterSnapshot): ClusterJson {
       lagSeconds: i.lagSeconds,
       gtid: i.gtid,
       error: i.error,
+      maintenance: i.maintenance ?? null,
     })),
     conditions: c.conditions,
     lastPass: c.lastPass,

@@ -196,7 +196,7 @@ export class ClusterLoop {
       }
       this.errors = 0;
       await this.record(spec, result, started, log);
-      const outcome = result.failover ? (result.failover.kind === 'done' ? 'failover' : 'error') : result.blocked ? 'blocked' : result.applied ? 'applied' : result.plan?.steps.length ? 'reported' : 'ok';
+      const outcome = result.failover ? (result.failover.kind === 'done' ? 'failover' : 'error') : result.blocked ? 'blocked' : result.applied || result.relocation ? 'applied' : result.plan?.steps.length ? 'reported' : 'ok';
       const detail = result.failover
         ? result.failover.kind === 'done'
           ? `failover ${result.failover.record.from} -> ${result.failover.record.to}`
@@ -246,10 +246,10 @@ export class ClusterLoop {
     this.analysis = r.analysis.code;
     if (r.analysis.code !== 'PrimaryReachable') this.suspectSince ??= started;
     else this.suspectSince = undefined;
-    this.view = classifyCluster(spec, r.probes, { ...DEFAULT_CLASSIFY, ...(r.fenced.size ? { fenced: r.fenced } : {}) });
+    this.view = classifyCluster(spec, r.probes, { ...DEFAULT_CLASSIFY, ...(r.fenced.size ? { fenced: r.fenced } : {}), ...(r.maintenance?.size ? { maintenance: r.maintenance } : {}) });
     for (const i of this.view.instances) {
       this.deps.metrics.observeProbe(spec.cluster, i.name, i.probeMs / 1000, i.health !== 'Unreachable');
-      this.deps.metrics.setInstance(spec.cluster, i.name, { up: i.health !== 'Unreachable', lagSeconds: i.lagSeconds, readOnly: i.readOnly });
+      this.deps.metrics.setInstance(spec.cluster, i.name, { up: i.health !== 'Unreachable', lagSeconds: i.lagSeconds, readOnly: i.readOnly, maintenance: i.maintenance !== undefined });
     }
     this.driftCount = r.plan?.steps.length ?? 0;
     this.deps.metrics.setDrift(spec.cluster, this.driftCount);
@@ -264,6 +264,7 @@ export class ClusterLoop {
       this.allowSwitchover = false;
       await this.deps.onSelfWrite(spec.file);
     }
+    if (r.relocation?.writeBack.kind === 'committed') await this.deps.onSelfWrite(spec.file);
     const unhealthy = this.view.instances.filter((i) => i.health !== 'OK' && i.health !== 'Drift');
     this.setCondition('Degraded', unhealthy.length > 0, unhealthy.map((i) => `${i.name}: ${i.health}`).join('; ') || 'every instance healthy');
     this.setCondition('Drifted', this.driftCount > 0 || !this.view.inSync, this.driftCount > 0 ? `${this.driftCount} correction(s) ${r.applied ? 'applied' : 'pending'}` : this.view.inSync ? 'live tree matches the file' : 'live tree differs from the file');
@@ -292,6 +293,9 @@ function logEvent(log: Logger, e: FailoverEvent | ReconcileEvent): void {
       return;
     case 'rejoined':
       log.info({ instance: e.instance, source: e.source }, `${e.instance} rejoined under ${e.source}`);
+      return;
+    case 'relocated':
+      log.warn({ source: e.source, target: e.target, moved: e.moved, skipped: e.skipped, commit: e.commit }, `${e.source} is dead: relocated ${e.moved.join(', ')} under ${e.target}`);
       return;
     case 'drift':
       log.info({ steps: e.plan.steps.map((s) => s.summary), applied: e.applied }, 'drift');

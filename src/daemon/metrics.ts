@@ -19,6 +19,7 @@ export class Metrics implements MetricsSink {
   private readonly instanceUp: Gauge<InstanceLabel>;
   private readonly lag: Gauge<InstanceLabel>;
   private readonly readOnly: Gauge<InstanceLabel>;
+  private readonly maintenance: Gauge<InstanceLabel>;
   private readonly failovers: Counter<ClusterLabel>;
   private readonly lastFailover: Gauge<ClusterLabel>;
   private readonly reconcileErrors: Counter<ClusterLabel>;
@@ -58,6 +59,12 @@ export class Metrics implements MetricsSink {
     this.readOnly = new Gauge({
       name: `${PREFIX}read_only`,
       help: 'Whether the instance has read_only=ON (1) or OFF (0); absent when unknown.',
+      labelNames: ['cluster', 'instance'],
+      registers,
+    });
+    this.maintenance = new Gauge({
+      name: `${PREFIX}maintenance`,
+      help: 'Whether the instance is in maintenance (1: `topogit maintenance ... on`; no failover, fencing or repair because of it) or not (0).',
       labelNames: ['cluster', 'instance'],
       registers,
     });
@@ -113,7 +120,7 @@ export class Metrics implements MetricsSink {
     this.instanceUp.set(labels, up ? 1 : 0);
   }
 
-  setInstance(cluster: string, instance: string, v: { up: boolean; lagSeconds: number | null; readOnly: boolean | null }): void {
+  setInstance(cluster: string, instance: string, v: { up: boolean; lagSeconds: number | null; readOnly: boolean | null; maintenance?: boolean }): void {
     this.touch(cluster, instance);
     const labels = { cluster, instance };
     this.instanceUp.set(labels, v.up ? 1 : 0);
@@ -121,6 +128,7 @@ export class Metrics implements MetricsSink {
     else this.lag.set(labels, v.lagSeconds);
     if (v.readOnly === null) this.readOnly.remove(labels);
     else this.readOnly.set(labels, v.readOnly ? 1 : 0);
+    if (v.maintenance !== undefined) this.maintenance.set(labels, v.maintenance ? 1 : 0);
   }
 
   failover(cluster: string, atSeconds: number): void {
@@ -160,7 +168,7 @@ export class Metrics implements MetricsSink {
   /** Remove the series of one instance that left its cluster's file. */
   forgetInstance(cluster: string, instance: string): void {
     const labels = { cluster, instance };
-    for (const m of [this.probeDuration, this.instanceUp, this.lag, this.readOnly]) m.remove(labels);
+    for (const m of [this.probeDuration, this.instanceUp, this.lag, this.readOnly, this.maintenance]) m.remove(labels);
     this.instances.get(cluster)?.delete(instance);
   }
 

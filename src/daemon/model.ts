@@ -62,7 +62,7 @@ export interface DaemonSnapshot {
 /** Counters and observations the metrics endpoint exposes; the loops call these. */
 export interface MetricsSink {
   observeProbe(cluster: string, instance: string, seconds: number, up: boolean): void;
-  setInstance(cluster: string, instance: string, v: { up: boolean; lagSeconds: number | null; readOnly: boolean | null }): void;
+  setInstance(cluster: string, instance: string, v: { up: boolean; lagSeconds: number | null; readOnly: boolean | null; maintenance?: boolean }): void;
   failover(cluster: string, atSeconds: number): void;
   reconcileError(cluster: string): void;
   setDrift(cluster: string, count: number): void;

@@ -22,11 +22,12 @@ export interface ChangeContext {
   readonly warn: (line: string) => void;
 }
 
-/** One probe round of the clusters, with the former primaries the state keeps fenced. */
+/** One probe round of the clusters, with the former primaries the state keeps fenced and the instances in maintenance. */
 export async function gatherLive(specs: readonly ClusterSpec[], c: ChangeContext): Promise<Observation[]> {
-  const [{ gather }, { probe }, { fencedByCluster }] = await Promise.all([import('./gather.js'), import('../adapters/mysql/probe.js'), import('../adapters/state.js')]);
+  const [{ gather }, { probe }, { fencedByCluster, maintenanceByCluster }] = await Promise.all([import('./gather.js'), import('../adapters/mysql/probe.js'), import('../adapters/state.js')]);
   const fenced = await fencedByCluster(topogitPaths(c.cwd).state, specs.map((s) => s.cluster));
-  return gather(specs, { env: c.env, timeouts: c.timeouts, concurrency: c.concurrency, probe, fenced });
+  const maintenance = await maintenanceByCluster(topogitPaths(c.cwd).state, specs.map((s) => s.cluster), Date.now());
+  return gather(specs, { env: c.env, timeouts: c.timeouts, concurrency: c.concurrency, probe, fenced, maintenance });
 }
 
 /** Like gatherLive, but refuses (nothing is changed) when a cluster cannot be observed or refuses the credentials. */

@@ -6,13 +6,13 @@
 import type { Analysis } from '../core/analysis.js';
 import { decideFailover, failoverAnalysis, type FailoverStep } from '../core/failover.js';
 import { failoverCommitMessage, failoverRecord, hookEnv, lostTransactions } from '../core/failover-record.js';
-import type { ClusterSpec, ProbeResult } from '../core/model.js';
+import { isAlive, type ClusterSpec, type ProbeResult } from '../core/model.js';
 import { DEFAULT_REPLICATION } from '../core/plan.js';
 import type { FailoverPorts, WriteBackResult } from '../core/ports.js';
 import { withoutJournal, type ClusterState, type FailoverJournal, type FailoverPhase, type FailoverRecord } from '../core/state.js';
 import { editSources, promotionEdits } from '../config/edit.js';
 import type { ApplyEvent } from './apply.js';
-import { probeCluster, restartReplication, runAction, StepFailed, tryFence, type OperateContext } from './operate.js';
+import { fence, probeCluster, restartReplication, runAction, StepFailed, tryFence, type OperateContext } from './operate.js';
 
 export type { FailoverPorts };
 
@@ -105,7 +105,7 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
   try {
     for (let n = 0; n < MAX_STEPS; n++) {
       const analysis = failoverAnalysis(spec, probes, state.journal);
-      const step: FailoverStep = decideFailover({ spec, journal: state.journal, resumed, request, analysis, probes, state, mayWaitForConfirmation: ports.now() < confirmUntil });
+      const step: FailoverStep = decideFailover({ spec, journal: state.journal, resumed, request, analysis, probes, state, mayWaitForConfirmation: ports.now() < confirmUntil, now: ports.now() });
       if (step.kind === 'repoint' || step.kind === 'fence-attempt' || step.kind === 'write-back' || step.kind === 'finish') writableAt ??= ports.now();
       if (step.kind === 'fence-attempt' || step.kind === 'write-back' || step.kind === 'finish') repointedAt ??= ports.now();
       switch (step.kind) {
@@ -116,6 +116,13 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
           probes = await probeCluster(ctx);
           continue;
         case 'start': {
+          // A second look at the primary alone before anything changes: a connection reset that
+          // healed, or a probe that lost a race, must not start a failover. Any answer is life.
+          if (!step.forced) {
+            const f = instance(spec, step.failed);
+            const again = await ports.probe({ host: f.host, port: f.port }, ctx.admin, ctx.timeouts);
+            if (isAlive(again)) return { kind: 'refused', reason: `${step.failed} answered a second probe (${again.ok ? 'it is reachable' : again.error}): it is alive; no failover`, analysis };
+          }
           // A human's veto comes before anything changes.
           for (const command of step.hooks) {
             const r = await ports.runHook(command, hookEnv(spec, step.failed, req.to));
@@ -158,7 +165,7 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
           break;
         }
         case 'fence-old':
-          await runAction({ kind: 'set-read-only', instance: step.instance, readOnly: true }, ctx);
+          await fence(ctx, step.instance);
           // Its last commits must reach the replicas before their IO threads stop.
           for (const r of step.replicas) {
             await runAction({ kind: 'wait-caught-up', instance: r, target: step.instance, timeoutSeconds: DRAIN_SECONDS }, ctx).catch(() => undefined);
@@ -168,16 +175,22 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
         case 'drain': {
           // A half-dead primary must not keep feeding replicas while we decide; each applies what it
           // has. One that cannot finish in time is not promoted, but does not block the others.
-          const results = await Promise.all(
-            step.replicas.map((r) => runAction({ kind: 'drain-relay-log', instance: r, timeoutSeconds: DRAIN_SECONDS }, ctx).then(() => undefined, (e: unknown) => ({ name: r, error: (e as Error).message }))),
-          );
+          const results = await Promise.all([
+            ...step.replicas.map((r) => runAction({ kind: 'drain-relay-log', instance: r, timeoutSeconds: DRAIN_SECONDS }, ctx).then(() => undefined, (e: unknown) => ({ name: r, error: (e as Error).message }))),
+            ...step.delayed.map((r) => runAction({ kind: 'drain-relay-log', instance: r, timeoutSeconds: DRAIN_SECONDS, wait: false }, ctx).then(() => undefined, (e: unknown) => ({ name: r, error: (e as Error).message }))),
+          ]);
           const undrained = results.filter((x) => x !== undefined);
           let notes = state.journal?.notes ?? [];
           for (const u of undrained) notes = [...notes, `${u.name} did not apply its relay log in time (${u.error}); not promoted`];
           const drained = step.replicas.filter((r) => !undrained.some((u) => u.name === r));
-          await mark('drained', `IO threads stopped and relay logs applied on ${drained.join(', ') || 'no replica'}`, { undrained: undrained.map((u) => u.name), notes });
+          const delayedNote = step.delayed.length > 0 ? `; delayed, not waited out: ${step.delayed.join(', ')}` : '';
+          await mark('drained', `IO threads stopped and relay logs applied on ${drained.join(', ') || 'no replica'}${delayedNote}`, { undrained: undrained.map((u) => u.name), notes });
           break;
         }
+        case 'undelay':
+          await runAction({ kind: 'undelay', instance: step.instance, timeoutSeconds: DRAIN_SECONDS }, ctx);
+          await mark('undelayed', `${step.instance} applied its relay log without its delay (it held transactions no other replica had)`);
+          break;
         case 'choose':
           // Probed again before the promotion: the old primary must still be gone, the candidate alive.
           await mark('chosen', `${step.candidate}: ${step.reason}`, { candidate: step.candidate, ranked: step.ranked });
@@ -185,7 +198,8 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
         case 'catch-up': {
           const d = instance(spec, step.donor);
           const ok = await unlessCandidateDied(step.candidate, async () => {
-            await runAction({ kind: 'change-source', instance: step.candidate, source: d.name, host: d.host, port: d.port, settings: DEFAULT_REPLICATION, waitForSource: false }, ctx);
+            // Without any delay the candidate may have: it is caught up, not waited out.
+            await runAction({ kind: 'change-source', instance: step.candidate, source: d.name, host: d.host, port: d.port, settings: DEFAULT_REPLICATION, waitForSource: false, delaySeconds: 0 }, ctx);
             await runAction({ kind: 'wait-caught-up', instance: step.candidate, target: d.name, timeoutSeconds: DRAIN_SECONDS }, ctx);
           });
           if (ok) await mark('caught-up', `${step.candidate} caught up from ${d.name}`, { notes: note(`${step.candidate} caught up from ${d.name}, which was ahead of it`) });
@@ -214,8 +228,9 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
         }
         case 'fence-attempt': {
           // The old primary may be merely partitioned: try to stop its writes (it is fenced on return too).
-          const fenced = await tryFence(ctx, step.instance);
-          await mark('fence-attempted', fenced ? `${step.instance} answered and was set read-only` : `${step.instance} did not answer; it is fenced when it returns`);
+          // (Not one an operator is working on: it is in maintenance.)
+          const fenced = step.skip === undefined && (await tryFence(ctx, step.instance));
+          await mark('fence-attempted', step.skip !== undefined ? `not fenced: ${step.skip}` : fenced ? `${step.instance} answered and was set read-only` : `${step.instance} did not answer; it is fenced when it returns`);
           continue;
         }
         case 'write-back': {

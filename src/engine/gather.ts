@@ -4,7 +4,7 @@
 import type { ClusterSpec, ProbeResult } from '../core/model.js';
 import { classifyCluster, type ClassifyOptions, type ClusterView, DEFAULT_CLASSIFY } from '../core/classify.js';
 import { reportCluster, type ClusterReport } from '../core/report.js';
-import { EMPTY_STATE, fencedMap, type ClusterState } from '../core/state.js';
+import { activeMaintenance, EMPTY_STATE, fencedMap, type ClusterState, type Maintenance } from '../core/state.js';
 import { DEFAULT_TIMEOUTS, type ProbeFn, type Timeouts } from '../core/ports.js';
 import { resolveCredentials } from '../config/load.js';
 import { probeRound } from './probe-round.js';
@@ -18,9 +18,11 @@ export interface GatherOptions {
   readonly probe: ProbeFn;
   /** Former primaries kept fenced, per cluster (from the state directory). */
   readonly fenced?: ReadonlyMap<string, ReadonlyMap<string, string>>;
-  /** Each cluster's state records (the fenced map is taken from them when `fenced` is not given). */
+  /** Instances in maintenance, per cluster (from the state directory). */
+  readonly maintenance?: ReadonlyMap<string, ReadonlyMap<string, Maintenance>>;
+  /** Each cluster's state records: fenced and maintenance come from them when not given above. */
   readonly states?: ReadonlyMap<string, ClusterState>;
-  /** For the anti-flapping rule of the readiness; default the clock. */
+  /** Maintenance expiry and the readiness's anti-flapping rule; default the clock. */
   readonly now?: number;
 }
 
@@ -51,7 +53,8 @@ export async function gather(specs: readonly ClusterSpec[], o: GatherOptions): P
     });
     const state = o.states?.get(spec.cluster) ?? EMPTY_STATE;
     const fenced = o.fenced?.get(spec.cluster) ?? fencedMap(state);
-    const view = classifyCluster(spec, probes, { ...(o.classify ?? DEFAULT_CLASSIFY), ...(fenced.size ? { fenced } : {}) });
+    const maintenance = o.maintenance?.get(spec.cluster) ?? activeMaintenance(state, now);
+    const view = classifyCluster(spec, probes, { ...(o.classify ?? DEFAULT_CLASSIFY), ...(fenced.size ? { fenced } : {}), ...(maintenance.size ? { maintenance } : {}) });
     return { spec, probes, view, report: reportCluster(spec, probes, state, now) };
   });
 }

@@ -7,7 +7,8 @@ import type { ClusterSpec, Endpoint, GtidState, InstanceState, ProbeResult } fro
 import { endpointKey } from '../core/model.js';
 import type { Login, ServerPorts, Timeouts } from '../core/ports.js';
 import { statementsFor } from '../adapters/mysql/actions.js';
-import { displaySql, parseVersion, setSemiSyncSource, type Statement } from '../adapters/mysql/dialect.js';
+import { displaySql, killConnection, parseVersion, PROCESSLIST_SQL, setSemiSyncSource, type Statement } from '../adapters/mysql/dialect.js';
+import { clientSessions } from '../adapters/mysql/rows.js';
 import * as probeRound from './probe-round.js';
 
 export type OperateEvent =
@@ -97,7 +98,8 @@ export async function runAction(a: Action, ctx: OperateContext): Promise<void> {
         await assertNoOtherWritablePrimary(ctx, a.instance);
       }
       await run(ctx, a.instance, a, s);
-      await waitFor(ctx, a.instance, `read_only is ${a.readOnly ? 'ON' : 'OFF'}`, verifyMs, (x) => x.readOnly === a.readOnly);
+      // MySQL 5.7.8+: read_only alone lets SUPER users write; fenced means super_read_only too.
+      await waitFor(ctx, a.instance, `read_only is ${a.readOnly ? 'ON' : 'OFF'}`, verifyMs, (x) => x.readOnly === a.readOnly && (!a.readOnly || x.superReadOnly !== false));
       return;
     }
     case 'start-replication': {
@@ -138,11 +140,25 @@ export async function runAction(a: Action, ctx: OperateContext): Promise<void> {
       const sqlError = ch.lastSqlErrno !== 0;
       // Never restart an applier that stopped on an error: that replica is reported, not promoted.
       await run(ctx, a.instance, a, s, (sql) => /IO_THREAD/.test(sql) || (!sqlError && ch.sqlThread === 'no'));
-      if (sqlError) return;
+      // A delayed replica is not waited out (its applier would take MASTER_DELAY seconds): it only
+      // stops receiving, and keeps its relay log.
+      if (sqlError || a.wait === false) return;
       await waitFor(ctx, a.instance, 'it applied everything it received', a.timeoutSeconds * 1000, (x) => {
         const c = x.replication[0];
         if (!c || !c.retrievedGtid) return true;
         if (c.lastSqlErrno !== 0) return true; // stopped on an error while draining: reported by the caller
+        return hasAll(x.flavor, x.gtid, { executed: c.retrievedGtid });
+      });
+      return;
+    }
+    case 'undelay': {
+      const s = await fresh(ctx, a.instance);
+      const ch = s.replication[0];
+      if (!ch || ch.lastSqlErrno !== 0) return;
+      await run(ctx, a.instance, a, s);
+      await waitFor(ctx, a.instance, 'it applied everything it received, without its delay', a.timeoutSeconds * 1000, (x) => {
+        const c = x.replication[0];
+        if (!c || !c.retrievedGtid || c.lastSqlErrno !== 0) return true;
         return hasAll(x.flavor, x.gtid, { executed: c.retrievedGtid });
       });
       return;
@@ -195,10 +211,33 @@ export async function restartReplication(ctx: OperateContext, names: readonly st
   for (const name of names) await runAction({ kind: 'start-replication', instance: name }, ctx).catch(() => undefined);
 }
 
-/** Best effort, quickly: stop writes on a server that may be partitioned rather than dead. */
+/**
+ * Fences a server that must not take writes: read_only (and super_read_only where it exists),
+ * verified, then every client session is killed — an open transaction must not commit later, and
+ * on MariaDB a user with SUPER or READ ONLY ADMIN could go on writing through read_only. Replication
+ * threads, system threads and topogit's own admin user are left alone. Returns the sessions killed.
+ */
+export async function fence(ctx: OperateContext, name: string): Promise<number> {
+  await runAction({ kind: 'set-read-only', instance: name, readOnly: true }, ctx);
+  const session = await ctx.ports.open(endpointOf(ctx, name), ctx.admin, ctx.timeouts);
+  let killed = 0;
+  try {
+    for (const id of clientSessions(await session.query(PROCESSLIST_SQL), ctx.admin.user)) {
+      const kill = killConnection(id);
+      ctx.onEvent({ type: 'statement', instance: name, sql: displaySql(kill) });
+      // Gone already (it ended on its own): nothing to do.
+      await session.query(kill.sql, kill.values).then(() => killed++, () => undefined);
+    }
+  } finally {
+    await session.close();
+  }
+  return killed;
+}
+
+/** Best effort, quickly: fence a server that may be partitioned rather than dead. */
 export async function tryFence(ctx: OperateContext, name: string): Promise<boolean> {
   const quick = { ...ctx, timeouts: { ...ctx.timeouts, connectMs: Math.min(ctx.timeouts.connectMs, 500), queryMs: Math.min(ctx.timeouts.queryMs, 500) }, verifyTimeoutMs: 1000 };
-  return runAction({ kind: 'set-read-only', instance: name, readOnly: true }, quick).then(
+  return fence(quick, name).then(
     () => true,
     () => false,
   );

@@ -4,8 +4,10 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TopogitError } from '../core/errors.js';
-import { classifyCluster } from '../core/classify.js';
+import { classifyCluster, DEFAULT_CLASSIFY } from '../core/classify.js';
+import { leaveAlone } from '../core/maintenance.js';
 import type { ClusterSpec, ProbeResult } from '../core/model.js';
+import type { Maintenance } from '../core/state.js';
 import type { StatusJson } from '../core/status-document.js';
 import { planCluster, type ClusterPlan, type PlanOptions, type Step } from '../core/plan.js';
 import { resolveCredentials } from '../config/load.js';
@@ -17,7 +19,9 @@ export function planObservations(observations: readonly Observation[], opts: Pla
   const plans = observations.map((o) => {
     // A fenced former primary (status shows it) is never rejoined by a plan either.
     const fenced = new Map(o.view.instances.filter((i) => i.health === 'Fenced').map((i) => [i.name, i.problems[0]?.detail ?? 'fenced']));
-    return planCluster(o.spec, o.probes, fenced.size ? { ...opts, fenced } : opts);
+    // Nor is an instance in maintenance touched (status shows it).
+    const maintenance = new Map(o.view.instances.flatMap((i) => (i.maintenance ? [[i.name, i.maintenance] as const] : [])));
+    return leaveAlone(planCluster(o.spec, o.probes, fenced.size ? { ...opts, fenced } : opts), o.spec, maintenance);
   });
   const views = plans.map((p, n) => {
     const o = observations[n] as Observation;
@@ -102,9 +106,11 @@ export function observationsFromStatus(json: unknown, specs: readonly ClusterSpe
   return specs.map((spec) => {
     const recorded = doc.clusters?.find((c) => c.name === spec.cluster);
     const probes = new Map<string, ProbeResult>();
+    const maintenance = new Map<string, Maintenance>();
     for (const i of spec.instances) {
       const r = recorded?.instances.find((x) => x.host === i.host && x.port === i.port) ?? recorded?.instances.find((x) => x.name === i.name);
       const endpoint = { host: i.host, port: i.port };
+      if (r?.maintenance) maintenance.set(i.name, r.maintenance);
       probes.set(
         i.name,
         r?.state
@@ -112,6 +118,6 @@ export function observationsFromStatus(json: unknown, specs: readonly ClusterSpe
           : { ok: false, endpoint, error: r ? (r.error ?? 'unreachable when recorded') : `not in ${source}`, code: r?.errorCode ?? 'ERECORDED', ms: 0 },
       );
     }
-    return { spec, probes, view: classifyCluster(spec, probes) };
+    return { spec, probes, view: classifyCluster(spec, probes, { ...DEFAULT_CLASSIFY, ...(maintenance.size ? { maintenance } : {}) }) };
   });
 }

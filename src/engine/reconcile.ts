@@ -7,11 +7,13 @@ import { analyzeCluster, triggersFailover } from '../core/analysis.js';
 import type { ClusterSpec, ProbeResult } from '../core/model.js';
 import { DEFAULT_PLAN, type ClusterPlan } from '../core/plan.js';
 import type { ReconcilePorts } from '../core/ports.js';
-import { decideReconcile, needsCommitAcknowledgement, rememberPrimary } from '../core/reconcile.js';
-import { fencedMap, type ClusterState } from '../core/state.js';
+import { decideReconcile, needsCommitAcknowledgement, relocationCommitMessage, rememberPrimary, type ReconcileStep } from '../core/reconcile.js';
+import type { WriteBackResult } from '../core/ports.js';
+import { editSources } from '../config/edit.js';
+import { activeMaintenance, fencedMap, type ClusterState, type Maintenance } from '../core/state.js';
 import { applyPlan, type ApplyContext, type ApplyReport } from './apply.js';
 import { failover, type FailoverEvent, type FailoverOutcome, type FailoverRequest } from './failover.js';
-import { probeCluster, runAction } from './operate.js';
+import { fence, probeCluster, runAction } from './operate.js';
 
 export interface ReconcileRequest {
   readonly spec: ClusterSpec;
@@ -31,6 +33,7 @@ export type ReconcileEvent =
   | { readonly type: 'failover-blocked'; readonly reason: string }
   | { readonly type: 'fenced'; readonly instance: string; readonly errant: string }
   | { readonly type: 'rejoined'; readonly instance: string; readonly source: string }
+  | { readonly type: 'relocated'; readonly source: string; readonly target: string; readonly moved: readonly string[]; readonly skipped: readonly string[]; readonly commit: string | null }
   | { readonly type: 'drift'; readonly plan: ClusterPlan; readonly applied: boolean };
 
 /** Everything a pass can report: plan steps, statements and waits, failover steps and hooks, decisions. */
@@ -40,9 +43,13 @@ export interface ReconcileResult {
   readonly analysis: Analysis;
   readonly failover?: FailoverOutcome;
   readonly blocked?: string;
+  /** A dead intermediate source's replicas moved under its nearest healthy ancestor, and the write-back. */
+  readonly relocation?: { readonly step: Extract<ReconcileStep, { kind: 'relocate' }>; readonly writeBack: WriteBackResult };
   readonly plan?: ClusterPlan;
   readonly applied?: ApplyReport;
   readonly fenced: ReadonlyMap<string, string>;
+  /** Instances in maintenance at the end of the pass. */
+  readonly maintenance?: ReadonlyMap<string, Maintenance>;
   /** The probe round the result was decided from (the last one). */
   readonly probes: ReadonlyMap<string, ProbeResult>;
 }
@@ -51,6 +58,12 @@ export interface ReconcileResult {
 const MAX_STEPS = 32;
 
 export async function reconcileOnce(req: ReconcileRequest): Promise<ReconcileResult> {
+  const r = await reconcileSteps(req);
+  const maintenance = activeMaintenance(await req.ports.state.read(req.spec.cluster), req.ports.now());
+  return maintenance.size > 0 ? { ...r, maintenance } : r;
+}
+
+async function reconcileSteps(req: ReconcileRequest): Promise<ReconcileResult> {
   const { spec, ports } = req;
   const ctx: ApplyContext = { ...req.ctx, spec, ports, onEvent: req.onEvent };
   let state: ClusterState = await ports.state.read(spec.cluster);
@@ -66,8 +79,13 @@ export async function reconcileOnce(req: ReconcileRequest): Promise<ReconcileRes
   const commit = !state.journal && triggersFailover(analysis.code) ? needsCommitAcknowledgement(spec, state, ports.now()) : undefined;
   const acknowledgedByCommit = commit !== undefined && (await ports.committedSince(commit, spec.file));
 
+  // A former primary the file names the primary again: only a commit after the failover's makes that a decision.
+  const filePrimary = spec.instances.find((x) => x.source === undefined)?.name;
+  const lastCommit = state.lastFailover?.commit;
+  const formerMadePrimaryByCommit = state.formerPrimaries.some((f) => f.name === filePrimary) && lastCommit ? await ports.committedSince(lastCommit, spec.file) : false;
+
   for (let n = 0; n < MAX_STEPS; n++) {
-    const step = decideReconcile({ spec, state, analysis, probes, now: ports.now(), acknowledgedByCommit, allowSwitchover: req.allowSwitchover !== false });
+    const step = decideReconcile({ spec, state, analysis, probes, now: ports.now(), acknowledgedByCommit, allowSwitchover: req.allowSwitchover !== false, formerMadePrimaryByCommit });
     switch (step.kind) {
       case 'resume-failover':
       case 'fail-over': {
@@ -80,11 +98,30 @@ export async function reconcileOnce(req: ReconcileRequest): Promise<ReconcileRes
       case 'blocked':
         req.onEvent({ type: 'failover-blocked', reason: step.reason });
         return { analysis, blocked: step.reason, fenced: fencedMap(state), probes };
+      case 'relocate': {
+        if (ports.mayAct && !ports.mayAct()) return { analysis, fenced: fencedMap(state), probes };
+        const target = spec.instances.find((x) => x.name === step.target) as ClusterSpec['instances'][number];
+        for (const m of step.moves) {
+          await runAction({ kind: 'change-source', instance: m.name, source: target.name, host: target.host, port: target.port, settings: DEFAULT_PLAN.replication, waitForSource: m.waitForTarget }, ctx);
+        }
+        const moved = [...step.moves.map((m) => m.name), ...step.already];
+        const writeBack = await ports.writeBack({
+          repoDir: req.repoDir,
+          file: spec.file,
+          edit: (text) => editSources(text, new Map(moved.map((n) => [n, target.name]))),
+          message: relocationCommitMessage(spec, step),
+          author: spec.writeBack.author,
+          push: spec.writeBack.push,
+        });
+        const commit = writeBack.kind === 'committed' ? writeBack.commit : null;
+        req.onEvent({ type: 'relocated', source: step.source, target: target.name, moved, skipped: step.skipped.map((s) => `${s.name}: ${s.why}`), commit });
+        return { analysis, relocation: { step, writeBack }, fenced: fencedMap(state), probes: await probeCluster(ctx) };
+      }
       case 'forget-former':
         state = await ports.state.update(spec.cluster, (s) => ({ ...s, formerPrimaries: s.formerPrimaries.filter((x) => x.name !== step.instance) }));
         continue;
       case 'fence-former':
-        await runAction({ kind: 'set-read-only', instance: step.instance, readOnly: true }, ctx);
+        await fence(ctx, step.instance);
         break;
       case 'rejoin-former': {
         const src = spec.instances.find((x) => x.name === step.source) as ClusterSpec['instances'][number];

@@ -15,7 +15,7 @@ const exec = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
 const bin = path.join(root, 'bin', 'topogit.js');
 
-export type DrillKind = 'kill' | 'stop' | 'freeze' | 'partition' | 'kill-two' | 'daemon-crash' | 'errant' | 'semisync';
+export type DrillKind = 'kill' | 'stop' | 'freeze' | 'partition' | 'kill-two' | 'daemon-crash' | 'errant' | 'semisync' | 'maintenance';
 
 export interface DrillReport {
   readonly drill: DrillKind;
@@ -303,6 +303,12 @@ export class DrillEnv {
     await this.afterPasses(1, 'with the fence command loaded');
   }
 
+  /** `topogit maintenance drill NAME on|off ...` in the daemon's clone, as an operator would run it. */
+  async maintenance(name: string, ...args: string[]): Promise<string> {
+    const { stdout } = await exec(process.execPath, [bin, 'maintenance', 'drill', name, ...args], { cwd: this.ops, env: { ...process.env, ...this.fleet.env } });
+    return stdout;
+  }
+
   /** Proving a negative: wait until the daemon has decided `n` more times from fresh probes. */
   async afterPasses(n: number, why: string): Promise<void> {
     const from = await this.passes();
@@ -431,6 +437,14 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
           detail = `SIGKILL ${primary}; the daemon killed right after "${step}", then restarted`;
           break;
         }
+        case 'maintenance':
+          // An operator restarts the primary on purpose and says so first: no failover.
+          expectFailover = false;
+          await env.maintenance(primary, 'on', '--reason', 'drill: planned restart');
+          await env.fleet.run('sandbox', 'kill', primary);
+          down = [primary];
+          detail = `maintenance on for ${primary}, then SIGKILL ${primary}`;
+          break;
         case 'errant': {
           await env.fleet.run('sandbox', 'kill', primary);
           down = [primary];
@@ -455,10 +469,23 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
         // No failover must happen: the daemon decides three more times after the fault ended.
         await env.afterPasses(3, 'after the fault ended');
         if (kind === 'kill-two') detail += (await env.blockedReason()).startsWith('quorum:') ? '; blocked: quorum' : '; NOT BLOCKED BY QUORUM';
+        if (kind === 'maintenance') {
+          // FailoverBlocked must say why (a wait that runs out is the verdict, not an exception).
+          const said = await waitFor('FailoverBlocked to name the maintenance', () => env.blockedReason(), (r) => r.startsWith(`${primary} is in maintenance until turned off (drill: planned restart): no failover`), 10_000).then(
+            () => true,
+            () => false,
+          );
+          detail += said ? '; blocked: maintenance (FailoverBlocked says so)' : `; NOT BLOCKED BY MAINTENANCE (FailoverBlocked: ${await env.blockedReason()})`;
+        }
         // Nothing was promoted: writes resume only when the dead come back (read-only; the daemon
         // makes the file's primary writable again once it is the only one).
         for (const d of down) await env.fleet.run('sandbox', 'start', d);
         down = [];
+        if (kind === 'maintenance') {
+          // Left read-only while in maintenance; the operator ends it, the daemon makes it writable.
+          await env.maintenance(primary, 'off');
+          detail += '; started again, then maintenance off';
+        }
       }
       if (kind === 'kill-two' && expectFailover) {
         const log = await readFile(path.join(env.ops, '.topogit', 'fenced.log'), 'utf8').catch(() => '');

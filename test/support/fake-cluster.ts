@@ -30,6 +30,8 @@ export interface SimServer {
   channel: Channel | null;
   /** While true the SQL thread applies nothing (a slow or delayed applier). */
   applierStuck: boolean;
+  /** Ids of application sessions connected to it. */
+  clients: number[];
 }
 
 export interface FakeCluster {
@@ -69,6 +71,7 @@ export function fakeCluster(spec: ClusterSpec, initial = 5): FakeCluster {
       history: [],
       channel: i.source ? { sourceHost: spec.instances.find((x) => x.name === i.source)?.host as string, io: true, sql: true, received: [] } : null,
       applierStuck: false,
+      clients: [100 + n],
     });
   });
   let clock = 1_000_000;
@@ -200,6 +203,12 @@ export function fakeCluster(spec: ClusterSpec, initial = 5): FakeCluster {
         statements.push(`${s.name}> ${sql}`);
         let m: RegExpExecArray | null;
         if (/^SET SESSION sql_mode/.test(sql) || /^SET GLOBAL rpl_semi_sync/.test(sql)) return [];
+        // Client sessions: one application connection per live server, killed by a fence.
+        if (/FROM information_schema\.PROCESSLIST/.test(sql)) return s.clients.map((id) => ({ ID: id, USER: 'app', COMMAND: 'Query' }));
+        if (/^KILL CONNECTION \?$/.test(sql)) {
+          s.clients = s.clients.filter((id) => id !== Number(values?.[0]));
+          return [];
+        }
         if ((m = /^SET GLOBAL read_only = (\d)$/.exec(sql))) s.readOnly = m[1] === '1';
         else if (/^STOP REPLICA IO_THREAD$/.test(sql)) {
           if (s.channel) s.channel.io = false;

@@ -86,6 +86,7 @@ const SHOP_VIEW: ClusterView = {
       ioThread: null,
       sqlThread: null,
       probeMs: 0,
+      maintenance: { since: '2025-01-01T00:00:00Z', until: '2025-01-01T00:30:00Z', reason: 'kernel upgrade' },
     }),
   ],
   unmanaged: [],
@@ -271,9 +272,11 @@ describe('startHttp', () => {
       lagSeconds: null,
       gtid: '0-1-1042',
       error: null,
+      maintenance: null,
     });
     expect(shop.tree[1]).toMatchObject({ name: 'db002', role: 'replica', source: 'db001', liveSource: 'db001', health: 'Lagging', lagSeconds: 42, readOnly: true });
     expect(shop.tree[2]).toMatchObject({ name: 'db003', liveRole: 'unknown', health: 'Unreachable', readOnly: null, error: 'connect ECONNREFUSED 127.0.0.13:3306' });
+    expect(shop.tree[2]?.maintenance).toEqual({ since: '2025-01-01T00:00:00Z', until: '2025-01-01T00:30:00Z', reason: 'kernel upgrade' });
 
     expect(body.clusters[1]).toMatchObject({ name: 'billing eu', health: null, primary: null, livePrimaries: [], tree: [], analysis: null, fileValid: false, fileIssues: BILLING.fileIssues, shapes: [], failover: null });
   });
@@ -398,11 +401,11 @@ describe('Metrics', () => {
   it('/metrics serves the Prometheus text of every metric after the sink calls', async () => {
     const metrics = new Metrics();
     metrics.observeProbe('shop', 'db001', 0.003, true);
-    metrics.setInstance('shop', 'db001', { up: true, lagSeconds: null, readOnly: false });
+    metrics.setInstance('shop', 'db001', { up: true, lagSeconds: null, readOnly: false, maintenance: false });
     metrics.observeProbe('shop', 'db002', 0.004, true);
     metrics.setInstance('shop', 'db002', { up: true, lagSeconds: 42, readOnly: true });
     metrics.observeProbe('shop', 'db003', 3, false);
-    metrics.setInstance('shop', 'db003', { up: false, lagSeconds: null, readOnly: null });
+    metrics.setInstance('shop', 'db003', { up: false, lagSeconds: null, readOnly: null, maintenance: true });
     metrics.failover('shop', 1735686000);
     metrics.reconcileError('shop');
     metrics.setDrift('shop', 2);
@@ -430,6 +433,9 @@ describe('Metrics', () => {
     expect(t).toContain('topogit_read_only{cluster="shop",instance="db001"} 0');
     expect(t).toContain('topogit_read_only{cluster="shop",instance="db002"} 1');
     expect(t).not.toContain('topogit_read_only{cluster="shop",instance="db003"}');
+    expect(t).toContain('topogit_maintenance{cluster="shop",instance="db001"} 0');
+    expect(t).toContain('topogit_maintenance{cluster="shop",instance="db003"} 1');
+    expect(t).not.toContain('topogit_maintenance{cluster="shop",instance="db002"}');
     expect(t).toContain('topogit_failovers_total{cluster="shop"} 1');
     expect(t).toContain('topogit_last_failover_timestamp_seconds{cluster="shop"} 1735686000');
     expect(t).toContain('topogit_reconcile_errors_total{cluster="shop"} 1');
@@ -496,7 +502,7 @@ describe('Metrics', () => {
     const m = new Metrics({ defaultMetrics: false });
     for (const c of ['shop', 'blog']) {
       m.observeProbe(c, 'db001', 0.002, true);
-      m.setInstance(c, 'db001', { up: true, lagSeconds: null, readOnly: false });
+      m.setInstance(c, 'db001', { up: true, lagSeconds: null, readOnly: false, maintenance: true });
       m.setInstance(c, 'db002', { up: true, lagSeconds: 1, readOnly: true });
       m.failover(c, 100);
       m.reconcileError(c);
@@ -513,6 +519,7 @@ describe('Metrics', () => {
       'topogit_instance_up',
       'topogit_replication_lag_seconds',
       'topogit_read_only',
+      'topogit_maintenance',
       'topogit_failovers_total',
       'topogit_last_failover_timestamp_seconds',
       'topogit_reconcile_errors_total',

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { decideFailover, failoverAnalysis, type FailoverRequest, type FailoverStep, type FailoverStepKind } from '../../src/core/failover.js';
 import type { ClusterSpec, InstanceSpec, ProbeResult, Promotion } from '../../src/core/model.js';
-import { EMPTY_STATE, type ClusterState, type FailoverJournal, type FailoverPhase } from '../../src/core/state.js';
+import { EMPTY_STATE, type ClusterState, type FailoverJournal, type FailoverPhase, type Maintenance } from '../../src/core/state.js';
 import { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from '../../src/config/defaults.js';
 import { FixtureRows, probeDown, probeUp } from '../support/rows.js';
 
@@ -44,6 +44,8 @@ const following = (name: string, pos = '0-1-6'): Probe => probeUp(S, name, Rows.
 const lost = (name: string, pos = '0-1-6', io = pos): Probe => probeUp(S, name, Rows.of('mariadb-10.11-replica-source-dead').as(id(name)).at(pos, io));
 /** After the drain: IO thread stopped, the last connection error kept, the relay log applied. */
 const drained = (name: string, pos = '0-1-6'): Probe => probeUp(S, name, Rows.of('mariadb-10.11-replica-source-dead').as(id(name)).at(pos).status({ Slave_IO_Running: 'No' }));
+/** Delayed by MASTER_DELAY: IO stopped (drained), `io` received, only `pos` applied. */
+const delayed = (name: string, pos: string, io: string, delay = 30): Probe => probeUp(S, name, Rows.of('mariadb-10.11-replica-source-dead').as(id(name)).at(pos, io).status({ Slave_IO_Running: 'No', SQL_Delay: delay, Seconds_Behind_Master: null }));
 /** Promoted: replicates from nobody, writable. */
 const promoted = (name: string, pos = '0-1-6'): Probe => probeUp(S, name, Rows.of('mariadb-10.11-primary').as(id(name)).at(pos));
 /** Replicating from another member with both threads running. */
@@ -76,6 +78,14 @@ interface Case {
 }
 
 const ALL_DEAD = [down('db001'), lost('db002'), lost('db003')];
+/** The decisions' clock: noon on the day the journals were written. */
+const NOW = Date.parse('2026-12-04T12:00:00Z');
+/** `topogit maintenance sandbox NAME on` records. */
+const inMaintenance = (m: Record<string, Partial<Maintenance>>): ClusterState => ({
+  ...EMPTY_STATE,
+  maintenance: Object.fromEntries(Object.entries(m).map(([n, x]) => [n, { since: '2026-12-04T11:00:00Z', until: null, reason: null, ...x }])),
+});
+const UNTIL_EVENING = { until: '2026-12-04T18:30:00Z', reason: 'kernel upgrade' };
 const AFTER_DRAIN = [down('db001'), drained('db002'), drained('db003')];
 
 const CASES: readonly Case[] = [
@@ -90,7 +100,7 @@ const CASES: readonly Case[] = [
   { title: 'a replica connecting without an error yet is no evidence: no majority', probes: [down('db001'), lost('db002'), probeUp(S, 'db003', Rows.of('mariadb-10.11-replica-source-dead').as(3).status({ Last_IO_Errno: 0, Last_IO_Error: '' }))], expect: { kind: 'refuse', reason: /no majority/ } },
   { title: 'the primary answers with an error (too many connections): alive, refuse', probes: [[ 'db001', { ok: false, endpoint: { host: '127.0.0.11', port: 3306 }, error: 'Too many connections', code: 'ER_CON_COUNT_ERROR', ms: 1, answered: true }], lost('db002'), lost('db003')], expect: { kind: 'refuse', reason: /^PrimaryReachable: db001 answers, with an error: Too many connections/ } },
   { title: 'started, minority with a fence command: run it before anything else', spec: withFailover({ fence: { command: ['./stonith.sh'], timeoutSeconds: 9 } }), journal: journal(['started'], { stonith: ['./stonith.sh'] }), resumed: false, probes: [down('db001'), lost('db002'), down('db003')], expect: { kind: 'stonith', instance: 'db001', commands: ['./stonith.sh'], timeoutSeconds: 9 } },
-  { title: 'fenced by the command: drain', journal: journal(['started', 'stonith'], { stonith: ['./stonith.sh'] }), resumed: false, probes: [down('db001'), lost('db002'), down('db003')], expect: { kind: 'drain', replicas: ['db002'] } },
+  { title: 'fenced by the command: drain', journal: journal(['started', 'stonith'], { stonith: ['./stonith.sh'] }), resumed: false, probes: [down('db001'), lost('db002'), down('db003')], expect: { kind: 'drain', replicas: ['db002'], delayed: [] } },
   { title: 'the primary answers again before the promotion (not resumed): undo, it was not dead', journal: journal(['started', 'drained', 'chosen']), resumed: false, probes: [primaryUp(), drained('db002'), drained('db003')], expect: { kind: 'undo', reason: /^the failover of db001 was undone: PrimaryReachable/, restart: ['db002', 'db003'] } },
   { title: 'primary answers: refuse, pointing at switchover', probes: [primaryUp(), following('db002'), following('db003')], expect: { kind: 'refuse', reason: /^PrimaryReachable: .*use `topogit switchover` \(or --force/ } },
   { title: 'primary answers, --force: start (it is fenced first)', request: { trigger: 'manual', force: true }, probes: [primaryUp(), following('db002'), following('db003')], expect: { kind: 'start', reason: /./ } },
@@ -102,10 +112,10 @@ const CASES: readonly Case[] = [
   { title: 'no replica reachable: refuse', probes: [down('db001'), down('db002'), down('db003')], expect: { kind: 'refuse', reason: /^NoReplicasReachable: / } },
 
   // Started: fence a primary that answers (forced), else drain.
-  { title: 'started, primary dead: drain every reachable replica', journal: journal(['started']), resumed: false, probes: ALL_DEAD, expect: { kind: 'drain', replicas: ['db002', 'db003'] } },
-  { title: 'started (forced), a replica unreachable: drain the others', journal: journal(['started'], { forced: true }), resumed: false, probes: [down('db001'), lost('db002'), down('db003')], expect: { kind: 'drain', replicas: ['db002'] } },
+  { title: 'started, primary dead: drain every reachable replica', journal: journal(['started']), resumed: false, probes: ALL_DEAD, expect: { kind: 'drain', replicas: ['db002', 'db003'], delayed: [] } },
+  { title: 'started (forced), a replica unreachable: drain the others', journal: journal(['started'], { forced: true }), resumed: false, probes: [down('db001'), lost('db002'), down('db003')], expect: { kind: 'drain', replicas: ['db002'], delayed: [] } },
   { title: 'started by --force, primary answers: fence it first', journal: journal(['started'], { forced: true }), resumed: false, request: { trigger: 'manual', force: true }, probes: [primaryUp(), following('db002'), following('db003')], expect: { kind: 'fence-old', instance: 'db001', replicas: ['db002', 'db003'] } },
-  { title: 'fenced-old: drain', journal: journal(['started', 'fenced-old']), probes: [primaryUp(), following('db002'), following('db003')], expect: { kind: 'drain', replicas: ['db002', 'db003'] } },
+  { title: 'fenced-old: drain', journal: journal(['started', 'fenced-old']), probes: [primaryUp(), following('db002'), following('db003')], expect: { kind: 'drain', replicas: ['db002', 'db003'], delayed: [] } },
 
   // Resumed after a crash: undo when the primary came back before anything was promoted.
   { title: 'resumed before promotion, the primary answers again: undo, restart the drained replicas', journal: journal(['started', 'drained']), probes: [primaryUp(), drained('db002'), drained('db003')], expect: { kind: 'undo', reason: /interrupted failover of db001 was undone: PrimaryReachable/, restart: ['db002', 'db003'] } },
@@ -125,13 +135,31 @@ const CASES: readonly Case[] = [
   { title: 'a catch-up for an earlier candidate does not count for a new one', spec: spec({ db003: 'never' }), journal: journal(['started', 'drained', 'chosen', 'caught-up', 'chosen']), probes: [down('db001'), drained('db002', '0-1-6'), drained('db003', '0-1-9')], expect: { kind: 'catch-up', candidate: 'db002', donor: 'db003' } },
   { title: 'chosen, nobody ahead: promote', journal: journal(['started', 'drained', 'chosen']), probes: AFTER_DRAIN, expect: { kind: 'promote', candidate: 'db002' } },
 
+  // Delayed replicas (MASTER_DELAY): never waited out, never automatic candidates unless prefer.
+  { title: 'started, a delayed replica: it only stops receiving, it is not waited out', journal: journal(['started']), resumed: false, probes: [down('db001'), lost('db002'), probeUp(S, 'db003', Rows.of('mariadb-10.11-replica-source-dead').as(3).at('0-1-4', '0-1-6').status({ SQL_Delay: 20 }))], expect: { kind: 'drain', replicas: ['db002'], delayed: ['db003'] } },
+  { title: 'drained, the delayed replica holds nothing others lack: choose the current one', journal: journal(['started', 'drained']), probes: [down('db001'), drained('db002', '0-1-6'), delayed('db003', '0-1-4', '0-1-6')], expect: { kind: 'choose', reason: /./ } },
+  { title: 'drained, the delayed replica holds transactions nobody applied: undelay it first', journal: journal(['started', 'drained']), probes: [down('db001'), drained('db002', '0-1-6'), delayed('db003', '0-1-4', '0-1-8')], expect: { kind: 'undelay', instance: 'db003' } },
+  { title: 'a delayed replica with promotion: prefer is chosen, then caught up from a donor', spec: spec({ db003: 'prefer' }), journal: journal(['started', 'drained', 'chosen'], { candidate: 'db003' }), probes: [down('db001'), drained('db002', '0-1-6'), delayed('db003', '0-1-4', '0-1-6')], expect: { kind: 'catch-up', candidate: 'db003', donor: 'db002' } },
+
   // After the promotion.
   { title: 'promoted: repoint the other replicas', journal: journal(['started', 'drained', 'chosen', 'promoted']), probes: [down('db001'), promoted('db002'), drained('db003')], expect: { kind: 'repoint', newPrimary: 'db002', moves: ['db003'], skipped: [] } },
-  { title: 'promoted: a replica with transactions the new primary lacks is left stopped', journal: journal(['started', 'drained', 'chosen', 'promoted']), probes: [down('db001'), promoted('db002', '0-1-6'), drained('db003', '0-1-6,1-3-1')], expect: { kind: 'repoint', newPrimary: 'db002', moves: [], skipped: [{ name: 'db003', why: expect.stringMatching(/^not repointed: it has transactions db002 lacks/) as unknown as string }] } },
+  { title: 'promoted: a replica with transactions the new primary lacks is left stopped', journal: journal(['started', 'drained', 'chosen', 'promoted']), probes: [down('db001'), promoted('db002', '0-1-6'), drained('db003', '0-1-6,1-3-1')], expect: { kind: 'repoint', newPrimary: 'db002', moves: [], skipped: [{ name: 'db003', why: expect.stringMatching(/^not repointed: it holds transactions db002 lacks/) as unknown as string }] } },
   { title: 'promoted: a replica already under the new primary is not moved again', journal: journal(['started', 'drained', 'chosen', 'promoted']), probes: [down('db001'), promoted('db002'), under('db003', 'db002')], expect: { kind: 'repoint', newPrimary: 'db002', moves: [], skipped: [] } },
   { title: 'repointed: try to fence the old primary', journal: journal(['started', 'drained', 'chosen', 'promoted', 'repointed']), probes: [down('db001'), promoted('db002'), under('db003', 'db002')], expect: { kind: 'fence-attempt', instance: 'db001' } },
   { title: 'fence attempted: write back', journal: journal(['started', 'drained', 'chosen', 'promoted', 'repointed', 'fence-attempted']), probes: [down('db001'), promoted('db002'), under('db003', 'db002')], expect: { kind: 'write-back', newPrimary: 'db002' } },
   { title: 'written back: finish', journal: journal(['started', 'drained', 'chosen', 'promoted', 'repointed', 'fence-attempted', 'written-back']), probes: [down('db001'), promoted('db002'), under('db003', 'db002')], expect: { kind: 'finish', newPrimary: 'db002' } },
+
+  // Maintenance: an operator is working on an instance on purpose.
+  { title: 'primary dead but in maintenance: refuse, naming it, until when and how to end it', state: inMaintenance({ db001: UNTIL_EVENING }), probes: ALL_DEAD, expect: { kind: 'refuse', reason: 'db001 is in maintenance until 2026-12-04T18:30:00Z (kernel upgrade): no failover; `topogit maintenance sandbox db001 off` to end it' } },
+  { title: 'primary in maintenance without --for: refuse, until turned off', state: inMaintenance({ db001: {} }), probes: ALL_DEAD, expect: { kind: 'refuse', reason: /^db001 is in maintenance until turned off: no failover/ } },
+  { title: 'primary in maintenance, manual --force: still refuse', request: { trigger: 'manual', force: true }, state: inMaintenance({ db001: UNTIL_EVENING }), probes: ALL_DEAD, expect: { kind: 'refuse', reason: /^db001 is in maintenance until 2026-12-04T18:30:00Z/ } },
+  { title: 'primary in maintenance that expired: start', state: inMaintenance({ db001: { until: '2026-12-04T11:59:59Z' } }), probes: ALL_DEAD, expect: { kind: 'start', reason: /^DeadPrimary: / } },
+  { title: 'a replica in maintenance does not block the failover of its primary', state: inMaintenance({ db003: {} }), probes: ALL_DEAD, expect: { kind: 'start', reason: /^DeadPrimary: / } },
+  { title: 'a failover already in progress goes on although its primary is now in maintenance', journal: journal(['started']), resumed: false, state: inMaintenance({ db001: UNTIL_EVENING }), probes: ALL_DEAD, expect: { kind: 'drain', replicas: ['db002', 'db003'], delayed: [] } },
+  { title: 'drained: the most advanced replica is in maintenance, the other is chosen', journal: journal(['started', 'drained']), state: inMaintenance({ db003: {} }), probes: [down('db001'), drained('db002', '0-1-6'), drained('db003', '0-1-7')], expect: { kind: 'choose', reason: /./ } },
+  { title: 'drained, --to a replica in maintenance: abandon', journal: journal(['started', 'drained'], { to: 'db003' }), state: inMaintenance({ db003: {} }), probes: AFTER_DRAIN, expect: { kind: 'abandon', reason: /^db003 cannot be promoted: in maintenance$/ } },
+  { title: 'repointed, the old primary is in maintenance now: no fence attempt on it', journal: journal(['started', 'drained', 'chosen', 'promoted', 'repointed']), state: inMaintenance({ db001: UNTIL_EVENING }), probes: [down('db001'), promoted('db002'), under('db003', 'db002')], expect: { kind: 'fence-attempt', instance: 'db001', skip: 'db001 is in maintenance until 2026-12-04T18:30:00Z (kernel upgrade)' } },
+  { title: 'abort while the primary is in maintenance: undo all the same', request: { trigger: 'manual', abort: true }, journal: journal(['started', 'drained']), state: inMaintenance({ db001: {} }), probes: AFTER_DRAIN, expect: { kind: 'undo', reason: /aborted by an operator/, restart: ['db002', 'db003'] } },
 
   // An operator's abort.
   { title: 'abort with nothing in progress: refuse', request: { trigger: 'manual', abort: true }, probes: ALL_DEAD, expect: { kind: 'refuse', reason: /^no failover of sandbox is in progress$/ } },
@@ -154,6 +182,7 @@ function decide(c: Case): FailoverStep {
     probes,
     state: c.state ?? EMPTY_STATE,
     mayWaitForConfirmation: c.mayWait ?? false,
+    now: NOW,
   });
 }
 
@@ -179,11 +208,15 @@ describe('decideFailover', () => {
     expect(pick(byTitle('drained: a replica that did not drain'))).toBe('db002');
     expect(pick(byTitle('drained, a fenced former primary'))).toBe('db002');
     expect(pick(byTitle('chosen db002, which died'))).toBe('db003');
+    expect(pick(byTitle('drained, the delayed replica holds nothing'))).toBe('db002');
+    // prefer lets a delayed replica be chosen (then caught up, never waited out)
+    expect(pick({ title: '', spec: spec({ db003: 'prefer' }), journal: journal(['started', 'drained']), probes: [down('db001'), drained('db002', '0-1-6'), delayed('db003', '0-1-4', '0-1-6')], expect: { kind: 'choose', reason: /./ } })).toBe('db003');
+    expect(pick(byTitle('drained: the most advanced replica is in maintenance'))).toBe('db002');
   });
 
   it('the table covers every step kind', () => {
     const kinds: Record<FailoverStepKind, true> = {
-      refuse: true, 'wait-confirmation': true, start: true, stonith: true, undo: true, 'fence-old': true, drain: true, choose: true, abandon: true,
+      refuse: true, 'wait-confirmation': true, start: true, stonith: true, undelay: true, undo: true, 'fence-old': true, drain: true, choose: true, abandon: true,
       'catch-up': true, promote: true, repoint: true, 'fence-attempt': true, 'write-back': true, finish: true,
     };
     expect(new Set(CASES.map((c) => c.expect.kind))).toEqual(new Set(Object.keys(kinds)));

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ClusterSpec, InstanceSpec, Promotion } from '../../src/core/model.js';
 import { FAILOVER_PHASES } from '../../src/core/state.js';
+import { endMaintenance, startMaintenance } from '../../src/core/maintenance.js';
 import { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from '../../src/config/defaults.js';
 import { failover, type FailoverEvent, type FailoverOutcome } from '../../src/engine/failover.js';
 import { reconcileOnce } from '../../src/engine/reconcile.js';
@@ -93,6 +94,9 @@ describe('failover engine', () => {
     expect(c.phases.slice(0, 3)).toEqual(['started', 'fenced-old', 'drained']);
     expect(c.writableCount()).toBe(1);
     expect(c.byName('db001').readOnly).toBe(true);
+    // Fenced means its client sessions are gone too: an open transaction cannot commit later.
+    expect(c.byName('db001').clients).toEqual([]);
+    expect(c.statements).toContain('db001> KILL CONNECTION ?');
   });
 
   it('chooses again when the chosen candidate dies before it is promoted (same run)', async () => {
@@ -127,7 +131,7 @@ describe('failover engine', () => {
     expect(c.writableCount()).toBe(1);
   });
 
-  it.each(FAILOVER_PHASES.filter((p) => p !== 'fenced-old' && p !== 'caught-up' && p !== 'stonith'))('converges when killed right after %s, resumed by the next reconcile pass', async (phase) => {
+  it.each(FAILOVER_PHASES.filter((p) => p !== 'fenced-old' && p !== 'caught-up' && p !== 'stonith' && p !== 'undelayed'))('converges when killed right after %s, resumed by the next reconcile pass', async (phase) => {
     const s = spec();
     const c = fakeCluster(s);
     c.kill('db001');
@@ -259,6 +263,79 @@ describe('failover engine', () => {
     expect(fenced).toEqual(['./fence-fail.sh 10.0.0.1', './fence-ok.sh 10.0.0.1']);
     expect(c.phases.slice(-8)).toEqual(['started', 'stonith', 'drained', 'chosen', 'promoted', 'repointed', 'fence-attempted', 'written-back']);
     expect(c.writableCount()).toBe(1);
+  });
+
+  it('a primary that answers a second look before anything starts is alive: no failover (a connection reset that healed)', async () => {
+    const s = spec();
+    const c = fakeCluster(s);
+    c.kill('db001');
+    const probe = c.ports.probe;
+    let looks = 0;
+    (c.ports as { probe: typeof probe }).probe = async (e, l, t) => {
+      // The reset heals right after the first probe round saw db001 gone.
+      if (e.host === '10.0.0.1' && ++looks === 2) c.revive('db001');
+      return probe(e, l, t);
+    };
+    const { outcome } = await run(c, s);
+    expect(outcome).toMatchObject({ kind: 'refused', reason: expect.stringMatching(/^db001 answered a second probe \(it is reachable\): it is alive; no failover$/) });
+    expect(c.statements).toEqual([]);
+    expect(c.state().journal).toBeUndefined();
+  });
+
+  it('a primary killed while in maintenance is not failed over, manually either; once it is off, the next pass fails over', async () => {
+    const s = spec();
+    const c = fakeCluster(s);
+    const pass = () =>
+      reconcileOnce({
+        spec: s,
+        ctx: { admin: { user: 'topogit', password: 'a' }, replication: { user: 'repl', password: 'r' }, timeouts: { connectMs: 100, queryMs: 100 }, verifyTimeoutMs: 200 },
+        ports: c.ports,
+        repoDir: '/nonexistent',
+        onEvent: () => undefined,
+      });
+    await c.ports.state.update('shop', (x) => startMaintenance(x, 'db001', c.ports.now(), { forMs: 30 * 60_000, reason: 'kernel upgrade' }));
+    c.kill('db001');
+    for (let n = 0; n < 3; n++) {
+      const r = await pass();
+      expect(r.analysis.code).toBe('DeadPrimary');
+      expect(r.failover).toBeUndefined();
+      expect(r.blocked).toBe('db001 is in maintenance until 1970-01-01T00:46:40Z (kernel upgrade): no failover; `topogit maintenance shop db001 off` to end it');
+      expect([...(r.maintenance?.keys() ?? [])]).toEqual(['db001']);
+    }
+    const manual = await run(c, s, { trigger: 'manual', force: true });
+    expect(manual.outcome).toMatchObject({ kind: 'refused', reason: expect.stringMatching(/^db001 is in maintenance until /) });
+    expect(c.statements).toEqual([]);
+    expect(c.writableCount()).toBe(0);
+    expect(c.state().journal).toBeUndefined();
+
+    await c.ports.state.update('shop', (x) => endMaintenance(x, 'db001', c.ports.now()));
+    const r = await pass();
+    expect(r.failover?.kind).toBe('done');
+    expect(r.maintenance).toBeUndefined();
+    expect(c.writableCount()).toBe(1);
+    expect(c.byName('db002').readOnly).toBe(false);
+  });
+
+  it('a failover in progress is finished although its primary went into maintenance; the fence attempt skips it, and a replica in maintenance is not promoted', async () => {
+    const s = spec();
+    const c = fakeCluster(s);
+    c.kill('db001');
+    c.onPhase = (p) => {
+      if (p === 'drained') throw new SimulatedCrash('killed after drained');
+    };
+    await run(c, s);
+    c.onPhase = () => undefined;
+    await c.ports.state.update('shop', (x) => startMaintenance(startMaintenance(x, 'db001', c.ports.now(), {}), 'db002', c.ports.now(), {}));
+    // The operator restarts it (read-only) after the promotion: the fence attempt sends it nothing.
+    c.onPhase = (p) => {
+      if (p === 'repointed') c.revive('db001');
+    };
+    const { outcome, events } = await run(c, s);
+    expect(outcome.kind).toBe('done');
+    if (outcome.kind === 'done') expect(outcome.record.to).toBe('db003');
+    expect(c.statements.filter((x) => x.startsWith('db001> '))).toEqual([]);
+    expect(events).toContainEqual(expect.objectContaining({ type: 'failover-step', step: 'fence-attempted', detail: 'not fenced: db001 is in maintenance until turned off' }));
+    expect(c.byName('db002').readOnly).toBe(true);
   });
 
   it('undoes the failover when the old primary answers again right before the promotion', async () => {

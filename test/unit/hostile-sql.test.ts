@@ -216,10 +216,15 @@ function actions(host: string): Record<Action['kind'], Action[]> {
     'change-source': [
       { kind: 'change-source', instance: 'db002', source: 'db001', host, port: 3306, settings: DEFAULT_REPLICATION, waitForSource: false },
       { kind: 'change-source', instance: 'db003', source: 'db002', host, port: 65535, settings: { connectRetry: 60, heartbeatPeriod: 30 }, waitForSource: true },
+      { kind: 'change-source', instance: 'db003', source: 'db002', host, port: 3306, settings: DEFAULT_REPLICATION, waitForSource: false, delaySeconds: 0 },
     ],
     'wait-caught-up': [{ kind: 'wait-caught-up', instance: 'db002', target: 'db001', timeoutSeconds: 30 }],
     promote: [{ kind: 'promote', instance: 'db002' }],
-    'drain-relay-log': [{ kind: 'drain-relay-log', instance: 'db002', timeoutSeconds: 30 }],
+    'drain-relay-log': [
+      { kind: 'drain-relay-log', instance: 'db002', timeoutSeconds: 30 },
+      { kind: 'drain-relay-log', instance: 'db002', timeoutSeconds: 30, wait: false },
+    ],
+    undelay: [{ kind: 'undelay', instance: 'db002', timeoutSeconds: 30 }],
   };
 }
 
@@ -248,12 +253,17 @@ describe('statements for every action, with hostile hosts, users and passwords',
           for (const s of statements) {
             checkBound(s, [h, pw]);
             checkDisplayed(s, pw);
-            if (s.values.length > 0) {
+            if (s.values.length > 0 && action.kind === 'undelay') {
+              // Only the delay itself: MASTER_DELAY=0 / SOURCE_DELAY=0.
+              expect(s.values).toEqual([0]);
+              expect(s.secret).toEqual([]);
+            } else if (s.values.length > 0) {
               changeSources += 1;
-              // Only CHANGE MASTER / CHANGE REPLICATION SOURCE binds values: the host, port, user
-              // and password, in that order, then the two settings; only the password is secret.
+              // Otherwise only CHANGE MASTER / CHANGE REPLICATION SOURCE binds values: the host, port,
+              // user and password, in that order, then the two settings (and a delay, when set);
+              // only the password is secret.
               if (action.kind !== 'change-source') throw new Error(`${action.kind} bound values`);
-              expect(s.values).toEqual([h, action.port, h, pw, action.settings.connectRetry, action.settings.heartbeatPeriod]);
+              expect(s.values).toEqual([h, action.port, h, pw, action.settings.connectRetry, action.settings.heartbeatPeriod, ...(action.delaySeconds !== undefined ? [action.delaySeconds] : [])]);
               expect(s.secret).toEqual([3]);
             } else {
               expect(s.secret).toEqual([]);
@@ -269,7 +279,7 @@ describe('statements for every action, with hostile hosts, users and passwords',
         }
       }
     }
-    expect(changeSources).toBe(HOSTILE.length * 2);
+    expect(changeSources).toBe(HOSTILE.length * actions('h')['change-source'].length);
   });
 
   it('binds a hostile password with backslashes and quotes to exactly one literal, whatever the source', () => {

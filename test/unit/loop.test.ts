@@ -112,11 +112,12 @@ function harness(o: { active?: boolean; lockFree?: boolean; spec?: ClusterSpec; 
   const ready: boolean[] = [];
   const shapes: string[][] = [];
   const logs: { level: number; msg: string; shape?: string }[] = [];
+  const instanceMetrics: { instance: string; maintenance?: boolean }[] = [];
   const metrics: MetricsSink = {
     setFailoverReady: (_c, r) => void ready.push(r),
     setShapes: (_c, present) => void shapes.push([...present]),
     observeProbe: () => undefined,
-    setInstance: () => undefined,
+    setInstance: (_c, instance, v) => void instanceMetrics.push({ instance, ...v }),
     failover: () => undefined,
     reconcileError: () => void errors++,
     setDrift: () => undefined,
@@ -171,6 +172,7 @@ function harness(o: { active?: boolean; lockFree?: boolean; spec?: ClusterSpec; 
     probed,
     selfWrites,
     state,
+    instanceMetrics,
     get mostAtOnce() {
       return mostAtOnce;
     },
@@ -210,6 +212,25 @@ async function until(cond: () => boolean, what: string): Promise<void> {
 async function settle(): Promise<void> {
   for (let i = 0; i < 20; i++) await new Promise<void>((r) => setImmediate(r));
 }
+
+describe('ClusterLoop: maintenance', () => {
+  it('shows the instance in maintenance (view, metric) and why failover is blocked (FailoverBlocked)', async () => {
+    const h = harness();
+    h.loop.start();
+    const m = { since: '2026-12-04T11:00:00Z', until: '2026-12-04T18:30:00Z', reason: 'kernel upgrade' };
+    const why = 'db001 is in maintenance until 2026-12-04T18:30:00Z (kernel upgrade): no failover; `topogit maintenance sandbox db001 off` to end it';
+    await h.finish(await h.startPass(), result(SPEC, 'DeadPrimary', { blocked: why, maintenance: new Map([['db001', m]]) }));
+    expect(h.loop.view?.instances.map((i) => [i.name, i.maintenance ?? null])).toEqual([['db001', m], ['db002', null], ['db003', null]]);
+    expect(h.loop.conditions.find((c) => c.type === 'FailoverBlocked')).toMatchObject({ status: true, reason: why });
+    expect(h.loop.lastPass).toMatchObject({ outcome: 'blocked', detail: why });
+    expect(h.instanceMetrics.map((x) => [x.instance, x.maintenance])).toEqual([['db001', true], ['db002', false], ['db003', false]]);
+    // Off: the next pass shows nothing in maintenance.
+    await h.finish(await h.startPass(), result(SPEC));
+    expect(h.loop.view?.instances.some((i) => i.maintenance)).toBe(false);
+    expect(h.instanceMetrics.slice(3).map((x) => x.maintenance)).toEqual([false, false, false]);
+    expect(h.loop.conditions.find((c) => c.type === 'FailoverBlocked')?.status).toBe(false);
+  });
+});
 
 describe('ClusterLoop: scheduling', () => {
   it('runs a pass at once on start and then one every detection interval', async () => {

@@ -307,6 +307,19 @@ const CASES: readonly Case[] = [
     notices: [{ kind: 'errant', instance: 'db002', message: 'db002 has errant GTIDs 0-2-5 that db001 does not have; refusing to start or repoint it' }],
   },
   {
+    // A failover to db002 whose write-back failed: the file still names db001, which came back
+    // read-only and replicates from nobody. Nothing moves under it (that would fork the tree), and
+    // the switchover back is refused: the file is stale, a human decides.
+    title: 'a stale file after a failover: nothing is repointed under the former primary that replicates from nobody',
+    probes: () => sandbox(up('db001', PRIMARY().vars({ read_only: 'ON' }).at('0-1-3')), up('db002', PRIMARY().as(2).at('0-2-5', '0-1-3,0-2-5')), up('db003', REPLICA().as(3).from(2).at('0-2-5', '0-1-3,0-2-5'))),
+    opts: CAPTURED,
+    steps: [],
+    notices: [
+      { kind: 'refused', about: 'switchover', instance: 'db001', message: 'switchover db002 -> db001 refused: db001 does not replicate from db002 (it replicates from nobody)' },
+      { kind: 'refused', instance: 'db003', message: 'db003 should replicate from db001, but it replicates from nobody and is not the live primary (db002); not repointed' },
+    ],
+  },
+  {
     // Nobody follows either root, so the primary cannot be told. What the code does: the file's
     // replica is made read-only (it is not the live primary, there is none) and repointed.
     title: 'two writable roots and no followers: unknown primary; the file replica is made read-only and repointed',

@@ -169,6 +169,27 @@ const CASES: Case[] = [
     want: { ready: false, candidate: 'db002', reasons: ['a failover of db001 is in progress (started 2026-01-01T11:59:59.000Z)'] },
   },
   {
+    title: 'the primary in maintenance: no failover for its death',
+    spec: spec({ db002: 'prefer', db003: 'neutral' }),
+    rows: { db001: PRIMARY(), db002: OK('db002'), db003: OK('db003') },
+    state: { formerPrimaries: [], maintenance: { db001: { since: '2026-01-01T11:00:00Z', until: '2026-01-01T13:00:00Z', reason: 'kernel upgrade' } } },
+    want: { ready: false, candidate: 'db002', reasons: ['db001 is in maintenance until 2026-01-01T13:00:00Z (kernel upgrade): no failover'] },
+  },
+  {
+    title: 'a replica in maintenance is never the candidate; an expired maintenance is over',
+    spec: spec({ db002: 'prefer', db003: 'neutral' }),
+    rows: { db001: PRIMARY(), db002: OK('db002'), db003: OK('db003') },
+    state: { formerPrimaries: [], maintenance: { db002: { since: '2026-01-01T11:00:00Z', until: null, reason: null }, db001: { since: '2026-01-01T10:00:00Z', until: '2026-01-01T11:00:00Z', reason: null } } },
+    want: { ready: true, candidate: 'db003', reasons: ['would promote db003 (promotion: neutral, 0s behind)'] },
+  },
+  {
+    title: 'every replica in maintenance or never',
+    spec: spec({ db002: 'prefer', db003: 'never' }),
+    rows: { db001: PRIMARY(), db002: OK('db002'), db003: OK('db003') },
+    state: { formerPrimaries: [], maintenance: { db002: { since: '2026-01-01T11:00:00Z', until: null, reason: null } } },
+    want: { ready: false, reasons: ['db002 in maintenance, db003 promotion: never'] },
+  },
+  {
     title: 'a primary without replicas',
     spec: spec({}),
     rows: { db001: PRIMARY() },

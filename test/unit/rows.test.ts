@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { InstanceState, ReplicaStatus } from '../../src/core/model.js';
 import type { Row } from '../../src/core/ports.js';
-import { flavorOf, parseInstanceState, parseReplicaStatusRow, parseSeenReplicas, parseVariables } from '../../src/adapters/mysql/rows.js';
+import { clientSessions, flavorOf, parseInstanceState, parseReplicaStatusRow, parseSeenReplicas, parseVariables } from '../../src/adapters/mysql/rows.js';
 import {
   PROBE_VARIABLES,
   PROBE_VARIABLES_SQL,
@@ -776,5 +776,24 @@ describe('changeSource', () => {
       "CHANGE REPLICATION SOURCE TO SOURCE_HOST='x\\'; DROP TABLE t; --', SOURCE_PORT=3306, SOURCE_USER='repl', SOURCE_PASSWORD='****', " +
         'SOURCE_AUTO_POSITION=1, SOURCE_CONNECT_RETRY=1, SOURCE_HEARTBEAT_PERIOD=1, GET_SOURCE_PUBLIC_KEY=1',
     );
+  });
+});
+
+describe('clientSessions (who a fence disconnects)', () => {
+  it('keeps replication, server threads and topogit itself; returns the application sessions', () => {
+    // Rows as MariaDB 10.11's information_schema.PROCESSLIST prints them on a primary.
+    const rows = [
+      { ID: 5, USER: 'system user', COMMAND: 'Daemon' },
+      { ID: 12, USER: 'repl', COMMAND: 'Binlog Dump' },
+      { ID: 13, USER: 'repl', COMMAND: 'Binlog Dump GTID' },
+      { ID: 20, USER: 'topogit', COMMAND: 'Sleep' },
+      { ID: 21, USER: 'app', COMMAND: 'Query' },
+      { ID: 22, USER: 'app', COMMAND: 'Sleep' },
+      { ID: 23, USER: 'root', COMMAND: 'Query' },
+      { ID: 24, USER: 'event_scheduler', COMMAND: 'Daemon' },
+      { ID: 25, USER: 'unauthenticated user', COMMAND: 'Connect' },
+      { Id: 26, User: 'app2', Command: 'Query' },
+    ];
+    expect(clientSessions(rows, 'topogit')).toEqual([21, 22, 23, 26]);
   });
 });

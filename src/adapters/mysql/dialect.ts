@@ -85,6 +85,17 @@ export function resetReplicaAll(v: ServerVersion): Statement {
   return stmt(mysqlNewWords(v) ? 'RESET REPLICA ALL' : 'RESET SLAVE ALL');
 }
 
+/** Sets only the replica's delay (MASTER_DELAY / SOURCE_DELAY); its threads must be stopped. The relay log is kept. */
+export function setReplicaDelay(v: ServerVersion, seconds: number): Statement {
+  if (v.flavor === 'mysql' && atLeast(v, 8, 0, 23)) return stmt('CHANGE REPLICATION SOURCE TO SOURCE_DELAY=?', [seconds]);
+  return stmt('CHANGE MASTER TO MASTER_DELAY=?', [seconds]);
+}
+
+export function stopSqlThread(v: ServerVersion): Statement {
+  const replica = v.flavor === 'mariadb' ? atLeast(v, 10, 5, 1) : mysqlNewWords(v);
+  return stmt(replica ? 'STOP REPLICA SQL_THREAD' : 'STOP SLAVE SQL_THREAD');
+}
+
 export interface SourceParams {
   readonly host: string;
   readonly port: number;
@@ -94,6 +105,8 @@ export interface SourceParams {
   readonly connectRetry: number;
   /** Seconds; the source sends a heartbeat when idle this long, so a dead link is noticed. */
   readonly heartbeatPeriod: number;
+  /** MASTER_DELAY / SOURCE_DELAY in seconds; absent: the replica keeps the delay it has. */
+  readonly delay?: number;
 }
 
 /** Points a (stopped) replica at a source with GTID auto-positioning. */
@@ -101,8 +114,9 @@ export function changeSource(v: ServerVersion, p: SourceParams): Statement {
   if (v.flavor === 'mariadb') {
     return stmt(
       'CHANGE MASTER TO MASTER_HOST=?, MASTER_PORT=?, MASTER_USER=?, MASTER_PASSWORD=?, ' +
-        'MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=?, MASTER_HEARTBEAT_PERIOD=?',
-      [p.host, p.port, p.user, p.password, p.connectRetry, p.heartbeatPeriod],
+        'MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=?, MASTER_HEARTBEAT_PERIOD=?' +
+        (p.delay !== undefined ? ', MASTER_DELAY=?' : ''),
+      [p.host, p.port, p.user, p.password, p.connectRetry, p.heartbeatPeriod, ...(p.delay !== undefined ? [p.delay] : [])],
       [3],
     );
   }
@@ -112,16 +126,18 @@ export function changeSource(v: ServerVersion, p: SourceParams): Statement {
     return stmt(
       'CHANGE REPLICATION SOURCE TO SOURCE_HOST=?, SOURCE_PORT=?, SOURCE_USER=?, SOURCE_PASSWORD=?, ' +
         'SOURCE_AUTO_POSITION=1, SOURCE_CONNECT_RETRY=?, SOURCE_HEARTBEAT_PERIOD=?' +
-        (publicKey ? ', GET_SOURCE_PUBLIC_KEY=1' : ''),
-      [p.host, p.port, p.user, p.password, p.connectRetry, p.heartbeatPeriod],
+        (publicKey ? ', GET_SOURCE_PUBLIC_KEY=1' : '') +
+        (p.delay !== undefined ? ', SOURCE_DELAY=?' : ''),
+      [p.host, p.port, p.user, p.password, p.connectRetry, p.heartbeatPeriod, ...(p.delay !== undefined ? [p.delay] : [])],
       [3],
     );
   }
   return stmt(
     'CHANGE MASTER TO MASTER_HOST=?, MASTER_PORT=?, MASTER_USER=?, MASTER_PASSWORD=?, ' +
       'MASTER_AUTO_POSITION=1, MASTER_CONNECT_RETRY=?, MASTER_HEARTBEAT_PERIOD=?' +
-      (publicKey ? ', GET_MASTER_PUBLIC_KEY=1' : ''),
-    [p.host, p.port, p.user, p.password, p.connectRetry, p.heartbeatPeriod],
+      (publicKey ? ', GET_MASTER_PUBLIC_KEY=1' : '') +
+      (p.delay !== undefined ? ', MASTER_DELAY=?' : ''),
+    [p.host, p.port, p.user, p.password, p.connectRetry, p.heartbeatPeriod, ...(p.delay !== undefined ? [p.delay] : [])],
     [3],
   );
 }
@@ -176,4 +192,11 @@ export const PROBE_VARIABLES_SQL = `SHOW GLOBAL VARIABLES WHERE Variable_name IN
 export function setSemiSyncSource(v: ServerVersion, on: boolean, newNames: boolean): Statement {
   const name = v.flavor === 'mysql' && newNames ? 'rpl_semi_sync_source_enabled' : 'rpl_semi_sync_master_enabled';
   return stmt(`SET GLOBAL ${name} = ${on ? 1 : 0}`);
+}
+
+/** Every session but this one: who would still be connected to a server being fenced. */
+export const PROCESSLIST_SQL = 'SELECT ID, USER, COMMAND FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID()';
+
+export function killConnection(id: number): Statement {
+  return stmt('KILL CONNECTION ?', [id]);
 }

@@ -167,3 +167,21 @@ function semiSync(vars: Variables): { semiSync?: { source: boolean; replica: boo
   if (src === undefined && rep === undefined) return {};
   return { semiSync: { source: flag(src), replica: flag(rep), newNames } };
 }
+
+/** Commands of sessions that are not clients: replication (both sides) and the server's own threads. */
+const NOT_CLIENTS = new Set(['binlog dump', 'binlog dump gtid', 'slave_io', 'slave_sql', 'slave_worker', 'daemon', 'connect', 'killed']);
+
+/**
+ * The client sessions among PROCESSLIST rows: not replication, not a server thread (user `system
+ * user`, `event_scheduler`), not topogit's own admin user (its other probes and commands).
+ */
+export function clientSessions(rows: readonly Row[], adminUser: string): number[] {
+  return rows.flatMap((r) => {
+    const id = Number(col(r, 'ID', 'Id'));
+    const user = String(col(r, 'USER', 'User') ?? '');
+    const command = String(col(r, 'COMMAND', 'Command') ?? '').toLowerCase();
+    if (!Number.isSafeInteger(id) || id <= 0) return [];
+    if (NOT_CLIENTS.has(command) || user === 'system user' || user === 'event_scheduler' || user === adminUser) return [];
+    return [id];
+  });
+}
