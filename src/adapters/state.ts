@@ -36,6 +36,14 @@ export class StateStore implements StatePort {
   }
 }
 
+/** The state records of every cluster, read from the state directory. */
+export async function statesByCluster(dir: string, clusters: readonly string[]): Promise<Map<string, ClusterState>> {
+  const store = new StateStore(dir);
+  const out = new Map<string, ClusterState>();
+  for (const c of clusters) out.set(c, await store.read(c));
+  return out;
+}
+
 /** The fenced map of every cluster, read from the state directory. */
 export async function fencedByCluster(dir: string, clusters: readonly string[]): Promise<Map<string, Map<string, string>>> {
   const store = new StateStore(dir);

@@ -104,13 +104,12 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .action(async (o: { cluster?: string; json?: boolean; files: string[] }) => {
       const specs = await loadValid(o.files, io, o.cluster);
       const [{ gather }, { probe }, { renderStatusText }, { statusJson }] = await Promise.all([import('../engine/gather.js'), probeMod(), import('./render-status.js'), import('../core/status-document.js')]);
-      const { fencedByCluster, maintenanceByCluster } = await import('../adapters/state.js');
-      const fenced = await fencedByCluster(topogitPaths(io.cwd).state, specs.map((s) => s.cluster));
-      const maintenance = await maintenanceByCluster(topogitPaths(io.cwd).state, specs.map((s) => s.cluster), Date.now());
-      const observations = await gather(specs, { env: io.env, timeouts: timeouts(), concurrency: concurrency(), probe, fenced, maintenance });
-      const views = observations.map((x) => x.view);
-      io.out(o.json ? JSON.stringify(statusJson(observations, new Date()), null, 2) + '\n' : renderStatusText(views));
-      setCode(views.every((v) => v.healthy && v.inSync) ? 0 : 2);
+      const { statesByCluster } = await import('../adapters/state.js');
+      const states = await statesByCluster(topogitPaths(io.cwd).state, specs.map((s) => s.cluster));
+      const observations = await gather(specs, { env: io.env, timeouts: timeouts(), concurrency: concurrency(), probe, states });
+      io.out(o.json ? JSON.stringify(statusJson(observations, new Date()), null, 2) + '\n' : renderStatusText(observations));
+      // Failure shapes and a cluster not ready to fail over are shown, not counted: the exit code is the instances' health.
+      setCode(observations.every((x) => x.view.healthy && x.view.inSync) ? 0 : 2);
     });
 
   program

@@ -1,11 +1,19 @@
 // Renders cluster views as the operator's tree and as the documented JSON.
 import type { ClusterView, InstanceView } from '../core/classify.js';
+import type { ClusterReport } from '../core/report.js';
 
-export function renderStatusText(views: readonly ClusterView[]): string {
-  return views.map(renderCluster).join('\n');
+export function renderStatusText(clusters: readonly { readonly view: ClusterView; readonly report?: ClusterReport }[]): string {
+  return clusters.map((c) => renderCluster(c.view, c.report)).join('\n');
 }
 
-function renderCluster(v: ClusterView): string {
+/** The cluster's own lines under its tree: failover readiness, then each failure shape. */
+export function reportLines(r: ClusterReport): string[] {
+  const f = r.failover;
+  const failover = f.ready ? `  failover: ready, ${f.reasons.join('; ')}` : `  ! failover: not ready: ${f.reasons.join('; ')}`;
+  return [failover, ...r.shapes.map((s) => `  ! ${s.code}: ${s.summary}`)];
+}
+
+function renderCluster(v: ClusterView, report: ClusterReport | undefined): string {
   const version = v.version ? ` ${shortVersion(v.version)}` : '';
   const lines = [`${v.name}  (${v.flavor ?? 'flavor unknown'}${version})  ${v.file}`];
   const byName = new Map(v.instances.map((i) => [i.name, i]));
@@ -49,6 +57,7 @@ function renderCluster(v: ClusterView): string {
   ]);
   const widths = cells[0]?.map((_, c) => Math.max(...cells.map((r) => (r[c] ?? '').length))) ?? [];
   for (const r of cells) lines.push(r.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join('  ').trimEnd());
+  if (report) lines.push(...reportLines(report));
   const details = v.instances.flatMap((i) => i.problems.map((p) => `  ! ${i.name}: ${p.health}: ${p.detail}`));
   lines.push(...details);
   for (const i of v.instances) {

@@ -19,7 +19,7 @@ export type ShapeCode =
   | 'UnreachableIntermediateSource'
   /** The primary answers, but not one of its reachable replicas is replicating (threads stopped or failing). */
   | 'AllReplicasNotReplicating'
-  /** The primary answers topogit, but every reachable replica lost it on a connection error (a network split, or the replication user refused). */
+  /** The primary answers topogit, but every reachable replica lost it: on a connection error (a network split), or refused (the replication user, 1045). */
   | 'PrimaryLostByReplicas'
   /** Semi-sync is on for the primary, but no reachable replica can acknowledge: commits wait for the semi-sync timeout. */
   | 'SemiSyncPrimaryWithoutAcks';
@@ -41,6 +41,25 @@ function channelFrom(s: InstanceState, src: InstanceSpec, srcId: number | undefi
 /** A channel that lost its source on a connection error. */
 export function lostOnConnectionError(ch: ReplicaStatus): boolean {
   return ch.ioThread !== 'yes' && CONNECTION_ERRORS.has(ch.lastIoErrno);
+}
+
+/**
+ * Errors with which a source that answered refused a replica's IO thread: access denied (1045, a
+ * wrong replication password: what real MariaDB servers report), host blocked or not allowed
+ * (1129, 1130), an authentication method the replica cannot use (1251, 2059, 2061). Proof that
+ * the source is alive, so never evidence of a death; but the replica has lost it all the same.
+ */
+export const REFUSED_ERRORS = new Set([1045, 1129, 1130, 1251, 2059, 2061]);
+
+/** A channel that lost its source: on a connection error, or refused by it. */
+function lostOrRefused(ch: ReplicaStatus): boolean {
+  return ch.ioThread !== 'yes' && (CONNECTION_ERRORS.has(ch.lastIoErrno) || REFUSED_ERRORS.has(ch.lastIoErrno));
+}
+
+/** The reason in an IO thread's error, without its boilerplate: `error connecting to master '...' -
+ *  retry-time: 2  maximum-retries: 100000  message: Access denied ...` says why after `message:`. */
+function ioReason(error: string): string {
+  return (/message: (.*)$/s.exec(error)?.[1] ?? error).slice(0, 80);
 }
 
 function stateOf(probes: ReadonlyMap<string, ProbeResult>, name: string): InstanceState | undefined {
@@ -116,12 +135,12 @@ export function detectShapes(spec: ClusterSpec, probes: ReadonlyMap<string, Prob
     return s && ch ? [{ name: i.name, state: s, ch }] : [];
   });
   if (replicas.length > 0) {
-    if (replicas.every((r) => lostOnConnectionError(r.ch))) {
+    if (replicas.every((r) => lostOrRefused(r.ch))) {
       shapes.push({
         code: 'PrimaryLostByReplicas',
         instance: primary.name,
         replicas: replicas.map((r) => r.name),
-        summary: `${primary.name} answers topogit, but every replica lost it: ${replicas.map((r) => `${r.name} (${r.ch.lastIoErrno}: ${r.ch.lastIoError.slice(0, 80)})`).join('; ')}`,
+        summary: `${primary.name} answers topogit, but every replica lost it: ${replicas.map((r) => `${r.name} (${r.ch.lastIoErrno}: ${ioReason(r.ch.lastIoError)})`).join('; ')}`,
       });
     } else if (replicas.every((r) => r.ch.ioThread !== 'yes' || r.ch.sqlThread !== 'yes')) {
       shapes.push({

@@ -2,6 +2,8 @@
 // so `plan --against` can replay a recorded observation in CI without database access.
 import type { ClusterView, InstanceView } from './classify.js';
 import type { InstanceState, ProbeResult } from './model.js';
+import { readinessJson, type ClusterReport, type ReadinessJson } from './report.js';
+import type { Shape } from './shapes.js';
 import type { Maintenance } from './state.js';
 
 /** One instance in `status --json`: the view, plus the raw probe so `plan --against` can replay it. */
@@ -21,15 +23,22 @@ export interface StatusJson {
     inSync: boolean;
     notes: readonly string[];
     unmanaged: ClusterView['unmanaged'];
+    /** What is wrong with the cluster as a whole (src/core/shapes.ts); empty when nothing is. */
+    shapes: readonly Shape[];
+    /** Could an automatic failover happen now if the primary died, to which replica, or why not. */
+    failover: ReadinessJson;
     instances: readonly StatusInstanceJson[];
   }[];
 }
 
-export function statusJson(observations: readonly { readonly view: ClusterView; readonly probes: ReadonlyMap<string, ProbeResult> }[], observedAt: Date): StatusJson {
+export function statusJson(
+  observations: readonly { readonly view: ClusterView; readonly probes: ReadonlyMap<string, ProbeResult>; readonly report: ClusterReport }[],
+  observedAt: Date,
+): StatusJson {
   return {
     formatVersion: 1,
     observedAt: observedAt.toISOString(),
-    clusters: observations.map(({ view: v, probes }) => ({
+    clusters: observations.map(({ view: v, probes, report }) => ({
       name: v.name,
       file: v.file,
       flavor: v.flavor,
@@ -40,6 +49,8 @@ export function statusJson(observations: readonly { readonly view: ClusterView; 
       inSync: v.inSync,
       notes: v.notes,
       unmanaged: v.unmanaged,
+      shapes: report.shapes,
+      failover: readinessJson(report.failover),
       instances: v.instances.map((i) => {
         const p = probes.get(i.name);
         return { ...i, maintenance: i.maintenance ?? null, state: p?.ok ? p.state : null, errorCode: p && !p.ok ? p.code : null };

@@ -80,6 +80,7 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
     timeouts: o.timeouts,
     probe: ports.probe,
     metrics,
+    readState: (cluster: string) => ports.state.read(cluster),
     reconcile: (p: PassRequest) =>
       reconcileOnce({
         spec: p.spec,
@@ -221,6 +222,8 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
         fileValid: (f?.issues.length ?? 0) === 0,
         fileIssues: f?.issues ?? [],
         driftCount: l.driftCount,
+        shapes: l.report?.shapes ?? [],
+        failover: l.report?.failover ?? null,
       };
     });
     return { startedAt, ready: loaded && [...loops.values()].every((l) => l.probedOnce), role: lease.isActive() ? 'active' : 'standby', clusters };

@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { HEALTH_ORDER } from '../core/classify.js';
 import type { Health } from '../core/classify.js';
 import type { AnalysisCode } from '../core/analysis.js';
+import { readinessJson, type ReadinessJson } from '../core/report.js';
+import type { Shape } from '../core/shapes.js';
 import type { Maintenance } from '../core/state.js';
 import type { Metrics } from './metrics.js';
 import type { ClusterSnapshot, Condition, DaemonSnapshot, FailoverSummary, PassSummary } from './model.js';
@@ -59,6 +61,10 @@ export interface ClusterJson {
   readonly fileValid: boolean;
   readonly fileIssues: readonly string[];
   readonly driftCount: number;
+  /** What is wrong with the cluster as a whole (src/core/shapes.ts); empty when nothing is. */
+  readonly shapes: readonly Shape[];
+  /** Could it fail over now if the primary died, to which replica, or why not; null before the first probe. */
+  readonly failover: ReadinessJson | null;
 }
 
 export interface ClustersJson {
@@ -105,6 +111,8 @@ export function clusterJson(c: ClusterSnapshot): ClusterJson {
     fileValid: c.fileValid,
     fileIssues: c.fileIssues,
     driftCount: c.driftCount,
+    shapes: c.shapes,
+    failover: c.failover ? readinessJson(c.failover) : null,
   };
 }
 

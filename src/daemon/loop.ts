@@ -5,6 +5,9 @@ import type { Logger } from 'pino';
 import { classifyCluster, DEFAULT_CLASSIFY, type ClusterView } from '../core/classify.js';
 import type { ClusterSpec } from '../core/model.js';
 import type { AnalysisCode } from '../core/analysis.js';
+import type { ProbeResult } from '../core/model.js';
+import { reportCluster, shapeChanges, type ClusterReport } from '../core/report.js';
+import { EMPTY_STATE, type ClusterState } from '../core/state.js';
 import { resolveCredentials, type ResolvedCredentials } from '../config/load.js';
 import type { Login, ProbeFn, Timeouts } from '../core/ports.js';
 import { probeCluster } from '../engine/probe-round.js';
@@ -51,6 +54,8 @@ export interface LoopDeps {
   readonly withClusterLock: <T>(cluster: string, fn: () => Promise<T>) => Promise<T | undefined>;
   /** After a pass wrote the file back to Git: its new text, so the reload it causes is not a trigger. */
   readonly onSelfWrite: (file: string) => Promise<void>;
+  /** The cluster's state records (fenced former primaries, the last failover), for the readiness. */
+  readonly readState?: (cluster: string) => Promise<ClusterState>;
   /** Default: the real clock and setTimeout. */
   readonly timers?: LoopTimers;
 }
@@ -73,6 +78,8 @@ export class ClusterLoop {
   analysis: AnalysisCode | null = null;
   lastPass: PassSummary | null = null;
   lastFailover: FailoverSummary | null = null;
+  /** Failure shapes and failover readiness from the last pass's probes (null before the first). */
+  report: ClusterReport | null = null;
   driftCount = 0;
   probedOnce = false;
   private conds = new Map<ConditionType, Condition>();
@@ -183,12 +190,12 @@ export class ClusterLoop {
         return;
       }
       if (!result) {
-        await this.observe(spec, creds.admin);
+        await this.observe(spec, creds.admin, log);
         this.finish(id, started, 'standby', 'standing by: another daemon holds the lease', log);
         return;
       }
       this.errors = 0;
-      await this.record(spec, result, started);
+      await this.record(spec, result, started, log);
       const outcome = result.error ? 'error' : result.failover ? (result.failover.kind === 'done' ? 'failover' : 'error') : result.blocked ? 'blocked' : result.applied || result.relocation ? 'applied' : result.plan?.steps.length ? 'reported' : 'ok';
       const detail = result.error
         ? `stopped: ${result.error}`
@@ -214,13 +221,29 @@ export class ClusterLoop {
   }
 
   /** Standing by: probe and show, never act. */
-  private async observe(spec: ClusterSpec, admin: Login): Promise<void> {
+  private async observe(spec: ClusterSpec, admin: Login, log: Logger): Promise<void> {
     const probes = await probeCluster(spec, this.deps.probe, admin, this.deps.timeouts);
     this.view = classifyCluster(spec, probes, DEFAULT_CLASSIFY);
     this.probedOnce = true;
+    await this.assess(spec, probes, log);
   }
 
-  private async record(spec: ClusterSpec, r: ReconcileResult, started: number): Promise<void> {
+  /**
+   * Failure shapes and failover readiness from this pass's probes: a shape is logged once when it
+   * appears (warn) and once when it clears (info), not every pass; both go to the metrics.
+   */
+  private async assess(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>, log: Logger): Promise<void> {
+    const state = this.deps.readState ? await this.deps.readState(spec.cluster) : EMPTY_STATE;
+    const report = reportCluster(spec, probes, state, this.t.now());
+    const { appeared, cleared } = shapeChanges(this.report?.shapes ?? [], report.shapes);
+    for (const s of appeared) log.warn({ shape: s.code, instance: s.instance, replicas: s.replicas }, `${s.code}: ${s.summary}`);
+    for (const s of cleared) log.info({ shape: s.code, instance: s.instance }, `${s.code} cleared (${s.instance})`);
+    this.report = report;
+    this.deps.metrics.setFailoverReady(spec.cluster, report.failover.ready);
+    this.deps.metrics.setShapes(spec.cluster, report.shapes.map((s) => s.code));
+  }
+
+  private async record(spec: ClusterSpec, r: ReconcileResult, started: number, log: Logger): Promise<void> {
     this.probedOnce = true;
     this.analysis = r.analysis.code;
     if (r.analysis.code !== 'PrimaryReachable') this.suspectSince ??= started;
@@ -249,6 +272,7 @@ export class ClusterLoop {
     this.setCondition('Drifted', this.driftCount > 0 || !this.view.inSync, this.driftCount > 0 ? `${this.driftCount} correction(s) ${r.applied ? 'applied' : 'pending'}` : this.view.inSync ? 'live tree matches the file' : 'live tree differs from the file');
     this.setCondition('FailoverBlocked', r.blocked !== undefined, r.blocked ?? 'not blocked');
     this.setCondition('Ready', this.view.healthy && this.view.inSync, `${r.analysis.code}: ${r.analysis.summary}`);
+    await this.assess(spec, r.probes, log);
   }
 }
 

@@ -25,9 +25,13 @@ export class Metrics implements MetricsSink {
   private readonly reconcileErrors: Counter<ClusterLabel>;
   private readonly drift: Gauge<ClusterLabel>;
   private readonly fileValid: Gauge<ClusterLabel>;
+  private readonly failoverReady: Gauge<ClusterLabel>;
+  private readonly failureShape: Gauge<'cluster' | 'shape'>;
 
   /** The instances each cluster has series for, so forgetCluster can remove them all. */
   private readonly instances = new Map<string, Set<string>>();
+  /** The failure shapes each cluster has had a series for. */
+  private readonly shapes = new Map<string, Set<string>>();
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     this.registry = new Registry();
@@ -94,6 +98,18 @@ export class Metrics implements MetricsSink {
       labelNames: ['cluster'],
       registers,
     });
+    this.failoverReady = new Gauge({
+      name: `${PREFIX}failover_ready`,
+      help: 'Whether an automatic failover could happen now if the primary died (1) or not (0; status says why).',
+      labelNames: ['cluster'],
+      registers,
+    });
+    this.failureShape = new Gauge({
+      name: `${PREFIX}failure_shape`,
+      help: 'Whether the cluster shows this failure shape now (1) or showed it before and no longer does (0).',
+      labelNames: ['cluster', 'shape'],
+      registers,
+    });
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
   }
 
@@ -136,6 +152,19 @@ export class Metrics implements MetricsSink {
     this.fileValid.set({ cluster }, valid ? 1 : 0);
   }
 
+  setFailoverReady(cluster: string, ready: boolean): void {
+    this.touch(cluster);
+    this.failoverReady.set({ cluster }, ready ? 1 : 0);
+  }
+
+  setShapes(cluster: string, present: readonly string[]): void {
+    this.touch(cluster);
+    const seen = this.shapes.get(cluster) ?? new Set<string>();
+    this.shapes.set(cluster, seen);
+    for (const shape of present) seen.add(shape);
+    for (const shape of seen) this.failureShape.set({ cluster, shape }, present.includes(shape) ? 1 : 0);
+  }
+
   /** Remove the series of one instance that left its cluster's file. */
   forgetInstance(cluster: string, instance: string): void {
     const labels = { cluster, instance };
@@ -147,7 +176,9 @@ export class Metrics implements MetricsSink {
   forgetCluster(cluster: string): void {
     for (const instance of [...(this.instances.get(cluster) ?? [])]) this.forgetInstance(cluster, instance);
     this.instances.delete(cluster);
-    for (const m of [this.failovers, this.lastFailover, this.reconcileErrors, this.drift, this.fileValid]) m.remove({ cluster });
+    for (const m of [this.failovers, this.lastFailover, this.reconcileErrors, this.drift, this.fileValid, this.failoverReady]) m.remove({ cluster });
+    for (const shape of this.shapes.get(cluster) ?? []) this.failureShape.remove({ cluster, shape });
+    this.shapes.delete(cluster);
   }
 
   /** The exposition text for a scrape. */

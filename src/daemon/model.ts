@@ -2,6 +2,8 @@
 // /api/clusters. Plain data, updated by the cluster loops and read by the HTTP server.
 import type { ClusterView } from '../core/classify.js';
 import type { AnalysisCode } from '../core/analysis.js';
+import type { Readiness } from '../core/readiness.js';
+import type { Shape, ShapeCode } from '../core/shapes.js';
 
 export type ConditionType = 'Ready' | 'Degraded' | 'Drifted' | 'FailoverBlocked' | 'FileInvalid';
 
@@ -42,6 +44,10 @@ export interface ClusterSnapshot {
   /** One line per problem when the file stopped validating (the cluster runs on its last valid version). */
   readonly fileIssues: readonly string[];
   readonly driftCount: number;
+  /** Failure shapes seen in the last probe round (empty before the first). */
+  readonly shapes: readonly Shape[];
+  /** Could it fail over now if the primary died (null before the first probe round)? */
+  readonly failover: Readiness | null;
 }
 
 export interface DaemonSnapshot {
@@ -61,4 +67,7 @@ export interface MetricsSink {
   reconcileError(cluster: string): void;
   setDrift(cluster: string, count: number): void;
   setFileValid(cluster: string, valid: boolean): void;
+  setFailoverReady(cluster: string, ready: boolean): void;
+  /** The failure shapes present now; any other shape the cluster had goes to 0. */
+  setShapes(cluster: string, present: readonly ShapeCode[]): void;
 }

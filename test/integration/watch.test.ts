@@ -60,6 +60,8 @@ interface ApiCluster {
   conditions: { type: string; status: boolean; reason: string }[];
   lastPass: { id: string; outcome: string } | null;
   tree: { name: string; liveSource: string | null; health: string }[];
+  shapes: { code: string; instance: string }[];
+  failover: { ready: boolean; candidate: string | null; reasons: string[] } | null;
 }
 async function api(d: Daemon): Promise<{ role: string; clusters: ApiCluster[] }> {
   return JSON.parse((await get(d, '/api/clusters')).body) as { role: string; clusters: ApiCluster[] };
@@ -127,6 +129,13 @@ describe('topogit watch', () => {
     const c = (await api(a)).clusters[0] as ApiCluster;
     expect(c.name).toBe('shop');
     expect(c.tree.map((i) => `${i.name}:${i.health}`)).toEqual(['db001:OK', 'db002:OK', 'db003:OK']);
+    // Before any failure: it could fail over, and says to which replica.
+    expect(c.shapes).toEqual([]);
+    expect(c.failover).toEqual({ ready: true, candidate: 'db002', reasons: ['would promote db002 (promotion: neutral, 0s behind)'] });
+    const active = (await api(a)).role === 'active' ? a : b;
+    const metrics = (await get(active, '/metrics')).body;
+    expect(metrics).toContain('topogit_failover_ready{cluster="shop"} 1');
+    expect(metrics).not.toContain('topogit_failure_shape{');
   });
 
   it('applies a pushed change: pulled by the active daemon, which repoints the replica', async () => {

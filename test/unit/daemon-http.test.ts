@@ -109,6 +109,15 @@ const SHOP: ClusterSnapshot = {
   fileValid: true,
   fileIssues: [],
   driftCount: 0,
+  shapes: [
+    {
+      code: 'UnreachableIntermediateSource',
+      instance: 'db003',
+      replicas: ['db004'],
+      summary: 'db003 is unreachable from topogit, but db004 still replicates from it',
+    },
+  ],
+  failover: { ready: true, candidate: 'db002', reasons: ['would promote db002 (promotion: prefer, 42s behind)'] },
 };
 
 const BILLING: ClusterSnapshot = {
@@ -122,6 +131,8 @@ const BILLING: ClusterSnapshot = {
   fileValid: false,
   fileIssues: ['instances[1].source: unknown instance db009'],
   driftCount: 0,
+  shapes: [],
+  failover: null,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -228,7 +239,7 @@ describe('startHttp', () => {
 
     const shop = body.clusters[0] as ClusterJson;
     expect(Object.keys(shop).sort()).toEqual(
-      ['name', 'file', 'analysis', 'health', 'primary', 'livePrimaries', 'tree', 'conditions', 'lastPass', 'lastFailover', 'fileValid', 'fileIssues', 'driftCount'].sort(),
+      ['name', 'file', 'analysis', 'health', 'primary', 'livePrimaries', 'tree', 'conditions', 'lastPass', 'lastFailover', 'fileValid', 'fileIssues', 'driftCount', 'shapes', 'failover'].sort(),
     );
     expect(shop).toMatchObject({
       name: 'shop',
@@ -243,6 +254,8 @@ describe('startHttp', () => {
       fileValid: true,
       fileIssues: [],
       driftCount: 0,
+      shapes: SHOP.shapes,
+      failover: { ready: true, candidate: 'db002', reasons: ['would promote db002 (promotion: prefer, 42s behind)'] },
     });
     expect(shop.tree).toHaveLength(3);
     expect(shop.tree[0]).toEqual({
@@ -265,7 +278,7 @@ describe('startHttp', () => {
     expect(shop.tree[2]).toMatchObject({ name: 'db003', liveRole: 'unknown', health: 'Unreachable', readOnly: null, error: 'connect ECONNREFUSED 127.0.0.13:3306' });
     expect(shop.tree[2]?.maintenance).toEqual({ since: '2025-01-01T00:00:00Z', until: '2025-01-01T00:30:00Z', reason: 'kernel upgrade' });
 
-    expect(body.clusters[1]).toMatchObject({ name: 'billing eu', health: null, primary: null, livePrimaries: [], tree: [], analysis: null, fileValid: false, fileIssues: BILLING.fileIssues });
+    expect(body.clusters[1]).toMatchObject({ name: 'billing eu', health: null, primary: null, livePrimaries: [], tree: [], analysis: null, fileValid: false, fileIssues: BILLING.fileIssues, shapes: [], failover: null });
   });
 
   it('/api/clusters/<name> returns one cluster (URL-decoded) or 404', async () => {
@@ -459,6 +472,32 @@ describe('Metrics', () => {
     expect(t).not.toContain('topogit_process_cpu_user_seconds_total');
   });
 
+  it('failover readiness is 1/0 per cluster; a failure shape is 1 while present and 0 once gone', async () => {
+    const m = new Metrics({ defaultMetrics: false });
+    m.setFailoverReady('shop', true);
+    m.setFailoverReady('blog', false);
+    m.setShapes('shop', ['DeadIntermediateSource', 'SemiSyncPrimaryWithoutAcks']);
+    m.setShapes('blog', []);
+    let t = await m.render();
+    expect(t).toContain('topogit_failover_ready{cluster="shop"} 1');
+    expect(t).toContain('topogit_failover_ready{cluster="blog"} 0');
+    expect(t).toContain('topogit_failure_shape{cluster="shop",shape="DeadIntermediateSource"} 1');
+    expect(t).toContain('topogit_failure_shape{cluster="shop",shape="SemiSyncPrimaryWithoutAcks"} 1');
+    expect(t).not.toContain('topogit_failure_shape{cluster="blog"');
+
+    m.setShapes('shop', ['SemiSyncPrimaryWithoutAcks']);
+    m.setFailoverReady('shop', false);
+    t = await m.render();
+    expect(t).toContain('topogit_failure_shape{cluster="shop",shape="DeadIntermediateSource"} 0');
+    expect(t).toContain('topogit_failure_shape{cluster="shop",shape="SemiSyncPrimaryWithoutAcks"} 1');
+    expect(t).toContain('topogit_failover_ready{cluster="shop"} 0');
+
+    m.forgetCluster('shop');
+    t = await m.render();
+    expect(t).not.toContain('cluster="shop"');
+    expect(t).toContain('topogit_failover_ready{cluster="blog"} 0');
+  });
+
   it('forgetCluster removes every series of that cluster and only that cluster', async () => {
     const m = new Metrics({ defaultMetrics: false });
     for (const c of ['shop', 'blog']) {
@@ -469,6 +508,8 @@ describe('Metrics', () => {
       m.reconcileError(c);
       m.setDrift(c, 1);
       m.setFileValid(c, true);
+      m.setFailoverReady(c, true);
+      m.setShapes(c, ['AllReplicasNotReplicating']);
     }
     m.forgetCluster('shop');
     const t = await m.render();
@@ -484,6 +525,8 @@ describe('Metrics', () => {
       'topogit_reconcile_errors_total',
       'topogit_drift_count',
       'topogit_file_valid',
+      'topogit_failover_ready',
+      'topogit_failure_shape',
     ]) {
       expect(t, name).toContain(`${name}{cluster="blog"`);
     }

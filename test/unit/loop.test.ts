@@ -12,6 +12,7 @@ import type { ApplyReport } from '../../src/engine/apply.js';
 import type { FailoverOutcome } from '../../src/engine/failover.js';
 import type { ReconcileResult } from '../../src/engine/reconcile.js';
 import { ClusterLoop, type LoopTimers, type PassRequest } from '../../src/daemon/loop.js';
+import { EMPTY_STATE, type ClusterState } from '../../src/core/state.js';
 import type { MetricsSink } from '../../src/daemon/model.js';
 import { FixtureRows, probeUp } from '../support/rows.js';
 
@@ -98,7 +99,7 @@ interface Call {
   reject(e: Error): void;
 }
 
-function harness(o: { active?: boolean; lockFree?: boolean; spec?: ClusterSpec } = {}) {
+function harness(o: { active?: boolean; lockFree?: boolean; spec?: ClusterSpec; state?: ClusterState } = {}) {
   const timers = new ManualTimers();
   const calls: Call[] = [];
   const probed: string[] = [];
@@ -108,8 +109,13 @@ function harness(o: { active?: boolean; lockFree?: boolean; spec?: ClusterSpec }
   let errors = 0;
   let locked = 0;
   const state = { active: o.active ?? true, lockFree: o.lockFree ?? true };
+  const ready: boolean[] = [];
+  const shapes: string[][] = [];
+  const logs: { level: number; msg: string; shape?: string }[] = [];
   const instanceMetrics: { instance: string; maintenance?: boolean }[] = [];
   const metrics: MetricsSink = {
+    setFailoverReady: (_c, r) => void ready.push(r),
+    setShapes: (_c, present) => void shapes.push([...present]),
     observeProbe: () => undefined,
     setInstance: (_c, instance, v) => void instanceMetrics.push({ instance, ...v }),
     failover: () => undefined,
@@ -128,7 +134,8 @@ function harness(o: { active?: boolean; lockFree?: boolean; spec?: ClusterSpec }
     timeouts: { connectMs: 100, queryMs: 100 },
     probe,
     metrics,
-    log: pino({ level: 'silent' }),
+    log: pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as (typeof logs)[number]) }),
+    readState: async () => o.state ?? EMPTY_STATE,
     timers,
     isActive: () => state.active,
     withClusterLock: async (_cluster, fn) => {
@@ -159,6 +166,9 @@ function harness(o: { active?: boolean; lockFree?: boolean; spec?: ClusterSpec }
     loop,
     timers,
     calls,
+    ready,
+    shapes,
+    logs,
     probed,
     selfWrites,
     state,
@@ -461,5 +471,54 @@ describe('ClusterLoop: standby', () => {
     expect(h.probed).toHaveLength(0);
     await until(() => h.timers.pending !== undefined, 'the next pass is scheduled');
     expect(h.timers.pending).toBe(INTERVAL);
+  });
+});
+
+describe('ClusterLoop: failure shapes and failover readiness', () => {
+  /** db002 and db003 stopped by hand (IO No, SQL No, no error): AllReplicasNotReplicating. */
+  const stoppedProbes = (spec: ClusterSpec) => {
+    const stopped = FixtureRows.of('mariadb-10.11-replica-stopped');
+    return new Map([probeUp(spec, 'db001', FixtureRows.of('mariadb-10.11-primary')), probeUp(spec, 'db002', stopped), probeUp(spec, 'db003', stopped.as(3))]);
+  };
+  const shapeLogs = (h: ReturnType<typeof harness>) => h.logs.filter((l) => l.shape !== undefined).map((l) => `${l.level === 40 ? 'warn' : 'info'} ${l.msg.split(':')[0]}`);
+
+  it('logs a shape once when it appears (warn) and once when it clears (info), and sets the metrics every pass', async () => {
+    const h = harness();
+    h.loop.start();
+    await h.finish(await h.startPass(), result(SPEC));
+    expect(h.loop.report?.shapes).toEqual([]);
+    for (let i = 0; i < 3; i++) await h.finish(await h.startPass(), result(SPEC, 'PrimaryReachable', { probes: stoppedProbes(SPEC) }));
+    expect(h.loop.report?.shapes.map((s) => s.code)).toEqual(['AllReplicasNotReplicating']);
+    expect(shapeLogs(h)).toEqual(['warn AllReplicasNotReplicating']);
+    await h.finish(await h.startPass(), result(SPEC));
+    await h.finish(await h.startPass(), result(SPEC));
+    expect(shapeLogs(h)).toEqual(['warn AllReplicasNotReplicating', 'info AllReplicasNotReplicating cleared (db001)']);
+    expect(h.shapes).toEqual([[], ['AllReplicasNotReplicating'], ['AllReplicasNotReplicating'], ['AllReplicasNotReplicating'], [], []]);
+    // failover.auto is false in SPEC: never ready.
+    expect(h.ready).toEqual([false, false, false, false, false, false]);
+    expect(h.loop.report?.failover.reasons).toEqual(['failover.auto is false']);
+  });
+
+  it('readiness comes from the pass probes and the state records: a fenced former primary is never the candidate', async () => {
+    const auto = { ...SPEC, failover: { ...SPEC.failover, auto: true } };
+    let h = harness({ spec: auto });
+    h.loop.start();
+    await h.finish(await h.startPass(), result(auto));
+    expect(h.loop.report?.failover).toEqual({ ready: true, candidate: 'db002', reasons: ['would promote db002 (promotion: prefer, 0s behind)'] });
+    expect(h.ready).toEqual([true]);
+
+    h = harness({ spec: auto, state: { formerPrimaries: [{ name: 'db002', failoverId: 'f1', newPrimary: 'db001', errant: '' }] } });
+    h.loop.start();
+    await h.finish(await h.startPass(), result(auto));
+    expect(h.loop.report?.failover).toMatchObject({ ready: true, candidate: 'db003' });
+  });
+
+  it('a standby reports shapes and readiness too, from its own probe round', async () => {
+    const h = harness({ active: false });
+    h.loop.start();
+    h.timers.fire();
+    await until(() => h.loop.lastPass !== null, 'the standby pass ends');
+    expect(h.loop.report).toMatchObject({ shapes: [], failover: { ready: false } });
+    expect(h.ready).toEqual([false]);
   });
 });

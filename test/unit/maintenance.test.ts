@@ -12,6 +12,7 @@ import { activeMaintenance, EMPTY_STATE, type ClusterState, type Maintenance } f
 import { DEFAULT_FAILOVER } from '../../src/config/defaults.js';
 import { classifyCluster, DEFAULT_CLASSIFY } from '../../src/core/classify.js';
 import { statusJson } from '../../src/core/status-document.js';
+import { reportCluster } from '../../src/core/report.js';
 import { renderStatusText } from '../../src/cli/render-status.js';
 import { planObservations } from '../../src/engine/plan-run.js';
 import { FixtureRows, probeDown, probeUp } from '../support/rows.js';
@@ -194,7 +195,7 @@ describe('status and plan show an instance in maintenance', () => {
   const view = classifyCluster(SHOP, probes, { ...DEFAULT_CLASSIFY, maintenance });
 
   it('in the tree line, with until, and one line saying what it means', () => {
-    const lines = renderStatusText([view]).split('\n');
+    const lines = renderStatusText([{ view }]).split('\n');
     expect(lines.find((l) => l.startsWith('db001'))).toMatch(/Unreachable .*prefer-promote  maintenance until 2026-12-04T18:30:00Z$/);
     expect(lines.find((l) => l.includes('db003  '))).toMatch(/ gtid \S+  prefer-promote  maintenance$/);
     expect(lines.find((l) => l.includes('db002  '))).not.toMatch(/maintenance/);
@@ -202,7 +203,7 @@ describe('status and plan show an instance in maintenance', () => {
   });
 
   it('in status --json: instances[].maintenance, null when not in maintenance', () => {
-    const j = statusJson([{ view, probes }], new Date(NOW));
+    const j = statusJson([{ view, probes, report: reportCluster(SHOP, probes, EMPTY_STATE, NOW) }], new Date(NOW));
     expect(j.clusters[0]?.instances.map((i) => [i.name, i.maintenance])).toEqual([
       ['db001', { since: '2026-12-04T11:00:00Z', until: '2026-12-04T18:30:00Z', reason: 'kernel upgrade' }],
       ['db002', null],

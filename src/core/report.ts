@@ -1,0 +1,46 @@
+// What `status` and the daemon report about a cluster as a whole, beyond each instance's health:
+// its failure shapes (core/shapes.ts) and its failover readiness (core/readiness.ts), from one
+// probe round. Pure.
+import { analyzeCluster, type Analysis } from './analysis.js';
+import type { ClusterSpec, ProbeResult } from './model.js';
+import { failoverReadiness, type Readiness } from './readiness.js';
+import { detectShapes, type Shape } from './shapes.js';
+import type { ClusterState } from './state.js';
+
+export interface ClusterReport {
+  readonly shapes: readonly Shape[];
+  readonly failover: Readiness;
+}
+
+/** The readiness as `status --json` and `/api/clusters` show it: candidate null when there is none. */
+export interface ReadinessJson {
+  readonly ready: boolean;
+  readonly candidate: string | null;
+  readonly reasons: readonly string[];
+}
+
+export function reportCluster(
+  spec: ClusterSpec,
+  probes: ReadonlyMap<string, ProbeResult>,
+  state: ClusterState,
+  now: number,
+  analysis: Analysis = analyzeCluster(spec, probes),
+): ClusterReport {
+  return { shapes: detectShapes(spec, probes, analysis), failover: failoverReadiness(spec, probes, state, now) };
+}
+
+export function readinessJson(r: Readiness): ReadinessJson {
+  return { ready: r.ready, candidate: r.candidate ?? null, reasons: [...r.reasons] };
+}
+
+/** A shape is the same shape while its code and instance stay the same (its summary may change). */
+export function shapeKey(s: Shape): string {
+  return `${s.code}:${s.instance}`;
+}
+
+/** Shapes that appeared and cleared between two rounds (by shapeKey). */
+export function shapeChanges(before: readonly Shape[], after: readonly Shape[]): { readonly appeared: Shape[]; readonly cleared: Shape[] } {
+  const was = new Set(before.map(shapeKey));
+  const is = new Set(after.map(shapeKey));
+  return { appeared: after.filter((s) => !was.has(shapeKey(s))), cleared: before.filter((s) => !is.has(shapeKey(s))) };
+}
