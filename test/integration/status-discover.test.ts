@@ -111,13 +111,15 @@ describe('sandbox, discover and status on real MariaDB servers', () => {
   it('shows a killed primary as Unreachable and its replicas as Disconnected in one probe', async () => {
     const kill = await fleet.run('sandbox', 'kill', 'db001');
     expect(kill.out, kill.err).toContain('db001 killed (SIGKILL)');
-    const { code, status } = await statusJson();
+    // The replicas notice within moments (their IO thread loses the connection); one status call
+    // then shows both sides of the death.
+    const { code, status } = await waitFor('status to show db003 Disconnected', statusJson, (s) => health(s.status).db003 === 'Disconnected');
     const h = health(status);
     expect(h.db001).toBe('Unreachable');
-    expect(h.db003).toBe('Disconnected');
     expect(status.clusters[0]!.instances[0]!.error).toMatch(/^connection (refused|lost)$/);
     expect(code).toBe(2);
     expect((await fleet.run('sandbox', 'start', 'db001')).code).toBe(0);
+    await waitFor('db003 to replicate from db001 again', statusJson, (s) => health(s.status).db003 === 'OK');
   });
 
   it('shows a frozen server as Unreachable within the timeout instead of hanging', async () => {
