@@ -10,7 +10,10 @@ export function renderStatusText(clusters: readonly { readonly view: ClusterView
 export function reportLines(r: ClusterReport): string[] {
   const f = r.failover;
   const failover = f.ready ? `  failover: ready, ${f.reasons.join('; ')}` : `  ! failover: not ready: ${f.reasons.join('; ')}`;
-  return [failover, ...r.shapes.map((s) => `  ! ${s.code}: ${s.summary}`)];
+  const bypass = r.readOnlyBypass?.length
+    ? [`  ! accounts that can write through read_only (READ ONLY ADMIN; SUPER before MariaDB 10.11): ${r.readOnlyBypass.join(', ')} (a fence kills their sessions, not their next ones: keep the privilege away from applications)`]
+    : [];
+  return [failover, ...r.shapes.map((s) => `  ! ${s.code}: ${s.summary}`), ...bypass];
 }
 
 function renderCluster(v: ClusterView, report: ClusterReport | undefined): string {

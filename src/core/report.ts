@@ -10,6 +10,9 @@ import type { ClusterState } from './state.js';
 export interface ClusterReport {
   readonly shapes: readonly Shape[];
   readonly failover: Readiness;
+  /** MariaDB: accounts other than topogit's that can write through read_only (SUPER or READ ONLY
+   *  ADMIN), as `status` audits them; absent when not audited. */
+  readonly readOnlyBypass?: readonly string[];
 }
 
 /** The readiness as `status --json` and `/api/clusters` show it: candidate null when there is none. */

@@ -51,6 +51,7 @@ export function statusJson(
       unmanaged: v.unmanaged,
       shapes: report.shapes,
       failover: readinessJson(report.failover),
+      readOnlyBypass: report.readOnlyBypass ?? null,
       instances: v.instances.map((i) => {
         const p = probes.get(i.name);
         return { ...i, maintenance: i.maintenance ?? null, state: p?.ok ? p.state : null, errorCode: p && !p.ok ? p.code : null };

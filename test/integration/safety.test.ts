@@ -128,6 +128,24 @@ describe('failover safety on real MariaDB servers', () => {
     expect(await fleet.replication('db001')).toBe(`${np} IO Yes SQL Yes`);
   });
 
+  it('status names the application accounts that could write through read_only', async () => {
+    const before = await fleet.run('status');
+    expect(before.out).not.toContain('accounts that can write through read_only');
+    // As the server's own root (unix socket), not replicated: an account with ALL PRIVILEGES.
+    const root = await mysql.createConnection({ socketPath: path.join(fleet.dir, '.sandbox', 'shop', 'db001', 'mysqld.sock'), user: 'root' });
+    try {
+      await root.query('SET SESSION sql_log_bin = 0');
+      await root.query("CREATE USER 'etl'@'%' IDENTIFIED BY 'etl-pw'");
+      await root.query("GRANT ALL PRIVILEGES ON *.* TO 'etl'@'%'");
+    } finally {
+      await root.end();
+    }
+    const after = await fleet.run('status', '--json');
+    const doc = JSON.parse(after.out) as { clusters: { readOnlyBypass: string[] | null }[] };
+    expect(doc.clusters[0]?.readOnlyBypass).toEqual(["'etl'@'%'"]);
+    expect((await fleet.run('status')).out).toContain("! accounts that can write through read_only (READ ONLY ADMIN; SUPER before MariaDB 10.11): 'etl'@'%'");
+  });
+
   it('moves the replicas of a dead intermediate source under its source and commits the new tree', async () => {
     // db001 -> db002 -> db003
     const text = (await readFile(file(), 'utf8')).replace(/^( {2}db003: \{[^}]*source: )db001/m, '$1db002');

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { InstanceState, ReplicaStatus } from '../../src/core/model.js';
 import type { Row } from '../../src/core/ports.js';
-import { clientSessions, flavorOf, parseInstanceState, parseReplicaStatusRow, parseSeenReplicas, parseVariables } from '../../src/adapters/mysql/rows.js';
+import { clientSessions, readOnlyWriters, flavorOf, parseInstanceState, parseReplicaStatusRow, parseSeenReplicas, parseVariables } from '../../src/adapters/mysql/rows.js';
 import {
   PROBE_VARIABLES,
   PROBE_VARIABLES_SQL,
@@ -15,6 +15,7 @@ import {
   changeSource,
   displaySql,
   parseVersion,
+  readOnlyBypassSql,
   resetReplicaAll,
   setReadOnly,
   showReplicaStatus,
@@ -795,5 +796,17 @@ describe('clientSessions (who a fence disconnects)', () => {
       { Id: 26, User: 'app2', Command: 'Query' },
     ];
     expect(clientSessions(rows, 'topogit')).toEqual([21, 22, 23, 26]);
+  });
+});
+
+describe('readOnlyWriters (accounts status reports as able to write through read_only)', () => {
+  it('leaves out topogit itself and local accounts', () => {
+    const rows = [{ GRANTEE: "'app2'@'%'" }, { GRANTEE: "'root'@'localhost'" }, { GRANTEE: "'root'@'::1'" }, { GRANTEE: "'root'@'127.0.0.1'" }, { GRANTEE: "'topogit'@'%'" }, { GRANTEE: "'etl'@'10.0.%'" }, { GRANTEE: 'garbage' }];
+    expect(readOnlyWriters(rows, 'topogit')).toEqual(["'app2'@'%'", "'etl'@'10.0.%'"]);
+    expect(readOnlyWriters([...rows, { GRANTEE: "'root'@'db-7'" }], 'topogit', 'db-7')).toEqual(["'app2'@'%'", "'etl'@'10.0.%'"]);
+  });
+  it('asks for READ ONLY ADMIN, and SUPER only before MariaDB 10.11', () => {
+    expect(readOnlyBypassSql(parseVersion('10.11.19-MariaDB-0+deb12u1'))).toContain(`& ${2 ** 33} <> 0`);
+    expect(readOnlyBypassSql(parseVersion('10.6.16-MariaDB'))).toContain(`& ${2 ** 33 + 2 ** 15} <> 0`);
   });
 });

@@ -211,3 +211,15 @@ export function adoptBinlogPosition(v: ServerVersion, replicatesFromNobody: bool
   if (v.flavor !== 'mariadb' || !replicatesFromNobody) return undefined;
   return stmt('SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos');
 }
+
+/**
+ * MariaDB: accounts that can write on a server with read_only=ON: READ ONLY ADMIN (bit 33 of
+ * mysql.global_priv's access mask), and SUPER (bit 15) before 10.11, where SUPER stopped
+ * implying it. Needs SELECT on mysql.global_priv; without it the query fails (nothing is said).
+ * https://mariadb.com/kb/en/grant/#read_only-admin
+ */
+export function readOnlyBypassSql(v: ServerVersion): string {
+  const mask = 2 ** 33 + (atLeast(v, 10, 11, 0) ? 0 : 2 ** 15);
+  return `SELECT CONCAT('''', User, '''@''', Host, '''') AS GRANTEE FROM mysql.global_priv WHERE CAST(JSON_VALUE(Priv, '$.access') AS UNSIGNED) & ${mask} <> 0 ORDER BY 1`;
+}
+

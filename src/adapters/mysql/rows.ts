@@ -185,3 +185,20 @@ export function clientSessions(rows: readonly Row[], adminUser: string): number[
     return [id];
   });
 }
+
+/**
+ * The accounts among the rows of readOnlyBypassSql (GRANTEE `'user'@'host'`) that matter for a
+ * fence: not topogit's own login (it needs the privilege) and not a local account (an operator on
+ * the server's own host); an application account that can write through read_only is what to report.
+ */
+export function readOnlyWriters(rows: readonly Row[], adminUser: string, serverHostname = ''): string[] {
+  // mariadb-install-db also creates root@<the server's hostname>: as local as root@localhost.
+  const local = new Set(['localhost', '127.0.0.1', '::1', ...(serverHostname ? [serverHostname] : [])]);
+  return rows.flatMap((r) => {
+    const g = String(col(r, 'GRANTEE') ?? '');
+    const m = /^'(.*)'@'(.*)'$/.exec(g);
+    if (!m || m[1] === adminUser || local.has(m[2] as string)) return [];
+    return [g];
+  });
+}
+

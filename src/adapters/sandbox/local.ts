@@ -178,6 +178,8 @@ export function userStatements(flavor: Flavor, admin: { user: string; password: 
     stmt("CREATE USER ?@'%' IDENTIFIED BY ?", [admin.user, admin.password], [1]),
     stmt(`GRANT ${adminGrants(flavor)} ON *.* TO ?@'%'`, [admin.user]),
     stmt("GRANT ALL ON topogit_demo.* TO ?@'%'", [admin.user]),
+    // Optional: lets `status` list the accounts that can write through read_only (MariaDB).
+    ...(flavor === 'mariadb' ? [stmt("GRANT SELECT ON mysql.global_priv TO ?@'%'", [admin.user])] : []),
     // An application's user: it may write to topogit_demo and nothing else, and (unlike the admin,
     // which has READ_ONLY ADMIN / SUPER) it cannot write to a read-only server. Drills write as it.
     stmt("CREATE USER 'app'@'%' IDENTIFIED BY ?", [admin.password], [0]),
