@@ -27,6 +27,7 @@ export class Metrics implements MetricsSink {
   private readonly fileValid: Gauge<ClusterLabel>;
   private readonly failoverReady: Gauge<ClusterLabel>;
   private readonly failureShape: Gauge<'cluster' | 'shape'>;
+  private readonly statementsSent: Counter<'cluster' | 'instance' | 'kind'>;
 
   /** The instances each cluster has series for, so forgetCluster can remove them all. */
   private readonly instances = new Map<string, Set<string>>();
@@ -104,6 +105,12 @@ export class Metrics implements MetricsSink {
       labelNames: ['cluster'],
       registers,
     });
+    this.statementsSent = new Counter({
+      name: `${PREFIX}statements_total`,
+      help: 'Statements topogit sent to the instance, by kind: variables, replica-status, replicas (probes) and action (changes).',
+      labelNames: ['cluster', 'instance', 'kind'],
+      registers,
+    });
     this.failureShape = new Gauge({
       name: `${PREFIX}failure_shape`,
       help: 'Whether the cluster shows this failure shape now (1) or showed it before and no longer does (0).',
@@ -166,9 +173,15 @@ export class Metrics implements MetricsSink {
   }
 
   /** Remove the series of one instance that left its cluster's file. */
+  statements(cluster: string, instance: string, kind: StatementKind, n: number): void {
+    this.statementsSent.inc({ cluster, instance, kind }, n);
+    this.instanceSeen(cluster, instance);
+  }
+
   forgetInstance(cluster: string, instance: string): void {
     const labels = { cluster, instance };
     for (const m of [this.probeDuration, this.instanceUp, this.lag, this.readOnly, this.maintenance]) m.remove(labels);
+    for (const kind of STATEMENT_KINDS) this.statementsSent.remove({ ...labels, kind });
     this.instances.get(cluster)?.delete(instance);
   }
 
