@@ -103,13 +103,15 @@ export class DrillEnv {
     return this.fleet.sql(this.hosts[name] as string, ...statements);
   }
 
-  async startDaemon(extraEnv: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<void> {
+  /** `as.gid`: the daemon's group (still root otherwise), which nftables can match (`meta skgid`). */
+  async startDaemon(extraEnv: NodeJS.ProcessEnv = {}, args: string[] = [], as: { gid?: number } = {}): Promise<void> {
     // One log across restarts, so phase times are read from the daemon that finished the work.
     const logStart = this.daemonLog.length;
     const child = spawn(process.execPath, [bin, ...args, 'watch', '--http', '127.0.0.1:0', '--pull-interval', '1000'], {
       cwd: this.ops,
       env: { ...process.env, ...this.fleet.env, TOPOGIT_LOG_JSON: '1', GIT_AUTHOR_NAME: 'x', GIT_AUTHOR_EMAIL: 'x@x', GIT_COMMITTER_NAME: 'x', GIT_COMMITTER_EMAIL: 'x@x', ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...as,
     });
     child.stdout?.on('data', (d: Buffer) => (this.daemonLog += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (this.daemonLog += d.toString()));
@@ -263,6 +265,11 @@ export class DrillEnv {
 
   get ackedCount(): number {
     return this.acked.length;
+  }
+
+  /** Every acknowledged id so far, in the order acknowledged. */
+  get ackedIds(): readonly number[] {
+    return this.acked;
   }
 
   /** The id the writer will use next: every id from it on was written after this moment. */
