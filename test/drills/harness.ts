@@ -10,12 +10,15 @@ import mysql from 'mysql2/promise';
 import { startFleet, TEST_PASSWORD, type Fleet } from '../integration/fleet.js';
 import { primaryOfText, withFailover } from '../support/spec.js';
 import { waitFor } from '../support/wait.js';
+import { isShapedDrill, runShapedDrill } from './shaped-drills.js';
 
 const exec = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
 const bin = path.join(root, 'bin', 'topogit.js');
 
-export type DrillKind = 'kill' | 'stop' | 'freeze' | 'partition' | 'kill-two' | 'daemon-crash' | 'errant' | 'semisync';
+export type DrillKind = 'kill' | 'stop' | 'freeze' | 'partition' | 'kill-two' | 'daemon-crash' | 'errant' | 'semisync' | ShapedDrillKind;
+/** The drills of test/drills/shaped-drills.ts: each shapes the topology (or the links) before its fault. */
+export type ShapedDrillKind = 'minority' | 'reset' | 'intermediate' | 'delayed' | 'semisync-lagging' | 'restart';
 
 export interface DrillReport {
   readonly drill: DrillKind;
@@ -354,6 +357,8 @@ export class DrillEnv {
 
 /** Runs one drill on a fresh environment and returns one report per run. */
 export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?: number; intervalMs?: number }): Promise<DrillReport[]> {
+  // The drills that shape the topology first have their own runner (and repeat counts).
+  if (isShapedDrill(kind)) return runShapedDrill(kind, o);
   const env = new DrillEnv(o.baseOctet, o.intervalMs ?? 1000);
   const reports: DrillReport[] = [];
   try {
