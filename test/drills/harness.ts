@@ -292,6 +292,12 @@ export class DrillEnv {
     return Number(id.slice(id.lastIndexOf('-') + 1));
   }
 
+  /** The health word /api/clusters gives `name` now ('' when the daemon does not show it). */
+  async healthOf(name: string): Promise<string> {
+    const j = JSON.parse((await this.get('/api/clusters')).body) as { clusters: { tree: { name: string; health: string }[] }[] };
+    return j.clusters[0]?.tree.find((i) => i.name === name)?.health ?? '';
+  }
+
   /** Why automatic failover is blocked, as /api/clusters says (its FailoverBlocked condition), or ''. */
   async blockedReason(): Promise<string> {
     const j = JSON.parse((await this.get('/api/clusters')).body) as { clusters: { conditions: { type: string; status: boolean; reason: string }[] }[] };
@@ -424,9 +430,14 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
           await exec('nft', ['add', 'table', 'inet', 'topogit_drill']);
           await exec('nft', ['add', 'chain', 'inet', 'topogit_drill', 'out', '{ type filter hook output priority 0; }']);
           await exec('nft', ['add', 'rule', 'inet', 'topogit_drill', 'out', 'ip', 'saddr', '127.0.0.200', 'ip', 'daddr', env.hosts[primary] as string, 'tcp', 'dport', '3306', 'drop']);
+          // The fault must land: the daemon sees the primary Unreachable while its replicas keep it.
+          const landed = await waitFor(`the daemon to see ${primary} Unreachable`, () => env.healthOf(primary), (h) => h === 'Unreachable', 8000).then(
+            () => true,
+            () => false,
+          );
           await new Promise((r) => setTimeout(r, 10_000)); // the fault itself: the daemon stays cut off for 10 s
           await exec('nft', ['delete', 'table', 'inet', 'topogit_drill']);
-          detail = `daemon cut off from ${primary} for 10 s (nftables drop from 127.0.0.200)`;
+          detail = `daemon cut off from ${primary} for 10 s (nftables drop from 127.0.0.200)${landed ? `; the daemon saw ${primary} Unreachable` : '; THE CUT DID NOT LAND'}`;
           break;
         case 'kill-two': {
           const fence = run === 2;
@@ -545,7 +556,7 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
         missingIds,
         replicasLeftBehind: behind,
         unexpectedFailovers: expectFailover ? Math.max(0, failovers - 1) : failovers,
-        ok: env.twoWritable === 0 && behind === 0 && writesResumed && (expectFailover ? failovers === 1 : failovers === 0) && (kind !== 'semisync' || missingIds.length === 0) && !detail.includes('REJOINED') && !/NOT BLOCKED|DID NOT RUN/.test(detail),
+        ok: env.twoWritable === 0 && behind === 0 && writesResumed && (expectFailover ? failovers === 1 : failovers === 0) && (kind !== 'semisync' || missingIds.length === 0) && !detail.includes('REJOINED') && !/NOT BLOCKED|DID NOT RUN|DID NOT LAND/.test(detail),
       };
       reports.push(report);
       if (kind === 'errant') break;
