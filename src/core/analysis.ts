@@ -76,7 +76,8 @@ export const CONNECTION_ERRORS = new Set([2002, 2003, 2005, 2006, 2013, 2026, 11
 
 export function analyzeCluster(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>, lastPrimaryServerId?: number): Analysis {
   const primary = spec.instances.find((i) => i.source === undefined) as InstanceSpec;
-  const primaryId = lastPrimaryServerId ?? primaryServerId(primary, probes);
+  // Its replicas say who it is (by address); a remembered id covers replicas that reach it through another address.
+  const primaryId = primaryServerId(primary, probes) ?? lastPrimaryServerId;
   const p = probes.get(primary.name);
   const fileReplicas = spec.instances.filter((i) => i.source === primary.name);
   const alive = { primary: primary.name, replicas: [], confirmedBy: [], silent: [], quorum: false };

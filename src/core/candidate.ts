@@ -29,6 +29,8 @@ export interface CandidateOptions {
   readonly to?: string;
   /** The last lag seen while the primary was alive (seconds behind is NULL once it is gone). */
   readonly lastLag?: ReadonlyMap<string, number>;
+  /** The dead primary's server id as remembered, for replicas that name it by another address. */
+  readonly primaryServerId?: number;
   /** Fenced former primaries: never promoted. */
   readonly fenced?: ReadonlySet<string>;
   /** Never promoted either, with why (e.g. in maintenance). */
@@ -41,10 +43,10 @@ export function channelFrom(s: InstanceState, primary: InstanceSpec, primaryId: 
 }
 
 /** The replicas of the dead primary: replicating from it live, or (when they cannot say) under it in the file. */
-export function replicasOf(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>, primary: string): InstanceSpec[] {
+export function replicasOf(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>, primary: string, knownServerId?: number): InstanceSpec[] {
   const p = spec.instances.find((i) => i.name === primary);
   if (!p) return [];
-  const primaryId = primaryServerId(p, probes);
+  const primaryId = primaryServerId(p, probes) ?? knownServerId;
   return spec.instances.filter((i) => {
     if (i.name === primary) return false;
     const r = probes.get(i.name);
@@ -81,7 +83,7 @@ export function advancedSet(flavor: Flavor, s: InstanceState): GtidSet {
 }
 
 export function chooseCandidate(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>, deadPrimary: string, o: CandidateOptions): CandidateChoice {
-  const replicas = replicasOf(spec, probes, deadPrimary);
+  const replicas = replicasOf(spec, probes, deadPrimary, o.primaryServerId);
   const states = new Map<string, InstanceState>();
   for (const r of replicas) {
     const p = probes.get(r.name);
@@ -89,7 +91,7 @@ export function chooseCandidate(spec: ClusterSpec, probes: ReadonlyMap<string, P
   }
   const flavor = [...states.values()][0]?.flavor;
   const deadSpec = spec.instances.find((i) => i.name === deadPrimary);
-  const deadId = deadSpec ? primaryServerId(deadSpec, probes) : undefined;
+  const deadId = (deadSpec ? primaryServerId(deadSpec, probes) : undefined) ?? o.primaryServerId;
   const contenders: Contender[] = replicas.map((r) => {
     const s = states.get(r.name);
     const base = { name: r.name, promotion: r.promotion };

@@ -87,10 +87,11 @@ export type FailoverStepKind = FailoverStep['kind'];
  * The analysis a failover decides from: about the file's primary for a new failover, about the
  * primary that failed for one in progress (the write-back may already have changed the file).
  */
-export function failoverAnalysis(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>, journal: FailoverJournal | undefined): Analysis {
+export function failoverAnalysis(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>, journal: FailoverJournal | undefined, serverIds: Readonly<Record<string, number>> = {}): Analysis {
   const failed = journal?.failedPrimary;
   // No failover in progress, or one about an instance the file no longer has (refused by the decision).
-  if (!failed || !spec.instances.some((i) => i.name === failed)) return analyzeCluster(spec, probes);
+  const primaryName = failed ?? spec.instances.find((i) => i.source === undefined)?.name ?? '';
+  if (!failed || !spec.instances.some((i) => i.name === failed)) return analyzeCluster(spec, probes, serverIds[primaryName]);
   const asBefore: ClusterSpec = {
     ...spec,
     instances: spec.instances.map((i) => {
@@ -98,7 +99,7 @@ export function failoverAnalysis(spec: ClusterSpec, probes: ReadonlyMap<string, 
       return i.source === undefined ? { ...i, source: failed } : i;
     }),
   };
-  return analyzeCluster(asBefore, probes);
+  return analyzeCluster(asBefore, probes, serverIds[failed]);
 }
 
 export function decideFailover(i: FailoverInput): FailoverStep {
@@ -107,7 +108,8 @@ export function decideFailover(i: FailoverInput): FailoverStep {
   const failed = spec.instances.find((x) => x.name === failedName);
   if (!failed) return { kind: 'refuse', reason: j ? `the journal names ${j.failedPrimary}, which is not in ${spec.file} any more` : 'the file has no primary' };
   const reachable = (name: string) => probes.get(name)?.ok === true;
-  const replicas = replicasOf(spec, probes, failed.name).filter((r) => reachable(r.name));
+  const knownId = i.state.serverIds?.[failed.name];
+  const replicas = replicasOf(spec, probes, failed.name, knownId).filter((r) => reachable(r.name));
 
   if (i.request.abort) {
     if (!j) return { kind: 'refuse', reason: `no failover of ${spec.cluster} is in progress` };
@@ -191,6 +193,7 @@ export function decideFailover(i: FailoverInput): FailoverStep {
         fenced,
         excluded: maintenanceExclusions(i.state, i.now),
         lastLag: new Map(Object.entries(i.state.lastLag ?? {})),
+        ...(knownId !== undefined ? { primaryServerId: knownId } : {}),
         ...((i.request.to ?? j.to) ? { to: (i.request.to ?? j.to) as string } : {}),
       });
       const again = chosen && journaled(j, 'chosen') ? `${chosen} was chosen but is unreachable now; ` : '';

@@ -92,6 +92,9 @@ export interface ReplicaStatus {
   readonly connectRetry?: number;
   readonly heartbeatPeriod?: number;
   readonly sqlDelay?: number;
+  /** Where the applier is in the relay log (Relay_Log_File / Relay_Log_Pos). */
+  readonly relayLogFile?: string;
+  readonly relayLogPos?: number;
 }
 
 /** A replica the server itself sees (SHOW REPLICAS / SHOW SLAVE HOSTS). */

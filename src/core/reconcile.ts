@@ -133,14 +133,16 @@ export function rememberPrimary(spec: ClusterSpec, probes: ReadonlyMap<string, P
   const p = primary ? probes.get(primary.name) : undefined;
   if (!primary || !p?.ok) return undefined;
   const lastLag: Record<string, number> = {};
+  const serverIds: Record<string, number> = { ...state.serverIds };
   for (const inst of spec.instances) {
     const r = probes.get(inst.name);
     const lag = r?.ok ? r.state.replication[0]?.secondsBehindSource : undefined;
     if (lag !== undefined && lag !== null) lastLag[inst.name] = lag;
+    if (r?.ok) serverIds[inst.name] = r.state.serverId;
   }
-  const sameLag = JSON.stringify(lastLag) === JSON.stringify(state.lastLag ?? {});
-  if (state.lastPrimaryGtid?.name === primary.name && state.lastPrimaryGtid.executed === p.state.gtid.executed && sameLag) return undefined;
-  return { ...state, lastLag, lastPrimaryGtid: { name: primary.name, executed: p.state.gtid.executed, at: new Date(now).toISOString() } };
+  const same = JSON.stringify(lastLag) === JSON.stringify(state.lastLag ?? {}) && JSON.stringify(serverIds) === JSON.stringify(state.serverIds ?? {});
+  if (state.lastPrimaryGtid?.name === primary.name && state.lastPrimaryGtid.executed === p.state.gtid.executed && same) return undefined;
+  return { ...state, lastLag, serverIds, lastPrimaryGtid: { name: primary.name, executed: p.state.gtid.executed, at: new Date(now).toISOString() } };
 }
 
 /**

@@ -70,6 +70,9 @@ export interface ClusterState {
   readonly lastLag?: Readonly<Record<string, number>>;
   /** Instances an operator is working on (`topogit maintenance`), by name; see activeMaintenance. */
   readonly maintenance?: Readonly<Record<string, Maintenance>>;
+  /** Each instance's server_id as last probed: a dead primary is recognised by it when its replicas
+   *  name it by another address (an alias, a proxy). */
+  readonly serverIds?: Readonly<Record<string, number>>;
 }
 
 /** An instance in maintenance: no failover because it is gone, no fencing, no drift repair on it,

@@ -104,7 +104,7 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
 
   try {
     for (let n = 0; n < MAX_STEPS; n++) {
-      const analysis = failoverAnalysis(spec, probes, state.journal);
+      const analysis = failoverAnalysis(spec, probes, state.journal, state.serverIds);
       const step: FailoverStep = decideFailover({ spec, journal: state.journal, resumed, request, analysis, probes, state, mayWaitForConfirmation: ports.now() < confirmUntil, now: ports.now() });
       if (step.kind === 'repoint' || step.kind === 'fence-attempt' || step.kind === 'write-back' || step.kind === 'finish') writableAt ??= ports.now();
       if (step.kind === 'fence-attempt' || step.kind === 'write-back' || step.kind === 'finish') repointedAt ??= ports.now();

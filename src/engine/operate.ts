@@ -7,7 +7,7 @@ import type { ClusterSpec, Endpoint, GtidState, InstanceState, ProbeResult } fro
 import { endpointKey } from '../core/model.js';
 import type { Login, ServerPorts, Timeouts } from '../core/ports.js';
 import { statementsFor } from '../adapters/mysql/actions.js';
-import { adoptBinlogPosition, displaySql, killConnection, parseVersion, PROCESSLIST_SQL, setSemiSyncSource, type Statement } from '../adapters/mysql/dialect.js';
+import { adoptBinlogPosition, displaySql, killConnection, parseVersion, PROCESSLIST_SQL, resumeGtidPositioning, setReplicaDelay, setSemiSyncSource, startSqlThread, stopSqlThread, type Statement } from '../adapters/mysql/dialect.js';
 import { clientSessions } from '../adapters/mysql/rows.js';
 import * as probeRound from './probe-round.js';
 
@@ -160,12 +160,21 @@ export async function runAction(a: Action, ctx: OperateContext): Promise<void> {
       const s = await fresh(ctx, a.instance);
       const ch = s.replication[0];
       if (!ch || ch.lastSqlErrno !== 0) return;
+      const delay = ch.sqlDelay ?? 0;
       await run(ctx, a.instance, a, s);
+      // Where the applier stopped, read after it stopped: the relay log from there on is kept.
+      const stopped = (await fresh(ctx, a.instance)).replication[0];
+      const v = versionOf(s);
+      if (s.flavor === 'mariadb' && (!stopped?.relayLogFile || stopped.relayLogPos === undefined)) throw new StepFailed(`${a.instance}: cannot read where its applier stopped (Relay_Log_File/Relay_Log_Pos); not undelayed`);
+      const relayLog = stopped?.relayLogFile && stopped.relayLogPos !== undefined ? { file: stopped.relayLogFile, pos: stopped.relayLogPos } : undefined;
+      await runStatements(ctx, a.instance, [setReplicaDelay(v, 0, relayLog), startSqlThread(v)]);
       await waitFor(ctx, a.instance, 'it applied everything it received, without its delay', a.timeoutSeconds * 1000, (x) => {
         const c = x.replication[0];
         if (!c || !c.retrievedGtid || c.lastSqlErrno !== 0) return true;
         return hasAll(x.flavor, x.gtid, { executed: c.retrievedGtid });
       });
+      // Back to GTID positioning and its own delay (nothing is left in the relay log to lose).
+      await runStatements(ctx, a.instance, [stopSqlThread(v), resumeGtidPositioning(v, delay)]);
       return;
     }
     case 'promote': {

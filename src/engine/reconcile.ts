@@ -71,11 +71,12 @@ async function reconcileSteps(req: ReconcileRequest): Promise<ReconcileResult> {
   let state: ClusterState = await ports.state.read(spec.cluster);
   const failoverReq = { spec, ctx: req.ctx, ports, repoDir: req.repoDir, onEvent: req.onEvent, ...(req.detectedAt !== undefined ? { detectedAt: req.detectedAt } : {}) };
   let probes = await probeCluster(ctx);
-  const analysis = analyzeCluster(spec, probes);
+  const primaryId = (s: ClusterState) => s.serverIds?.[spec.instances.find((x) => x.source === undefined)?.name ?? ''];
+  const analysis = analyzeCluster(spec, probes, primaryId(state));
   if (!state.journal) {
     req.onEvent({ type: 'analysis', analysis });
     const remembered = rememberPrimary(spec, probes, state, ports.now());
-    if (remembered) state = await ports.state.update(spec.cluster, (s) => ({ ...s, lastLag: remembered.lastLag, lastPrimaryGtid: remembered.lastPrimaryGtid }));
+    if (remembered) state = await ports.state.update(spec.cluster, (s) => ({ ...s, lastLag: remembered.lastLag, serverIds: remembered.serverIds, lastPrimaryGtid: remembered.lastPrimaryGtid }));
   }
   // The anti-flapping rule asks Git only when a failover is on the table and a commit could matter.
   const commit = !state.journal && triggersFailover(analysis.code) ? needsCommitAcknowledgement(spec, state, ports.now()) : undefined;
@@ -96,7 +97,7 @@ async function reconcileSteps(req: ReconcileRequest): Promise<ReconcileResult> {
           const outcome = await failover({ ...failoverReq, trigger: step.kind === 'fail-over' ? 'auto' : (state.journal?.trigger ?? 'auto') });
           state = await ports.state.read(spec.cluster);
           probes = await probeCluster(ctx);
-          return { analysis: step.kind === 'fail-over' ? analysis : analyzeCluster(spec, probes), failover: outcome, fenced: fencedMap(state), probes };
+          return { analysis: step.kind === 'fail-over' ? analysis : analyzeCluster(spec, probes, primaryId(state)), failover: outcome, fenced: fencedMap(state), probes };
         }
         case 'blocked':
           req.onEvent({ type: 'failover-blocked', reason: step.reason });

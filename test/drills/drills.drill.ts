@@ -4,7 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runDrill, TABLE_HEADER, tableRow, type DrillKind, type DrillReport } from './harness.js';
 
-const ALL: DrillKind[] = ['kill', 'stop', 'freeze', 'partition', 'kill-two', 'daemon-crash', 'errant', 'semisync', 'maintenance'];
+const ALL: DrillKind[] = ['kill', 'stop', 'freeze', 'partition', 'kill-two', 'daemon-crash', 'errant', 'semisync', 'maintenance', 'minority', 'reset', 'intermediate', 'delayed', 'semisync-lagging', 'restart'];
 const selected = (process.env.TOPOGIT_DRILLS?.split(',').filter(Boolean) as DrillKind[] | undefined) ?? ALL;
 const repeat = Number(process.env.TOPOGIT_DRILL_REPEAT ?? 10);
 const all: DrillReport[] = [];

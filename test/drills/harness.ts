@@ -10,12 +10,15 @@ import mysql from 'mysql2/promise';
 import { startFleet, TEST_PASSWORD, type Fleet } from '../integration/fleet.js';
 import { primaryOfText, withFailover } from '../support/spec.js';
 import { waitFor } from '../support/wait.js';
+import { isShapedDrill, runShapedDrill } from './shaped-drills.js';
 
 const exec = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
 const bin = path.join(root, 'bin', 'topogit.js');
 
-export type DrillKind = 'kill' | 'stop' | 'freeze' | 'partition' | 'kill-two' | 'daemon-crash' | 'errant' | 'semisync' | 'maintenance';
+export type DrillKind = 'kill' | 'stop' | 'freeze' | 'partition' | 'kill-two' | 'daemon-crash' | 'errant' | 'semisync' | 'maintenance' | ShapedDrillKind;
+/** The drills of test/drills/shaped-drills.ts: each shapes the topology (or the links) before its fault. */
+export type ShapedDrillKind = 'minority' | 'reset' | 'intermediate' | 'delayed' | 'semisync-lagging' | 'restart';
 
 export interface DrillReport {
   readonly drill: DrillKind;
@@ -103,13 +106,15 @@ export class DrillEnv {
     return this.fleet.sql(this.hosts[name] as string, ...statements);
   }
 
-  async startDaemon(extraEnv: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<void> {
+  /** `as.gid`: the daemon's group (still root otherwise), which nftables can match (`meta skgid`). */
+  async startDaemon(extraEnv: NodeJS.ProcessEnv = {}, args: string[] = [], as: { gid?: number } = {}): Promise<void> {
     // One log across restarts, so phase times are read from the daemon that finished the work.
     const logStart = this.daemonLog.length;
     const child = spawn(process.execPath, [bin, ...args, 'watch', '--http', '127.0.0.1:0', '--pull-interval', '1000'], {
       cwd: this.ops,
       env: { ...process.env, ...this.fleet.env, TOPOGIT_LOG_JSON: '1', GIT_AUTHOR_NAME: 'x', GIT_AUTHOR_EMAIL: 'x@x', GIT_COMMITTER_NAME: 'x', GIT_COMMITTER_EMAIL: 'x@x', ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...as,
     });
     child.stdout?.on('data', (d: Buffer) => (this.daemonLog += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (this.daemonLog += d.toString()));
@@ -265,6 +270,11 @@ export class DrillEnv {
     return this.acked.length;
   }
 
+  /** Every acknowledged id so far, in the order acknowledged. */
+  get ackedIds(): readonly number[] {
+    return this.acked;
+  }
+
   /** The id the writer will use next: every id from it on was written after this moment. */
   get nextWriteId(): number {
     return this.nextId;
@@ -280,6 +290,12 @@ export class DrillEnv {
     const j = JSON.parse((await this.get('/api/clusters')).body) as { clusters: { lastPass: { id: string } | null }[] };
     const id = j.clusters[0]?.lastPass?.id ?? 'drill-0';
     return Number(id.slice(id.lastIndexOf('-') + 1));
+  }
+
+  /** The health word /api/clusters gives `name` now ('' when the daemon does not show it). */
+  async healthOf(name: string): Promise<string> {
+    const j = JSON.parse((await this.get('/api/clusters')).body) as { clusters: { tree: { name: string; health: string }[] }[] };
+    return j.clusters[0]?.tree.find((i) => i.name === name)?.health ?? '';
   }
 
   /** Why automatic failover is blocked, as /api/clusters says (its FailoverBlocked condition), or ''. */
@@ -353,6 +369,8 @@ export class DrillEnv {
 
 /** Runs one drill on a fresh environment and returns one report per run. */
 export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?: number; intervalMs?: number }): Promise<DrillReport[]> {
+  // The drills that shape the topology first have their own runner (and repeat counts).
+  if (isShapedDrill(kind)) return runShapedDrill(kind, o);
   const env = new DrillEnv(o.baseOctet, o.intervalMs ?? 1000);
   const reports: DrillReport[] = [];
   try {
@@ -412,9 +430,14 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
           await exec('nft', ['add', 'table', 'inet', 'topogit_drill']);
           await exec('nft', ['add', 'chain', 'inet', 'topogit_drill', 'out', '{ type filter hook output priority 0; }']);
           await exec('nft', ['add', 'rule', 'inet', 'topogit_drill', 'out', 'ip', 'saddr', '127.0.0.200', 'ip', 'daddr', env.hosts[primary] as string, 'tcp', 'dport', '3306', 'drop']);
+          // The fault must land: the daemon sees the primary Unreachable while its replicas keep it.
+          const landed = await waitFor(`the daemon to see ${primary} Unreachable`, () => env.healthOf(primary), (h) => h === 'Unreachable', 8000).then(
+            () => true,
+            () => false,
+          );
           await new Promise((r) => setTimeout(r, 10_000)); // the fault itself: the daemon stays cut off for 10 s
           await exec('nft', ['delete', 'table', 'inet', 'topogit_drill']);
-          detail = `daemon cut off from ${primary} for 10 s (nftables drop from 127.0.0.200)`;
+          detail = `daemon cut off from ${primary} for 10 s (nftables drop from 127.0.0.200)${landed ? `; the daemon saw ${primary} Unreachable` : '; THE CUT DID NOT LAND'}`;
           break;
         case 'kill-two': {
           const fence = run === 2;
@@ -533,7 +556,7 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
         missingIds,
         replicasLeftBehind: behind,
         unexpectedFailovers: expectFailover ? Math.max(0, failovers - 1) : failovers,
-        ok: env.twoWritable === 0 && behind === 0 && writesResumed && (expectFailover ? failovers === 1 : failovers === 0) && (kind !== 'semisync' || missingIds.length === 0) && !detail.includes('REJOINED') && !/NOT BLOCKED|DID NOT RUN/.test(detail),
+        ok: env.twoWritable === 0 && behind === 0 && writesResumed && (expectFailover ? failovers === 1 : failovers === 0) && (kind !== 'semisync' || missingIds.length === 0) && !detail.includes('REJOINED') && !/NOT BLOCKED|DID NOT RUN|DID NOT LAND/.test(detail),
       };
       reports.push(report);
       if (kind === 'errant') break;

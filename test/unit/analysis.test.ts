@@ -339,4 +339,12 @@ describe('analyzeCluster', () => {
     const a = analyzeCluster(SANDBOX, probes(down('db001'), up('db002', REPLICA().status({ Master_Host: 'db001.example' })), up('db003', DEAD().as(3))));
     expect(a.code).toBe('UnreachablePrimary');
   });
+
+  it('a replica that reaches the primary through another address (a proxy) confirms its death only with the remembered server id', () => {
+    // db002 replicates through 127.0.0.110 (reports Master_Server_Id 1); db003 cannot be reached.
+    const p = probes(down('db001'), up('db002', DEAD().status({ Master_Host: '127.0.0.110' })), down('db003'));
+    expect(analyzeCluster(SANDBOX, p).code).toBe('NoReplicasReachable');
+    const a = analyzeCluster(SANDBOX, p, 1);
+    expect(a).toMatchObject({ code: 'DeadPrimaryAndSomeReplicas', confirmedBy: ['db002'], silent: ['db003'], quorum: false });
+  });
 });

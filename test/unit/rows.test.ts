@@ -134,7 +134,7 @@ const EXPECTED: Readonly<Record<string, InstanceState>> = {
       ],
     },
   ),
-  'mariadb-10.11-replica-ok': mariadbState(2, { current: '0-1-4', binlog: '0-1-4', slave: '0-1-4' }, { replication: [mariadbChannel({})] }),
+  'mariadb-10.11-replica-ok': mariadbState(2, { current: '0-1-4', binlog: '0-1-4', slave: '0-1-4' }, { replication: [mariadbChannel({ relayLogFile: 'mysqld-relay-bin.000002', relayLogPos: 1422 })] }),
   'mariadb-10.11-replica-source-dead': mariadbState(
     2,
     { current: '0-1-6', binlog: '0-1-6', slave: '0-1-6' },
@@ -148,6 +148,8 @@ const EXPECTED: Readonly<Record<string, InstanceState>> = {
             'Can\'t connect to server on \'127.0.0.11\' (111 "Connection refused")',
           secondsBehindSource: null,
           retrievedGtid: '0-1-6',
+          relayLogFile: 'mysqld-relay-bin.000002',
+          relayLogPos: 1886,
         }),
       ],
     },
@@ -157,19 +159,19 @@ const EXPECTED: Readonly<Record<string, InstanceState>> = {
     { current: '0-1-4', binlog: '0-1-4', slave: '0-1-4' },
     {
       replication: [
-        mariadbChannel({ sqlThread: 'no', lastSqlErrno: 1062, lastSqlError: DUP_KEY_ERROR, secondsBehindSource: null, retrievedGtid: '0-1-5' }),
+        mariadbChannel({ sqlThread: 'no', lastSqlErrno: 1062, lastSqlError: DUP_KEY_ERROR, secondsBehindSource: null, retrievedGtid: '0-1-5', relayLogFile: 'mysqld-relay-bin.000002', relayLogPos: 664 }),
       ],
     },
   ),
   'mariadb-10.11-replica-sql-stopped': mariadbState(
     2,
     { current: '0-1-5', binlog: '0-1-5', slave: '0-1-5' },
-    { replication: [mariadbChannel({ sqlThread: 'no', secondsBehindSource: null, retrievedGtid: '0-1-6' })] },
+    { replication: [mariadbChannel({ sqlThread: 'no', secondsBehindSource: null, retrievedGtid: '0-1-6', relayLogFile: 'mysqld-relay-bin.000002', relayLogPos: 1654 })] },
   ),
   'mariadb-10.11-replica-stopped': mariadbState(
     3,
     { current: '0-1-4', binlog: '0-1-4', slave: '0-1-4' },
-    { replication: [mariadbChannel({ ioThread: 'no', sqlThread: 'no', secondsBehindSource: null })] },
+    { replication: [mariadbChannel({ ioThread: 'no', sqlThread: 'no', secondsBehindSource: null, relayLogFile: 'mysqld-relay-bin.000002', relayLogPos: 1422 })] },
   ),
   'mysql-8.0-primary': {
     version: '8.0.21',
@@ -225,6 +227,8 @@ const EXPECTED: Readonly<Record<string, InstanceState>> = {
         executedGtid: `${U_OLD}:1-5`,
         connectRetry: 60,
         sqlDelay: 0,
+        relayLogFile: 'replica-relay-bin.000003',
+        relayLogPos: 1508,
       },
     ],
     seenReplicas: [],
@@ -263,6 +267,8 @@ const EXPECTED: Readonly<Record<string, InstanceState>> = {
         executedGtid: `${U_OLD}:1-5,${U_84}:1-3`,
         connectRetry: 1,
         sqlDelay: 0,
+        relayLogFile: 'slave-relay-bin.000002',
+        relayLogPos: 1145,
       },
     ],
     seenReplicas: [],

@@ -1,6 +1,6 @@
 // Plan actions -> SQL statements for one server. Used to show a plan (secrets masked) and to run it.
 import type { Action } from '../../core/plan.js';
-import { changeSource, displaySql, parseVersion, resetReplicaAll, setReadOnly, setReplicaDelay, startReplica, startSqlThread, stopIoThread, stopReplica, stopSqlThread, type ServerVersion, type Statement } from './dialect.js';
+import { changeSource, displaySql, parseVersion, resetReplicaAll, setReadOnly, startReplica, startSqlThread, stopIoThread, stopReplica, stopSqlThread, type ServerVersion, type Statement } from './dialect.js';
 import type { Login } from '../../core/ports.js';
 
 export function statementsFor(action: Action, v: ServerVersion, repl: Login): Statement[] {
@@ -32,7 +32,8 @@ export function statementsFor(action: Action, v: ServerVersion, repl: Login): St
       // The SQL thread is started only when it stopped without an error (the executor checks).
       return [stopIoThread(v), startSqlThread(v)];
     case 'undelay':
-      return [stopIoThread(v), stopSqlThread(v), setReplicaDelay(v, 0), startSqlThread(v)];
+      // The rest depends on where the applier stopped: the executor reads it after these.
+      return [stopIoThread(v), stopSqlThread(v)];
   }
 }
 

@@ -85,10 +85,23 @@ export function resetReplicaAll(v: ServerVersion): Statement {
   return stmt(mysqlNewWords(v) ? 'RESET REPLICA ALL' : 'RESET SLAVE ALL');
 }
 
-/** Sets only the replica's delay (MASTER_DELAY / SOURCE_DELAY); its threads must be stopped. The relay log is kept. */
-export function setReplicaDelay(v: ServerVersion, seconds: number): Statement {
-  if (v.flavor === 'mysql' && atLeast(v, 8, 0, 23)) return stmt('CHANGE REPLICATION SOURCE TO SOURCE_DELAY=?', [seconds]);
-  return stmt('CHANGE MASTER TO MASTER_DELAY=?', [seconds]);
+/**
+ * Sets only the replica's delay, keeping its relay log: MariaDB deletes the relay log on any
+ * CHANGE MASTER unless RELAY_LOG_FILE/RELAY_LOG_POS are given (then positions become file-based:
+ * `resumeGtidPositioning` puts GTID positioning back once the relay log is applied). MySQL keeps
+ * the relay log when only the applier's delay changes (SOURCE_DELAY with auto-positioning).
+ * Both threads must be stopped. https://mariadb.com/kb/en/change-master-to/#relay_log_file
+ */
+export function setReplicaDelay(v: ServerVersion, seconds: number, relayLog?: { file: string; pos: number }): Statement {
+  if (v.flavor === 'mysql') return stmt(atLeast(v, 8, 0, 23) ? 'CHANGE REPLICATION SOURCE TO SOURCE_DELAY=?' : 'CHANGE MASTER TO MASTER_DELAY=?', [seconds]);
+  if (!relayLog) return stmt('CHANGE MASTER TO MASTER_DELAY=?', [seconds]);
+  return stmt('CHANGE MASTER TO MASTER_DELAY=?, RELAY_LOG_FILE=?, RELAY_LOG_POS=?', [seconds, relayLog.file, relayLog.pos]);
+}
+
+/** MariaDB, after a relay log was applied with file positions: back to GTID positioning, with the replica's own delay. */
+export function resumeGtidPositioning(v: ServerVersion, delaySeconds: number): Statement {
+  if (v.flavor === 'mysql') return setReplicaDelay(v, delaySeconds);
+  return stmt('CHANGE MASTER TO MASTER_USE_GTID=slave_pos, MASTER_DELAY=?', [delaySeconds]);
 }
 
 export function stopSqlThread(v: ServerVersion): Statement {

@@ -72,6 +72,8 @@ export function parseReplicaStatusRow(r: Row): ReplicaStatus {
   const connectRetry = int(col(r, 'Connect_Retry'));
   const heartbeat = int(col(r, 'Slave_heartbeat_period', 'Heartbeat_Period'));
   const sqlDelay = int(col(r, 'SQL_Delay'));
+  const relayLogFile = str(col(r, 'Relay_Log_File'));
+  const relayLogPos = int(col(r, 'Relay_Log_Pos'));
   const sourceServerId = int(col(r, 'Source_Server_Id', 'Master_Server_Id'));
   return {
     channel: str(col(r, 'Channel_Name', 'Connection_name')),
@@ -93,6 +95,8 @@ export function parseReplicaStatusRow(r: Row): ReplicaStatus {
     ...(connectRetry !== undefined ? { connectRetry } : {}),
     ...(heartbeat !== undefined ? { heartbeatPeriod: heartbeat } : {}),
     ...(sqlDelay !== undefined ? { sqlDelay } : {}),
+    ...(relayLogFile ? { relayLogFile } : {}),
+    ...(relayLogPos !== undefined ? { relayLogPos } : {}),
   };
 }
 

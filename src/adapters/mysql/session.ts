@@ -1,5 +1,6 @@
 // A thin wrapper over one mysql2 connection with a connect deadline and a per-query timeout.
 // A frozen server (SIGSTOP) accepts TCP in the kernel but never answers: every wait is bounded.
+import net from 'node:net';
 import mysql from 'mysql2/promise';
 import type { Endpoint } from '../../core/model.js';
 import { DEFAULT_TIMEOUTS, type Login, type Row, type Session, type Timeouts } from '../../core/ports.js';
@@ -18,7 +19,7 @@ export async function openSession(
     host: endpoint.host,
     port: endpoint.port,
     ...(opts.socketPath ? { socketPath: opts.socketPath } : {}),
-    ...(timeouts.localAddress ? { localAddress: timeouts.localAddress } : {}),
+    ...(timeouts.localAddress && !opts.socketPath ? { stream: tcpFrom(endpoint, timeouts.localAddress) } : {}),
     user: login.user,
     password: login.password,
     connectTimeout: timeouts.connectMs,
@@ -48,6 +49,18 @@ export async function openSession(
         conn.destroy();
       }
     },
+  };
+}
+
+/**
+ * A TCP connection that leaves from `localAddress` (`--local-address`): mysql2 accepts the option
+ * but does not pass it to the socket, so topogit opens the socket itself.
+ */
+export function tcpFrom(endpoint: Endpoint, localAddress: string): () => net.Socket {
+  return () => {
+    const socket = net.connect({ host: endpoint.host, port: endpoint.port, localAddress });
+    socket.setNoDelay(true);
+    return socket;
   };
 }
 
