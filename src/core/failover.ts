@@ -209,11 +209,13 @@ export function decideFailover(i: FailoverInput): FailoverStep {
 
   const newPrimary = j.candidate as string;
   if (!journaled(j, 'repointed')) return repointStep(spec, probes, replicas.map((r) => r.name), newPrimary);
+  // The commit starts the moment the replicas are repointed; the best-effort fence of a primary
+  // that may only be partitioned (its connect can take the whole timeout) comes after it.
+  if (!journaled(j, 'written-back')) return { kind: 'write-back', newPrimary };
   if (!journaled(j, 'fence-attempted')) {
     const maintenance = activeMaintenance(i.state, i.now).get(failed.name);
     return { kind: 'fence-attempt', instance: failed.name, ...(maintenance ? { skip: describeMaintenance(failed.name, maintenance) } : {}) };
   }
-  if (!journaled(j, 'written-back')) return { kind: 'write-back', newPrimary };
   return { kind: 'finish', newPrimary };
 }
 

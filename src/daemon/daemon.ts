@@ -7,9 +7,10 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
-import { formatIssue, loadTopologies } from '../config/load.js';
+import { formatIssue, loadTopologies, resolveCredentials } from '../config/load.js';
 import { committedText, pullFastForward } from '../adapters/git.js';
 import { acquireLock } from '../adapters/lock.js';
+import { HeldConnections } from '../adapters/mysql/held.js';
 import { failoverPorts } from '../adapters/ports.js';
 import { topogitPaths } from '../adapters/paths.js';
 import type { Timeouts } from '../core/ports.js';
@@ -44,10 +45,34 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
   const metrics = new Metrics();
   const selfWritten = new Map<string, string>(); // file -> text we wrote
   const real = await failoverPorts(o.repoDir, o.env);
+  const loops = new Map<string, ClusterLoop>(); // by cluster
+  /** Which cluster and instance an endpoint is, for the held connections' events and counts. */
+  const whose = (e: { host: string; port: number }) => {
+    for (const l of loops.values()) {
+      const i = l.spec.instances.find((x) => x.host === e.host && x.port === e.port);
+      if (i) return { loop: l, instance: i.name };
+    }
+    return undefined;
+  };
+  // One held connection per instance: probes without a handshake, and a closed connection (a
+  // killed or stopped server) is a reason to look at its cluster now, not at the next interval.
+  const held = new HeldConnections({
+    onLost: (e, why) => {
+      const w = whose(e);
+      if (!w || stopping) return;
+      o.log.info({ cluster: w.loop.spec.cluster, instance: w.instance, why }, `connection to ${w.instance} lost: looking at ${w.loop.spec.cluster} now`);
+      w.loop.trigger(`connection to ${w.instance} lost (${why})`);
+    },
+    onStatements: (e, kind, n) => {
+      const w = whose(e);
+      if (w) metrics.statements(w.loop.spec.cluster, w.instance, kind, n);
+    },
+  });
   // Our own write-back must not look like a human's commit when the watcher sees the file change:
   // remember the text before it reaches the disk.
   const ports = {
     ...real,
+    probe: held.probe,
     mayAct: () => lease.isActive(),
     writeBack: (req: Parameters<typeof real.writeBack>[0]) =>
       real.writeBack({
@@ -61,7 +86,6 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
   };
   const topoDir = path.resolve(o.repoDir, o.topologies);
   const files = new Map<string, FileState>(); // by file path relative to repoDir
-  const loops = new Map<string, ClusterLoop>(); // by cluster
   let loaded = false;
   let stopping = false;
 
@@ -168,6 +192,17 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
     files.clear();
     for (const [f, st] of plan.files) files.set(f, st);
     for (const a of plan.actions) await apply(a, reason);
+    // Connections to servers (or logins) no file names any more are closed.
+    held.retain(
+      [...loops.values()].flatMap((l) => {
+        try {
+          const { admin } = resolveCredentials(l.spec, o.env);
+          return l.spec.instances.map((i) => ({ endpoint: { host: i.host, port: i.port }, login: admin }));
+        } catch {
+          return [];
+        }
+      }),
+    );
     loaded = true;
   };
   // One reload at a time: each decides from what the one before it left.
@@ -244,6 +279,7 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
       await watcher.close();
       await Promise.all([...loops.values()].map((l) => l.stop()));
       await http?.close();
+      await held.close();
       await lease.stop();
     },
   };

@@ -181,7 +181,10 @@ export class ClusterLoop {
               credentials: creds,
               allowSwitchover: this.allowSwitchover,
               ...(this.suspectSince !== undefined ? { detectedAt: this.suspectSince } : {}),
-              onEvent: (e) => logEvent(log, e),
+              onEvent: (e) => {
+                if (e.type === 'statement') this.deps.metrics.statements(spec.cluster, e.instance, 'action', 1);
+                logEvent(log, e);
+              },
             }),
           )
         : undefined;

@@ -5,6 +5,10 @@ import type { MetricsSink } from './model.js';
 
 const PREFIX = 'topogit_';
 
+/** What topogit sends a server: the probe's statements, and the statements of a change. */
+export const STATEMENT_KINDS = ['variables', 'replica-status', 'replicas', 'action'] as const;
+export type StatementKind = (typeof STATEMENT_KINDS)[number];
+
 /** Probe round trips: a loopback probe takes a millisecond, a dying server up to the connect timeout. */
 export const PROBE_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
@@ -175,7 +179,7 @@ export class Metrics implements MetricsSink {
   /** Remove the series of one instance that left its cluster's file. */
   statements(cluster: string, instance: string, kind: StatementKind, n: number): void {
     this.statementsSent.inc({ cluster, instance, kind }, n);
-    this.instanceSeen(cluster, instance);
+    this.touch(cluster, instance);
   }
 
   forgetInstance(cluster: string, instance: string): void {

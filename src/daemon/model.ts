@@ -61,6 +61,8 @@ export interface DaemonSnapshot {
 
 /** Counters and observations the metrics endpoint exposes; the loops call these. */
 export interface MetricsSink {
+  /** Statements sent to an instance (probes and changes), for topogit_statements_total. */
+  statements(cluster: string, instance: string, kind: 'variables' | 'replica-status' | 'replicas' | 'action', n: number): void;
   observeProbe(cluster: string, instance: string, seconds: number, up: boolean): void;
   setInstance(cluster: string, instance: string, v: { up: boolean; lagSeconds: number | null; readOnly: boolean | null; maintenance?: boolean }): void;
   failover(cluster: string, atSeconds: number): void;

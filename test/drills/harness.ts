@@ -391,7 +391,7 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
     env.startSampler();
     // Under load before the first fault: writes acknowledged and read_only sampled.
     await waitFor('the writer and the sampler to run (20 acknowledged writes, 5 samples)', async () => ({ acked: env.ackedCount, samples: env.samples }), (x) => x.acked >= 20 && x.samples >= 5, 15_000);
-    const crashSteps = ['started', 'drained', 'chosen', 'promoted', 'repointed', 'fence-attempted', 'written-back'];
+    const crashSteps = ['started', 'drained', 'chosen', 'promoted', 'repointed', 'written-back', 'fence-attempted'];
     // kill-two: first with the default quorum (one of two replicas left: no majority, no failover),
     // then with a fence command configured (it runs, then the last replica is promoted).
     const repeat = kind === 'kill' ? (o.repeat ?? 10) : kind === 'daemon-crash' ? crashSteps.length : kind === 'kill-two' ? 2 : 1;

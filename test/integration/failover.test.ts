@@ -261,7 +261,7 @@ describe('failover on real MariaDB servers with a real git remote', () => {
     // members take turns as primary. No member is `promotion: never` any more.
     await writeFile(file(), (await readFile(file(), 'utf8')).replace(', promotion: never', ''));
     await git(fleet.dir, 'commit', '-qam', 'every member may be promoted');
-    for (const step of ['started', 'drained', 'chosen', 'promoted', 'repointed', 'fence-attempted', 'written-back']) {
+    for (const step of ['started', 'drained', 'chosen', 'promoted', 'repointed', 'written-back', 'fence-attempted']) {
       const healthy = await healthyPrimary();
       await fleet.run('sandbox', 'kill', healthy);
       const code = await runKilledAt(step);

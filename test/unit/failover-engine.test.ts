@@ -54,7 +54,7 @@ describe('failover engine', () => {
     expect(outcome.kind).toBe('done');
     if (outcome.kind !== 'done') return;
     expect(outcome.record).toMatchObject({ from: 'db001', to: 'db002', trigger: 'auto', lostGtidsKnown: false });
-    expect(c.phases).toEqual(['started', 'drained', 'chosen', 'promoted', 'repointed', 'fence-attempted', 'written-back']);
+    expect(c.phases).toEqual(['started', 'drained', 'chosen', 'promoted', 'repointed', 'written-back', 'fence-attempted']);
     expect(c.writableCount()).toBe(1);
     expect(c.byName('db002').readOnly).toBe(false);
     expect(sourceOf(c, 'db003')).toBe('db002');
@@ -109,7 +109,7 @@ describe('failover engine', () => {
     const { outcome } = await run(c, s);
     expect(outcome.kind).toBe('done');
     if (outcome.kind === 'done') expect(outcome.record.to).toBe('db003');
-    expect(c.phases).toEqual(['started', 'drained', 'chosen', 'chosen', 'promoted', 'repointed', 'fence-attempted', 'written-back']);
+    expect(c.phases).toEqual(['started', 'drained', 'chosen', 'chosen', 'promoted', 'repointed', 'written-back', 'fence-attempted']);
     expect(c.writeBacks[0]?.message).toMatch(/Chosen: db003 - db002 was chosen but is unreachable now; /);
     expect(c.writableCount()).toBe(1);
   });
@@ -261,7 +261,7 @@ describe('failover engine', () => {
     const ok = await pass({ ...base, failover: { ...base.failover, fence: { command: ['./fence-ok.sh'], timeoutSeconds: 5 } } });
     expect(ok.failover?.kind).toBe('done');
     expect(fenced).toEqual(['./fence-fail.sh 10.0.0.1', './fence-ok.sh 10.0.0.1']);
-    expect(c.phases.slice(-8)).toEqual(['started', 'stonith', 'drained', 'chosen', 'promoted', 'repointed', 'fence-attempted', 'written-back']);
+    expect(c.phases.slice(-8)).toEqual(['started', 'stonith', 'drained', 'chosen', 'promoted', 'repointed', 'written-back', 'fence-attempted']);
     expect(c.writableCount()).toBe(1);
   });
 
@@ -370,7 +370,7 @@ describe('failover engine', () => {
     c.kill('db001');
     const { outcome } = await run(c, s);
     expect(outcome.kind).toBe('done');
-    expect(c.phases).toEqual(['started', 'drained', 'chosen', 'caught-up', 'promoted', 'repointed', 'fence-attempted', 'written-back']);
+    expect(c.phases).toEqual(['started', 'drained', 'chosen', 'caught-up', 'promoted', 'repointed', 'written-back', 'fence-attempted']);
     expect(c.byName('db002').history).toEqual(c.byName('db003').history);
     expect(c.byName('db002').history).toHaveLength(8);
   });

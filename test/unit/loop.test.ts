@@ -113,7 +113,9 @@ function harness(o: { active?: boolean; lockFree?: boolean; spec?: ClusterSpec; 
   const shapes: string[][] = [];
   const logs: { level: number; msg: string; shape?: string }[] = [];
   const instanceMetrics: { instance: string; maintenance?: boolean }[] = [];
+  const statements: string[] = [];
   const metrics: MetricsSink = {
+    statements: (_c, instance, kind) => void statements.push(`${instance} ${kind}`),
     setFailoverReady: (_c, r) => void ready.push(r),
     setShapes: (_c, present) => void shapes.push([...present]),
     observeProbe: () => undefined,

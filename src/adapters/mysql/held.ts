@@ -10,7 +10,7 @@ import type { Login, Row, Timeouts } from '../../core/ports.js';
 import { parseVersion, PROBE_VARIABLES_SQL, showReplicas, showReplicaStatus, type ServerVersion } from './dialect.js';
 import { describeError, serverAnswered } from './probe.js';
 import { parseInstanceState, parseVariables } from './rows.js';
-import { withDeadline } from './session.js';
+import { tcpFrom, withDeadline } from './session.js';
 
 export type StatementKind = 'variables' | 'replica-status' | 'replicas';
 
@@ -135,7 +135,7 @@ export class HeldConnections {
         mysql.createConnection({
           host: endpoint.host,
           port: endpoint.port,
-          ...(t.localAddress ? { localAddress: t.localAddress } : {}),
+          ...(t.localAddress ? { stream: tcpFrom(endpoint, t.localAddress) } : {}),
           user: login.user,
           password: login.password,
           connectTimeout: t.connectMs,
