@@ -12,7 +12,7 @@ export const DEFAULT_FAILOVER: FailoverSpec = Object.freeze({
   auto: false,
   maxLagSeconds: 10,
   blockSeconds: 3600,
-  detection: Object.freeze({ intervalMs: 1000 }),
+  detection: Object.freeze({ intervalMs: 2500 }),
   formerPrimary: 'rejoin',
   reconcile: 'auto',
   hooks: Object.freeze({ preFailover: Object.freeze([]), postFailover: Object.freeze([]) }),

@@ -144,7 +144,7 @@ describe('valid topologies', () => {
         auto: false,
         maxLagSeconds: 10,
         blockSeconds: 3600,
-        detection: { intervalMs: 1000 },
+        detection: { intervalMs: 2500 },
         formerPrimary: 'rejoin',
         reconcile: 'auto',
         hooks: { preFailover: [], postFailover: [] },
