@@ -53,7 +53,13 @@ const latencyMs = Number(values['latency-ms']);
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = path.join(root, 'bin/topogit.js');
 const dist = (p) => import(pathToFileURL(path.join(root, 'dist', p)).href);
-const [{ gather }, { probe }, { loadTopologies }] = await Promise.all([dist('engine/gather.js'), dist('adapters/mysql/probe.js'), dist('config/load.js')]);
+const [{ gather }, { probe }, { loadTopologies, resolveCredentials }, { HeldConnections }, { probeCluster }] = await Promise.all([
+  dist('engine/gather.js'),
+  dist('adapters/mysql/probe.js'),
+  dist('config/load.js'),
+  dist('adapters/mysql/held.js'),
+  dist('engine/probe-round.js'),
+]);
 
 const PASSWORD = 'bench-pw';
 const median = (xs) => {
@@ -145,6 +151,38 @@ async function timeGather(dir, env, n) {
   return out;
 }
 
+/**
+ * The daemon's probe round: every instance of each cluster at once (probeCluster), over held
+ * connections (one per instance, opened by a first round that is not timed). Median of `n` rounds
+ * and topogit's CPU per probe.
+ */
+async function timeHeld(dir, env, n) {
+  const { specs } = await loadTopologies(['topologies'], { env, cwd: dir });
+  const size = specs.reduce((a, s) => a + s.instances.length, 0);
+  const held = new HeldConnections();
+  const timeouts = { connectMs: 10_000, queryMs: 10_000 };
+  const round = () => Promise.all(specs.map((s) => probeCluster(s, held.probe, resolveCredentials(s, env).admin, timeouts)));
+  try {
+    await round(); // opens the connections
+    await round(); // warm (JIT)
+    const rounds = [];
+    let failed = 0;
+    const cpu0 = process.cpuUsage();
+    for (let k = 0; k < n; k++) {
+      const t = performance.now();
+      const probes = await round();
+      rounds.push(performance.now() - t);
+      for (const m of probes) for (const p of m.values()) if (!p.ok) failed++;
+    }
+    const cpu = process.cpuUsage(cpu0);
+    const out = { rounds: n, medianMs: Math.round(median(rounds)), clientCpuMsPerProbe: Number(((cpu.user + cpu.system) / 1000 / (n * size)).toFixed(3)), connections: held.size, failedProbes: failed };
+    log(`  held connections (the daemon): round median ${out.medianMs} ms, client CPU ${out.clientCpuMsPerProbe} ms/probe, ${out.connections} connections${failed ? `, ${failed} FAILED` : ''}`);
+    return out;
+  } finally {
+    await held.close();
+  }
+}
+
 /** Servers this run started under `dir` that a failed `sandbox up` left running (no pid file yet). */
 async function killLeftovers(dir) {
   for (let pass = 0; pass < 2; pass++) {
@@ -194,7 +232,8 @@ async function real(n) {
     const c = timeCli(dir, env, runs);
     log(`real ${n}: status ${c.statusMedianMs} ms, plan ${c.planMedianMs} ms (${JSON.stringify(c.health)})`);
     const g = await timeGather(dir, env, runs);
-    return { size: n, kind: 'real', hosts: `127.0.0.${baseIp}..${baseIp + n - 1}:3306`, sandboxUpMs: Math.round(up.ms), sandboxUpFailures: failures, cli: c, gather: g };
+    const h = await timeHeld(dir, env, runs);
+    return { size: n, kind: 'real', hosts: `127.0.0.${baseIp}..${baseIp + n - 1}:3306`, sandboxUpMs: Math.round(up.ms), sandboxUpFailures: failures, cli: c, gather: g, held: h };
   } finally {
     spawnSync(process.execPath, [bin, 'sandbox', 'down', '--cluster', cluster], { cwd: dir, env });
     await killLeftovers(dir);
@@ -256,8 +295,9 @@ async function simulated(n) {
     const c = timeCli(dir, env, cliRuns);
     log(`simulated ${n}: status ${c.statusMedianMs} ms, plan ${c.planMedianMs} ms (${JSON.stringify(c.health)})`);
     const g = await timeGather(dir, env, runs);
+    const h = await timeHeld(dir, env, runs);
     const depth = Math.max(...parents.map((_, i) => { let d = 0; for (let j = i; parents[j] >= 0; j = parents[j]) d++; return d; }));
-    result = { size: n, kind: 'simulated (stand-in)', hosts: `127.0.0.1:${basePort}..${basePort + n - 1}`, standinStartMs: startMs, latencyMs, treeDepth: depth, intermediates: new Set(parents.filter((p) => p > 0)).size, cli: c, gather: g };
+    result = { size: n, kind: 'simulated (stand-in)', hosts: `127.0.0.1:${basePort}..${basePort + n - 1}`, standinStartMs: startMs, latencyMs, treeDepth: depth, intermediates: new Set(parents.filter((p) => p > 0)).size, cli: c, gather: g, held: h };
   } finally {
     standinSummary = await fleet.stop();
     if (standinSummary) log(`simulated ${n}: ${standinSummary}`);
@@ -289,6 +329,8 @@ console.log(
   `\nCLI: whole process incl. node start-up, --concurrency ${cliConcurrency}, median of (n) runs. In-process: gather() only, median of ${runs} rounds. ` +
     `"simulated (stand-in)": mysql2 protocol stand-ins in one separate process${latencyMs ? `, ${latencyMs} ms added per query` : ''}, not real servers. ${cpus().length} CPUs.`,
 );
+console.log(`\n| fleet size | the daemon's probe round over held connections, median | client CPU per probe |\n|---|---|---|`);
+for (const r of results) if (r.held) console.log(`| ${r.size}${r.kind === 'real' ? '' : ' (sim)'} | ${r.held.medianMs} ms | ${r.held.clientCpuMsPerProbe} ms |`);
 console.log(`\n| fleet size | concurrency | round median | per-probe median | model ceil(N/c) x per-probe | probes/s | client CPU per probe |\n|---|---|---|---|---|---|---|`);
 for (const r of results) {
   for (const c of concurrencies) {

@@ -108,10 +108,11 @@ const STATUS_COLUMNS = Object.keys(REPLICA.replicaStatus[0]).map((k) => column(k
 const HOSTS_COLUMNS = [column('Server_id', 0), column('Host', ''), column('Port', 0), column('Master_id', 0)];
 const VARIABLE_COLUMNS = [column('Variable_name', ''), column('Value', '')];
 
-function writeRows(conn, columns, rows) {
+function writeRows(conn, columns, rows, more = false) {
   conn.writeColumns(columns);
   for (const r of rows) conn.writeTextRow(columns.map((c) => (r[c.name] === undefined ? null : r[c.name])));
-  conn.writeEof();
+  // SERVER_STATUS_AUTOCOMMIT, and SERVER_MORE_RESULTS_EXISTS when another result set follows.
+  conn.writeEof(0, more ? 2 | 8 : 2);
 }
 
 /**
@@ -124,7 +125,10 @@ function encodeResult(conn, a) {
   const write = conn.write;
   conn.write = (b) => parts.push(Buffer.from(b));
   try {
-    writeRows(conn, a.columns, a.rows);
+    // Several statements in one COM_QUERY (topogit's held connections send its probe so): one
+    // result set each, in one exchange.
+    const sets = a.sets ?? [a];
+    sets.forEach((s, i) => writeRows(conn, s.columns, s.rows, i < sets.length - 1));
   } finally {
     conn.write = write;
   }
@@ -133,6 +137,12 @@ function encodeResult(conn, a) {
 
 /** The answer to one statement, or an error; exported for the unit test. */
 export function answer(sql, rows) {
+  const parts = sql.split(';').map((p) => p.trim()).filter(Boolean);
+  if (parts.length > 1) {
+    const sets = parts.map((p) => answer(p, rows));
+    const failed = sets.find((s) => s.error);
+    return failed ?? { sets };
+  }
   const q = sql.trim().replace(/;$/, '');
   const vars = /^SHOW\s+GLOBAL\s+VARIABLES\s+WHERE\s+Variable_name\s+IN\s*\((.*)\)$/is.exec(q);
   if (vars) {
