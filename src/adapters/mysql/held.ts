@@ -4,15 +4,14 @@
 // or stopped server closes its sockets at once) is reported through `onLost`, so the daemon looks
 // at that cluster right away instead of at its next interval. What emits no event (a frozen server,
 // a black-holed network) is still found by the next probe, within interval + query timeout.
-import mysql from 'mysql2/promise';
+import type mysql from 'mysql2/promise';
 import type { Endpoint, ProbeResult } from '../../core/model.js';
 import type { Login, Row, Timeouts } from '../../core/ports.js';
-import { parseVersion, PROBE_VARIABLES_SQL, showReplicas, showReplicaStatus, type ServerVersion } from './dialect.js';
-import { describeError, serverAnswered } from './probe.js';
-import { parseInstanceState, parseVariables } from './rows.js';
-import { tcpFrom, withDeadline } from './session.js';
+import type { ServerVersion } from './dialect.js';
+import { askProbe, describeError, handshakeVersion, openProbeConnection, serverAnswered, type ProbeStatementKind } from './probe.js';
+import { parseInstanceState } from './rows.js';
 
-export type StatementKind = 'variables' | 'replica-status' | 'replicas';
+export type StatementKind = ProbeStatementKind;
 
 export interface HeldOptions {
   /** A held connection closed or failed while idle: the server went away (or the network did). */
@@ -96,33 +95,14 @@ export class HeldConnections {
 
   async #ask(h: Held, t: Timeouts): Promise<[Row[], Row[], Row[]]> {
     const now = this.#now();
-    const wantReplicas = h.version === undefined || now - h.replicasAt >= (this.#o.replicasEveryMs ?? 30_000);
-    const count = (kind: StatementKind) => this.#o.onStatements?.(h.endpoint, kind, 1);
-    if (h.version === undefined) {
-      // The first probe learns the version, which decides the words of the other statements.
-      const [varRows] = (await h.conn.query({ sql: PROBE_VARIABLES_SQL, timeout: t.queryMs })) as unknown as [Row[]];
-      count('variables');
-      const vars = parseVariables(varRows);
-      h.version = parseVersion(vars.get('version') ?? '', vars.get('version_comment') ?? '');
-      const [statusRows] = (await h.conn.query({ sql: showReplicaStatus(h.version), timeout: t.queryMs })) as unknown as [Row[]];
-      count('replica-status');
-      const [replicaRows] = (await h.conn.query({ sql: showReplicas(h.version), timeout: t.queryMs })) as unknown as [Row[]];
-      count('replicas');
-      h.replicaRows = replicaRows;
-      h.replicasAt = now;
-      return [varRows, statusRows, replicaRows];
-    }
-    // One round trip: the statements together (the connection allows several; all are constants).
-    const sql = [PROBE_VARIABLES_SQL, showReplicaStatus(h.version), ...(wantReplicas ? [showReplicas(h.version)] : [])].join('; ');
-    const [results] = (await h.conn.query({ sql, timeout: t.queryMs })) as unknown as [Row[][]];
-    count('variables');
-    count('replica-status');
-    if (wantReplicas) {
-      count('replicas');
-      h.replicaRows = results[2] ?? [];
+    const replicas = h.version === undefined || now - h.replicasAt >= (this.#o.replicasEveryMs ?? 30_000);
+    const { rows, version } = await askProbe(h.conn, h.version, t, replicas, (kind) => this.#o.onStatements?.(h.endpoint, kind, 1));
+    h.version = version;
+    if (replicas) {
+      h.replicaRows = rows[2];
       h.replicasAt = now;
     }
-    return [results[0] ?? [], results[1] ?? [], h.replicaRows];
+    return [rows[0], rows[1], h.replicaRows];
   }
 
   async #open(endpoint: Endpoint, login: Login, t: Timeouts): Promise<Held> {
@@ -131,27 +111,8 @@ export class HeldConnections {
     const pending = this.#opening.get(k);
     if (pending) return pending;
     const opening = (async () => {
-      const conn = await withDeadline(
-        mysql.createConnection({
-          host: endpoint.host,
-          port: endpoint.port,
-          ...(t.localAddress ? { stream: tcpFrom(endpoint, t.localAddress) } : {}),
-          user: login.user,
-          password: login.password,
-          connectTimeout: t.connectMs,
-          supportBigNumbers: true,
-          bigNumberStrings: true,
-          dateStrings: true,
-          // Only the probe's own constant statements run here (never a value from a file).
-          multipleStatements: true,
-          maxPreparedStatements: 1,
-          enableKeepAlive: true,
-        }),
-        t.connectMs + 200,
-        `connect to ${endpoint.host}:${endpoint.port}`,
-        (late) => late.destroy(),
-      );
-      const h: Held = { key: k, endpoint, conn, version: undefined, replicaRows: [], replicasAt: 0, busy: 0, gone: false };
+      const conn = await openProbeConnection(endpoint, login, t, true);
+      const h: Held = { key: k, endpoint, conn, version: handshakeVersion(conn), replicaRows: [], replicasAt: 0, busy: 0, gone: false };
       const lost = (why: string) => {
         if (h.gone) return;
         const idle = h.busy === 0;

@@ -1,31 +1,105 @@
 // probe: one bounded read of everything topogit needs from one server. Never throws.
+// The probe's statements are constants; with the server's version known (from the handshake, or
+// a probe before) they go in one round trip: the variables, the replication status and, when
+// asked, the replicas the server sees.
+import mysql from 'mysql2/promise';
 import type { Endpoint, ProbeResult } from '../../core/model.js';
-import { PROBE_VARIABLES_SQL, parseVersion, showReplicaStatus, showReplicas } from './dialect.js';
+import { DEFAULT_TIMEOUTS, type Login, type Row, type Timeouts } from '../../core/ports.js';
+import { parseVersion, PROBE_VARIABLES_SQL, showReplicas, showReplicaStatus, type ServerVersion } from './dialect.js';
 import { parseInstanceState, parseVariables } from './rows.js';
-import { openSession } from './session.js';
-import { DEFAULT_TIMEOUTS, type Login, type Timeouts } from '../../core/ports.js';
+import { tcpFrom, withDeadline } from './session.js';
 
+export type ProbeStatementKind = 'variables' | 'replica-status' | 'replicas';
+
+/** A connection for probes only: several statements per query are allowed, and only the probe's constants are ever sent. */
+export async function openProbeConnection(endpoint: Endpoint, login: Login, t: Timeouts, keepAlive = false): Promise<mysql.Connection> {
+  return withDeadline(
+    mysql.createConnection({
+      host: endpoint.host,
+      port: endpoint.port,
+      ...(t.localAddress ? { stream: tcpFrom(endpoint, t.localAddress) } : {}),
+      user: login.user,
+      password: login.password,
+      connectTimeout: t.connectMs,
+      // Rows are parsed by column name; keep big numbers (GTID seqs, positions) as strings.
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+      dateStrings: true,
+      multipleStatements: true,
+      // topogit never prepares statements; mysql2's default per-connection cache (16,000 entries)
+      // costs about a third of the client's CPU per probe on large fleets.
+      maxPreparedStatements: 1,
+      ...(keepAlive ? { enableKeepAlive: true } : {}),
+    }),
+    t.connectMs + 200,
+    `connect to ${endpoint.host}:${endpoint.port}`,
+    (late) => late.destroy(),
+  );
+}
+
+/**
+ * The server's version as its handshake gave it: MariaDB before 11 prefixes it with "5.5.5-" (for
+ * old clients); the real one follows. Undefined when mysql2 does not expose it.
+ */
+export function handshakeVersion(conn: mysql.Connection): ServerVersion | undefined {
+  const text = (conn as unknown as { connection?: { _handshakePacket?: { serverVersion?: string } } }).connection?._handshakePacket?.serverVersion;
+  if (!text) return undefined;
+  return parseVersion(text.replace(/^5\.5\.5-(?=.*mariadb)/i, ''));
+}
+
+/**
+ * Asks the probe's statements: in one round trip when the version is known, else the variables
+ * first (they give the version, which decides the words of the others). `replicas` false leaves
+ * SHOW REPLICAS out (its rows then come back empty).
+ */
+export async function askProbe(
+  conn: mysql.Connection,
+  known: ServerVersion | undefined,
+  t: Timeouts,
+  replicas: boolean,
+  count: (kind: ProbeStatementKind) => void = () => undefined,
+): Promise<{ rows: [Row[], Row[], Row[]]; version: ServerVersion }> {
+  const ask = async (sql: string) => ((await conn.query({ sql, timeout: t.queryMs })) as unknown as [unknown])[0];
+  if (known === undefined) {
+    const varRows = (await ask(PROBE_VARIABLES_SQL)) as Row[];
+    count('variables');
+    const vars = parseVariables(varRows);
+    const version = parseVersion(vars.get('version') ?? '', vars.get('version_comment') ?? '');
+    const statusRows = (await ask(showReplicaStatus(version))) as Row[];
+    count('replica-status');
+    const replicaRows = replicas ? ((await ask(showReplicas(version))) as Row[]) : [];
+    if (replicas) count('replicas');
+    return { rows: [varRows, statusRows, replicaRows], version };
+  }
+  const results = (await ask([PROBE_VARIABLES_SQL, showReplicaStatus(known), ...(replicas ? [showReplicas(known)] : [])].join('; '))) as Row[][];
+  count('variables');
+  count('replica-status');
+  if (replicas) count('replicas');
+  // The variables say exactly what the server is (a handshake may not tell MySQL forks apart).
+  const vars = parseVariables(results[0] ?? []);
+  const version = parseVersion(vars.get('version') ?? '', vars.get('version_comment') ?? '');
+  return { rows: [results[0] ?? [], results[1] ?? [], results[2] ?? []], version };
+}
+
+/** A probe on a connection of its own: opened, asked in one round trip, closed. */
 export async function probe(endpoint: Endpoint, login: Login, timeouts: Timeouts = DEFAULT_TIMEOUTS): Promise<ProbeResult> {
   const started = performance.now();
   const ms = () => Math.round(performance.now() - started);
-  let session;
+  let conn: mysql.Connection;
   try {
-    session = await openSession(endpoint, login, timeouts);
+    conn = await openProbeConnection(endpoint, login, timeouts);
   } catch (e) {
     return { ok: false, endpoint, ...describeError(e), ms: ms(), ...(serverAnswered(e) ? { answered: true } : {}) };
   }
+  conn.on('error', () => undefined);
   try {
-    const varRows = await session.query(PROBE_VARIABLES_SQL);
-    const vars = parseVariables(varRows);
-    const v = parseVersion(vars.get('version') ?? '', vars.get('version_comment') ?? '');
-    const statusRows = await session.query(showReplicaStatus(v));
-    const replicaRows = await session.query(showReplicas(v));
-    return { ok: true, endpoint, state: parseInstanceState(varRows, statusRows, replicaRows), ms: ms() };
+    const { rows } = await askProbe(conn, handshakeVersion(conn), timeouts, true);
+    return { ok: true, endpoint, state: parseInstanceState(...rows), ms: ms() };
   } catch (e) {
     // The handshake succeeded: whatever failed after it, the server is alive.
     return { ok: false, endpoint, ...describeError(e), ms: ms(), answered: true };
   } finally {
-    await session.close();
+    await withDeadline(conn.end(), 500, 'close', () => undefined).catch(() => conn.destroy());
   }
 }
 
