@@ -7,28 +7,13 @@ have_server() {
     [ -x /usr/sbin/mariadbd ] || [ -x /usr/sbin/mysqld ]
 }
 if have_server; then exit 0; fi
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "topogit: no MariaDB/MySQL server found and this is not a Debian-like system;" >&2
-  echo "         install MariaDB 10.6+ or MySQL 8.0+ so that mariadbd or mysqld is on PATH, then rerun." >&2
-  exit 1
-fi
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; else
-    echo "topogit: mariadb-server is not installed and installing it needs root." >&2
-    echo "         run: sudo apt-get install -y mariadb-server   (then rerun this command)" >&2
-    exit 1
-  fi
-fi
-echo "topogit: installing mariadb-server from the OS packages (the sandbox runs its own servers; the system service is left stopped)"
-export DEBIAN_FRONTEND=noninteractive
-# The package would start a system-wide server on 127.0.0.1:3306; the sandbox neither needs nor wants it.
-policy_set=0
-if [ ! -e /usr/sbin/policy-rc.d ]; then
-  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null && $SUDO chmod +x /usr/sbin/policy-rc.d && policy_set=1
-fi
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq mariadb-server >/dev/null
-[ "$policy_set" = 1 ] && $SUDO rm -f /usr/sbin/policy-rc.d
+. "$(dirname "$0")/lib/apt.sh"
+# The package would start a system-wide server on 127.0.0.1:3306; the sandbox neither needs nor
+# wants it: a policy-rc.d that refuses every service start, for the length of the install only
+# (unless one was there already).
+policy=/usr/sbin/policy-rc.d
+before="[ -e $policy ] || { printf '#!/bin/sh\nexit 101\n' > $policy && chmod +x $policy && touch $policy.topogit; }"
+after="[ -e $policy.topogit ] && rm -f $policy $policy.topogit || true"
+apt_install mariadb-server "the sandbox (it runs its own servers; the system service is left stopped)" "$before" "$after" || exit 1
 have_server || { echo "topogit: mariadb-server installed but mariadbd not found" >&2; exit 1; }
 echo "topogit: $(/usr/sbin/mariadbd --version 2>/dev/null || mariadbd --version)"

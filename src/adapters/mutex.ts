@@ -105,14 +105,7 @@ export async function acquireMutex(o: MutexOptions): Promise<MutexAttempt> {
       await sleep(typeof o.pollMs === 'function' ? o.pollMs() : o.pollMs);
       continue;
     }
-    try {
-      await fh.writeFile(content, 'utf8');
-      await fh.close();
-    } catch (e) {
-      await fh.close().catch(() => undefined);
-      await unlink(o.path).catch(() => undefined);
-      throw e;
-    }
+    await writeOrRemove(fh, o.path, content);
     return {
       acquired: true,
       mutex: {
@@ -197,14 +190,7 @@ async function underGuard(guard: string, host: string, fn: () => Promise<void>):
       else await sleep(1);
       continue;
     }
-    try {
-      await fh.writeFile(content, 'utf8');
-      await fh.close();
-    } catch (e) {
-      await fh.close().catch(() => undefined);
-      await unlink(guard).catch(() => undefined);
-      throw e;
-    }
+    await writeOrRemove(fh, guard, content);
     break;
   }
   try {
@@ -268,4 +254,16 @@ export function ignoreCode(code: string): (e: unknown) => void {
   return (e) => {
     if (errCode(e) !== code) throw e;
   };
+}
+
+/** Writes a file just created with O_EXCL; if that fails, the half-made file is removed. */
+async function writeOrRemove(fh: FileHandle, path: string, content: string): Promise<void> {
+  try {
+    await fh.writeFile(content, 'utf8');
+    await fh.close();
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    await unlink(path).catch(() => undefined);
+    throw e;
+  }
 }

@@ -74,13 +74,7 @@ async function bringBack(name: string) {
 describe('failover on real MariaDB servers with a real git remote', () => {
   beforeAll(async () => {
     fleet = await startFleet({ cluster: 'shop', instances: 3, baseOctet: 51 });
-    await writeFile(path.join(fleet.dir, '.gitignore'), '.sandbox/\n.topogit/\nhook-*.env\n');
-    await exec('git', ['init', '-q', '--bare', '-b', 'main', path.join(fleet.dir, 'remote.git')]);
-    await git(fleet.dir, 'init', '-q', '-b', 'main');
-    await git(fleet.dir, 'add', '.');
-    await git(fleet.dir, 'commit', '-qm', 'shop topology');
-    await git(fleet.dir, 'remote', 'add', 'origin', path.join(fleet.dir, 'remote.git'));
-    await git(fleet.dir, 'push', '-qu', 'origin', 'main');
+    await fleet.commitToRemote({ message: 'shop topology', ignore: ['hook-*.env'] });
     await fleet.sql(fleet.host('db001'), 'CREATE DATABASE topogit_demo', 'CREATE TABLE topogit_demo.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)', 'INSERT INTO topogit_demo.t (v) VALUES (1)');
     // One pass while the primary is alive records its GTIDs, so a failover can say what it lost.
     await fleet.run('reconcile');

@@ -1,11 +1,15 @@
 // A real sandbox fleet in a scratch directory, for integration tests. Nothing here is mocked:
 // the servers are mariadbd/mysqld processes, commands run through the real CLI entry point.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import { main } from '../../src/cli/main.js';
 import { findServerBinary } from '../../src/adapters/sandbox/binaries.js';
+
+const exec = promisify(execFile);
 
 export const TEST_PASSWORD = 'T0pogit-test-Secret-9f3';
 export const TEST_REPL_PASSWORD = 'R3pl-test-Secret-4c1';
@@ -34,6 +38,14 @@ export interface Fleet {
   replication(name: string): Promise<string>;
   /** `name`'s @@read_only (1 or 0). */
   readOnly(name: string): Promise<number>;
+  /** Runs git in `cwd` (default the fleet's directory) as an operator; returns its stdout. */
+  git(args: readonly string[], cwd?: string): Promise<string>;
+  /**
+   * Makes the fleet's directory a git repository whose `main` tracks a bare remote
+   * (`remote.git`), ignoring the sandbox, `.topogit/` and `ignore`, and commits and pushes
+   * everything (after `prepare`, e.g. a policy edit).
+   */
+  commitToRemote(o: { message: string; ignore?: readonly string[]; prepare?: () => Promise<void> }): Promise<void>;
   down(): Promise<void>;
 }
 
@@ -78,6 +90,10 @@ export async function startFleet(o: { cluster: string; instances: number; baseOc
       await c.end();
     }
   }
+  const git = async (args: readonly string[], cwd = dir) => {
+    const gitEnv = { ...process.env, ...env, GIT_AUTHOR_NAME: 'op', GIT_AUTHOR_EMAIL: 'op@example', GIT_COMMITTER_NAME: 'op', GIT_COMMITTER_EMAIL: 'op@example' };
+    return (await exec('git', [...args], { cwd, env: gitEnv, maxBuffer: 64 * 1024 * 1024 })).stdout;
+  };
   const replicaRow = async (name: string) =>
     ((await sql(host(name), 'SHOW SLAVE STATUS')) as { Master_Host: string; Slave_IO_Running: string; Slave_SQL_Running: string }[])[0];
   return {
@@ -100,6 +116,17 @@ export async function startFleet(o: { cluster: string; instances: number; baseOc
     async readOnly(name) {
       const [row] = (await sql(host(name), 'SELECT @@read_only AS ro')) as { ro: number }[];
       return Number(row?.ro ?? -1);
+    },
+    git,
+    async commitToRemote(o) {
+      await writeFile(path.join(dir, '.gitignore'), ['.sandbox/', '.topogit/', ...(o.ignore ?? [])].join('\n') + '\n');
+      await exec('git', ['init', '-q', '--bare', '-b', 'main', path.join(dir, 'remote.git')]);
+      await git(['init', '-q', '-b', 'main']);
+      await o.prepare?.();
+      await git(['add', '.']);
+      await git(['commit', '-qm', o.message]);
+      await git(['remote', 'add', 'origin', path.join(dir, 'remote.git')]);
+      await git(['push', '-qu', 'origin', 'main']);
     },
     async down() {
       await run('sandbox', 'down', '--cluster', o.cluster);

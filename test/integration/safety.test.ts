@@ -3,20 +3,16 @@
 // forced failover fences the old primary (read-only, its client sessions killed), a returning
 // primary rejoins after the new primary purged its old binlogs, and a dead intermediate source's
 // replicas move under its source with a relocate commit.
-import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { primaryOfText, withFailover } from '../support/spec.js';
 import { waitFor } from '../support/wait.js';
 import { startFleet, TEST_PASSWORD, type Fleet } from './fleet.js';
 
-const exec = promisify(execFile);
 let fleet: Fleet;
-const gitEnv = () => ({ ...process.env, ...fleet.env, GIT_AUTHOR_NAME: 'op', GIT_AUTHOR_EMAIL: 'op@example', GIT_COMMITTER_NAME: 'op', GIT_COMMITTER_EMAIL: 'op@example' });
-const git = async (cwd: string, ...args: string[]) => (await exec('git', args, { cwd, env: gitEnv() })).stdout;
+const git = (cwd: string, ...args: string[]) => fleet.git(args, cwd);
 const file = () => path.join(fleet.dir, 'topologies', 'shop.yaml');
 
 async function commitFile(text: string, message: string) {
@@ -44,14 +40,7 @@ async function rows(name: string): Promise<number[]> {
 describe('failover safety on real MariaDB servers', () => {
   beforeEach(async () => {
     fleet = await startFleet({ cluster: 'shop', instances: 3, baseOctet: 171 });
-    await writeFile(path.join(fleet.dir, '.gitignore'), '.sandbox/\n.topogit/\n');
-    await exec('git', ['init', '-q', '--bare', '-b', 'main', path.join(fleet.dir, 'remote.git')]);
-    await git(fleet.dir, 'init', '-q', '-b', 'main');
-    await writeFile(file(), withFailover(await readFile(file(), 'utf8'), '  auto: true\n  blockSeconds: 0\n'));
-    await git(fleet.dir, 'add', '.');
-    await git(fleet.dir, 'commit', '-qm', 'shop topology');
-    await git(fleet.dir, 'remote', 'add', 'origin', path.join(fleet.dir, 'remote.git'));
-    await git(fleet.dir, 'push', '-qu', 'origin', 'main');
+    await fleet.commitToRemote({ message: 'shop topology', prepare: async () => writeFile(file(), withFailover(await readFile(file(), 'utf8'), '  auto: true\n  blockSeconds: 0\n')) });
     await fleet.sql(fleet.host('db001'), 'CREATE DATABASE topogit_demo', 'CREATE TABLE topogit_demo.t (id INT PRIMARY KEY)', 'INSERT INTO topogit_demo.t VALUES (1), (2)');
     await waitFor('db003 to have both rows', () => rows('db003'), (r) => r.length === 2);
   });

@@ -106,13 +106,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 describe('no password leaks, on real MariaDB servers with a real git remote', () => {
   beforeAll(async () => {
     fleet = await startFleet({ cluster: 'leak', instances: 3, baseOctet: 81 });
-    await writeFile(path.join(fleet.dir, '.gitignore'), '.sandbox/\n.topogit/\nhook.env\n');
-    await exec('git', ['init', '-q', '--bare', '-b', 'main', path.join(fleet.dir, 'remote.git')]);
-    await git(fleet.dir, 'init', '-q', '-b', 'main');
-    await git(fleet.dir, 'add', '.');
-    await git(fleet.dir, 'commit', '-qm', 'leak topology');
-    await git(fleet.dir, 'remote', 'add', 'origin', path.join(fleet.dir, 'remote.git'));
-    await git(fleet.dir, 'push', '-qu', 'origin', 'main');
+    await fleet.commitToRemote({ message: 'leak topology', ignore: ['hook.env'] });
   });
   afterAll(async () => {
     await fleet?.down();

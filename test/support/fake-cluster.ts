@@ -6,6 +6,7 @@
 import type { ClusterSpec, InstanceState, ProbeResult, ReplicaStatus } from '../../src/core/model.js';
 import type { FailoverPorts, HookResult, ReconcilePorts, Session, WriteBackRequest, WriteBackResult } from '../../src/core/ports.js';
 import { EMPTY_STATE, type ClusterState } from '../../src/core/state.js';
+import { reconcileOnce, type EngineEvent, type ReconcileResult } from '../../src/engine/reconcile.js';
 
 interface Txn {
   readonly serverId: number;
@@ -262,4 +263,12 @@ export function fakeCluster(spec: ClusterSpec, initial = 5): FakeCluster {
   (cluster as { ports: ReconcilePorts }).ports = ports;
   if (primary) cluster.write(primary.name, initial);
   return cluster;
+}
+
+/** The logins the engine tests use; the fake cluster checks none. */
+export const FAKE_CTX = { admin: { user: 'topogit', password: 'a' }, replication: { user: 'repl', password: 'r' }, timeouts: { connectMs: 100, queryMs: 100 }, verifyTimeoutMs: 200 } as const;
+
+/** One reconcile pass (what the daemon runs) over the fake cluster. */
+export function reconcilePass(c: FakeCluster, spec: ClusterSpec, onEvent: (e: EngineEvent) => void = () => undefined): Promise<ReconcileResult> {
+  return reconcileOnce({ spec, ctx: FAKE_CTX, ports: c.ports, repoDir: '/nonexistent', onEvent });
 }

@@ -8,8 +8,7 @@ import { FAILOVER_PHASES } from '../../src/core/state.js';
 import { endMaintenance, startMaintenance } from '../../src/core/maintenance.js';
 import { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from '../../src/config/defaults.js';
 import { failover, type FailoverEvent, type FailoverOutcome } from '../../src/engine/failover.js';
-import { reconcileOnce } from '../../src/engine/reconcile.js';
-import { fakeCluster, SimulatedCrash, type FakeCluster } from '../support/fake-cluster.js';
+import { FAKE_CTX, fakeCluster, reconcilePass, SimulatedCrash, type FakeCluster } from '../support/fake-cluster.js';
 
 function spec(promotion: Partial<Record<string, Promotion>> = {}, preFailover: string[] = []): ClusterSpec {
   const inst = (name: string, host: string, source?: string): InstanceSpec => ({ name, host, port: 3306, ...(source ? { source } : {}), promotion: promotion[name] ?? 'neutral' });
@@ -28,7 +27,7 @@ async function run(c: FakeCluster, s: ClusterSpec, o: { trigger?: 'auto' | 'manu
   const events: FailoverEvent[] = [];
   const outcome = await failover({
     spec: s,
-    ctx: { admin: { user: 'topogit', password: 'a' }, replication: { user: 'repl', password: 'r' }, timeouts: { connectMs: 100, queryMs: 100 }, verifyTimeoutMs: 200 },
+    ctx: FAKE_CTX,
     ports: c.ports,
     trigger: o.trigger ?? 'auto',
     ...(o.to ? { to: o.to } : {}),
@@ -141,13 +140,7 @@ describe('failover engine', () => {
     expect((await run(c, s)).outcome).toMatchObject({ kind: 'failed', step: phase });
     expect(c.writableCount()).toBeLessThanOrEqual(1);
     c.onPhase = () => undefined;
-    const r = await reconcileOnce({
-      spec: s,
-      ctx: { admin: { user: 'topogit', password: 'a' }, replication: { user: 'repl', password: 'r' }, timeouts: { connectMs: 100, queryMs: 100 }, verifyTimeoutMs: 200 },
-      ports: c.ports,
-      repoDir: '/nonexistent',
-      onEvent: () => undefined,
-    });
+    const r = await reconcilePass(c, s);
     expect(r.failover?.kind).toBe('done');
     expect(c.state().journal).toBeUndefined();
     expect(c.writableCount()).toBe(1);
@@ -237,13 +230,7 @@ describe('failover engine', () => {
     c.kill('db001');
     c.kill('db003');
     const pass = (s: ClusterSpec) =>
-      reconcileOnce({
-        spec: s,
-        ctx: { admin: { user: 'topogit', password: 'a' }, replication: { user: 'repl', password: 'r' }, timeouts: { connectMs: 100, queryMs: 100 }, verifyTimeoutMs: 200 },
-        ports: c.ports,
-        repoDir: '/nonexistent',
-        onEvent: () => undefined,
-      });
+      reconcilePass(c, s);
     const blocked = await pass(base);
     expect(blocked.blocked).toMatch(/^quorum: db002 confirms db001 is dead, but not a majority of its replicas \(silent: db003\)/);
     expect(c.statements).toEqual([]);
@@ -286,13 +273,7 @@ describe('failover engine', () => {
     const s = spec();
     const c = fakeCluster(s);
     const pass = () =>
-      reconcileOnce({
-        spec: s,
-        ctx: { admin: { user: 'topogit', password: 'a' }, replication: { user: 'repl', password: 'r' }, timeouts: { connectMs: 100, queryMs: 100 }, verifyTimeoutMs: 200 },
-        ports: c.ports,
-        repoDir: '/nonexistent',
-        onEvent: () => undefined,
-      });
+      reconcilePass(c, s);
     await c.ports.state.update('shop', (x) => startMaintenance(x, 'db001', c.ports.now(), { forMs: 30 * 60_000, reason: 'kernel upgrade' }));
     c.kill('db001');
     for (let n = 0; n < 3; n++) {

@@ -5,8 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import type { ClusterSpec, InstanceSpec } from '../../src/core/model.js';
 import { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from '../../src/config/defaults.js';
-import { reconcileOnce, type EngineEvent } from '../../src/engine/reconcile.js';
-import { fakeCluster, type FakeCluster } from '../support/fake-cluster.js';
+import type { EngineEvent } from '../../src/engine/reconcile.js';
+import { fakeCluster, reconcilePass, type FakeCluster } from '../support/fake-cluster.js';
 
 /** db001 -> db002 -> db003 (and db004 under db002), db005 under db001. */
 function chain(auto = true): ClusterSpec {
@@ -34,13 +34,7 @@ const FILE = [
 ].join('\n');
 
 async function pass(c: FakeCluster, s: ClusterSpec, events: EngineEvent[] = []) {
-  return reconcileOnce({
-    spec: s,
-    ctx: { admin: { user: 'topogit', password: 'a' }, replication: { user: 'repl', password: 'r' }, timeouts: { connectMs: 100, queryMs: 100 }, verifyTimeoutMs: 200 },
-    ports: c.ports,
-    repoDir: '/nonexistent',
-    onEvent: (e) => events.push(e),
-  });
+  return reconcilePass(c, s, (e) => events.push(e));
 }
 
 const sourceOf = (c: FakeCluster, name: string) => {
