@@ -171,7 +171,7 @@ export async function startStandins({ count, host = '127.0.0.1', basePort, topol
   const doubleSha = password === undefined ? undefined : doubleSha1(password);
   const servers = [];
   const open = new Set();
-  const stats = { connections: 0, queries: 0, maxOpen: 0 };
+  const stats = { connections: 0, queries: 0, statements: 0, maxOpen: 0 };
   let connectionId = 0;
 
   const handle = (conn, rows) => {
@@ -199,6 +199,7 @@ export async function startStandins({ count, host = '127.0.0.1', basePort, topol
     });
     conn.on('query', (sql) => {
       stats.queries++;
+      stats.statements += sql.split(';').filter((p) => p.trim()).length;
       const reply = () => {
         if (conn.stream.destroyed) return;
         let bytes = rows.encoded.get(sql);
