@@ -123,15 +123,20 @@ export function chooseCandidate(spec: ClusterSpec, probes: ReadonlyMap<string, P
 
   // Rank: prefer before neutral, then how many others it is ahead of, then file order.
   const aheadOf = new Map<string, number>();
+  // What each holds (executed and received), computed once: the comparison is pairwise.
+  const holds = new Map(contenders.flatMap((c) => {
+    const s = states.get(c.name);
+    return s ? [[c.name, withRetrieved(s)] as const] : [];
+  }));
   for (const a of contenders) {
-    const sa = states.get(a.name);
+    const ga = holds.get(a.name);
     let n = 0;
     for (const b of contenders) {
-      const sb = states.get(b.name);
-      if (!sa || !sb || a === b || !flavor) continue;
+      const gb = holds.get(b.name);
+      if (!ga || !gb || a === b || !flavor) continue;
+      // The same state is not ahead (most replicas of a healthy cluster: no GTID parsing needed).
+      if (ga.executed === gb.executed && ga.binlogState === gb.binlogState) continue;
       // Ahead: it has (or has received) everything the other has, and more. Diverged is not ahead.
-      const ga = withRetrieved(sa);
-      const gb = withRetrieved(sb);
       if (hasAll(flavor, ga, gb) && !hasAll(flavor, gb, ga)) n++;
     }
     aheadOf.set(a.name, n);

@@ -94,6 +94,7 @@ export function planCluster(spec: ClusterSpec, probes: ReadonlyMap<string, Probe
   const notices: Notice[] = [];
   const live = new Map<string, Live>();
   const byEndpoint = new Map(spec.instances.map((i) => [endpointKey(i), i.name]));
+  const byName = new Map(spec.instances.map((i) => [i.name, i]));
   const byServerId = new Map<number, string>();
   for (const i of spec.instances) {
     const p = probes.get(i.name);
@@ -158,7 +159,7 @@ export function planCluster(spec: ClusterSpec, probes: ReadonlyMap<string, Probe
     const fromAfterSwitch = switched && i.name === livePrimary.name ? desiredPrimary.name : l.source;
     if (i.name === livePrimary.name && (!switched || i.source === desiredPrimary.name)) continue;
     if (opts.fenced?.has(i.name)) continue;
-    const target = spec.instances.find((x) => x.name === i.source) as InstanceSpec;
+    const target = byName.get(i.source) as InstanceSpec;
     const targetLive = live.get(target.name);
     // A source must be on the live primary's line: the primary itself, or a member that replicates.
     // One that replicates from nobody and is not the primary (a former primary the file still names

@@ -81,9 +81,12 @@ export interface IntermediateLoss {
 
 export function intermediateLosses(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>): IntermediateLoss[] {
   const out: IntermediateLoss[] = [];
+  // One pass over the file (fleets of thousands: no instance × instance scan).
+  const childrenOf = new Map<string, InstanceSpec[]>();
+  for (const i of spec.instances) if (i.source !== undefined) childrenOf.set(i.source, [...(childrenOf.get(i.source) ?? []), i]);
   for (const src of spec.instances) {
     if (src.source === undefined) continue;
-    const children = spec.instances.filter((i) => i.source === src.name);
+    const children = childrenOf.get(src.name) ?? [];
     if (children.length === 0 || isAlive(probes.get(src.name))) continue;
     const srcId = serverIdSeenBy(src, children, probes);
     const orphans = children.map((c) => {

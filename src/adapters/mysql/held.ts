@@ -4,11 +4,10 @@
 // or stopped server closes its sockets at once) is reported through `onLost`, so the daemon looks
 // at that cluster right away instead of at its next interval. What emits no event (a frozen server,
 // a black-holed network) is still found by the next probe, within interval + query timeout.
-import type mysql from 'mysql2/promise';
 import type { Endpoint, ProbeResult } from '../../core/model.js';
 import type { Login, Row, Timeouts } from '../../core/ports.js';
 import type { ServerVersion } from './dialect.js';
-import { askProbe, describeError, handshakeVersion, openProbeConnection, serverAnswered, type ProbeStatementKind } from './probe.js';
+import { askProbe, describeError, handshakeVersion, openProbeConnection, serverAnswered, type ProbeConnection, type ProbeStatementKind } from './probe.js';
 import { parseInstanceState } from './rows.js';
 
 export type StatementKind = ProbeStatementKind;
@@ -26,7 +25,7 @@ export interface HeldOptions {
 interface Held {
   readonly key: string;
   readonly endpoint: Endpoint;
-  readonly conn: mysql.Connection;
+  readonly conn: ProbeConnection;
   version: ServerVersion | undefined;
   replicaRows: Row[];
   replicasAt: number;
@@ -121,7 +120,7 @@ export class HeldConnections {
       };
       conn.on('error', (e: Error) => lost(describeError(e).error));
       // The socket closing without an error (a clean shutdown's FIN) is a loss too.
-      (conn as unknown as { connection: { stream: NodeJS.EventEmitter } }).connection.stream.on('close', () => lost('connection closed'));
+      conn.onClose(() => lost('connection closed'));
       this.#held.set(k, h);
       return h;
     })();
