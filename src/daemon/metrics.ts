@@ -1,6 +1,6 @@
-// The daemon's Prometheus metrics. Each Metrics owns its own registry (never prom-client's global
-// one), so two daemons in one process, or many tests, never share or clash over series.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+// The daemon's Prometheus metrics. Each Metrics owns its own registry (there is no global one), so
+// two daemons in one process, or many tests, never share or clash over series.
+import { CONTENT_TYPE, Registry, type Counter, type Gauge, type Histogram } from './exposition.js';
 import type { MetricsSink } from './model.js';
 
 const PREFIX = 'topogit_';
@@ -40,88 +40,22 @@ export class Metrics implements MetricsSink {
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     this.registry = new Registry();
-    const registers = [this.registry];
-    this.contentType = this.registry.contentType;
-    this.probeDuration = new Histogram({
-      name: `${PREFIX}probe_duration_seconds`,
-      help: 'Time one probe of one instance took, in seconds.',
-      labelNames: ['cluster', 'instance'],
-      buckets: [...PROBE_BUCKETS],
-      registers,
-    });
-    this.instanceUp = new Gauge({
-      name: `${PREFIX}instance_up`,
-      help: 'Whether the last probe of the instance succeeded (1) or not (0).',
-      labelNames: ['cluster', 'instance'],
-      registers,
-    });
-    this.lag = new Gauge({
-      name: `${PREFIX}replication_lag_seconds`,
-      help: 'Seconds the replica is behind its source; absent when unknown.',
-      labelNames: ['cluster', 'instance'],
-      registers,
-    });
-    this.readOnly = new Gauge({
-      name: `${PREFIX}read_only`,
-      help: 'Whether the instance has read_only=ON (1) or OFF (0); absent when unknown.',
-      labelNames: ['cluster', 'instance'],
-      registers,
-    });
-    this.maintenance = new Gauge({
-      name: `${PREFIX}maintenance`,
-      help: 'Whether the instance is in maintenance (1: `topogit maintenance ... on`; no failover, fencing or repair because of it) or not (0).',
-      labelNames: ['cluster', 'instance'],
-      registers,
-    });
-    this.failovers = new Counter({
-      name: `${PREFIX}failovers_total`,
-      help: 'Failovers topogit performed on the cluster.',
-      labelNames: ['cluster'],
-      registers,
-    });
-    this.lastFailover = new Gauge({
-      name: `${PREFIX}last_failover_timestamp_seconds`,
-      help: 'Unix time of the last failover of the cluster.',
-      labelNames: ['cluster'],
-      registers,
-    });
-    this.reconcileErrors = new Counter({
-      name: `${PREFIX}reconcile_errors_total`,
-      help: 'Reconcile passes of the cluster that ended in an error.',
-      labelNames: ['cluster'],
-      registers,
-    });
-    this.drift = new Gauge({
-      name: `${PREFIX}drift_count`,
-      help: 'Differences between the topology file and the live servers.',
-      labelNames: ['cluster'],
-      registers,
-    });
-    this.fileValid = new Gauge({
-      name: `${PREFIX}file_valid`,
-      help: 'Whether the topology file of the cluster validates (1) or not (0; the last valid version is in use).',
-      labelNames: ['cluster'],
-      registers,
-    });
-    this.failoverReady = new Gauge({
-      name: `${PREFIX}failover_ready`,
-      help: 'Whether an automatic failover could happen now if the primary died (1) or not (0; status says why).',
-      labelNames: ['cluster'],
-      registers,
-    });
-    this.statementsSent = new Counter({
-      name: `${PREFIX}statements_total`,
-      help: 'Statements topogit sent to the instance, by kind: variables, replica-status, replicas (probes) and action (changes).',
-      labelNames: ['cluster', 'instance', 'kind'],
-      registers,
-    });
-    this.failureShape = new Gauge({
-      name: `${PREFIX}failure_shape`,
-      help: 'Whether the cluster shows this failure shape now (1) or showed it before and no longer does (0).',
-      labelNames: ['cluster', 'shape'],
-      registers,
-    });
-    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
+    this.contentType = CONTENT_TYPE;
+    const r = this.registry;
+    this.probeDuration = r.histogram(`${PREFIX}probe_duration_seconds`, 'Time one probe of one instance took, in seconds.', ['cluster', 'instance'], [...PROBE_BUCKETS]);
+    this.instanceUp = r.gauge(`${PREFIX}instance_up`, 'Whether the last probe of the instance succeeded (1) or not (0).', ['cluster', 'instance']);
+    this.lag = r.gauge(`${PREFIX}replication_lag_seconds`, 'Seconds the replica is behind its source; absent when unknown.', ['cluster', 'instance']);
+    this.readOnly = r.gauge(`${PREFIX}read_only`, 'Whether the instance has read_only=ON (1) or OFF (0); absent when unknown.', ['cluster', 'instance']);
+    this.maintenance = r.gauge(`${PREFIX}maintenance`, 'Whether the instance is in maintenance (1: `topogit maintenance ... on`; no failover, fencing or repair because of it) or not (0).', ['cluster', 'instance']);
+    this.failovers = r.counter(`${PREFIX}failovers_total`, 'Failovers topogit performed on the cluster.', ['cluster']);
+    this.lastFailover = r.gauge(`${PREFIX}last_failover_timestamp_seconds`, 'Unix time of the last failover of the cluster.', ['cluster']);
+    this.reconcileErrors = r.counter(`${PREFIX}reconcile_errors_total`, 'Reconcile passes of the cluster that ended in an error.', ['cluster']);
+    this.drift = r.gauge(`${PREFIX}drift_count`, 'Differences between the topology file and the live servers.', ['cluster']);
+    this.fileValid = r.gauge(`${PREFIX}file_valid`, 'Whether the topology file of the cluster validates (1) or not (0; the last valid version is in use).', ['cluster']);
+    this.failoverReady = r.gauge(`${PREFIX}failover_ready`, 'Whether an automatic failover could happen now if the primary died (1) or not (0; status says why).', ['cluster']);
+    this.statementsSent = r.counter(`${PREFIX}statements_total`, 'Statements topogit sent to the instance, by kind: variables, replica-status, replicas (probes) and action (changes).', ['cluster', 'instance', 'kind']);
+    this.failureShape = r.gauge(`${PREFIX}failure_shape`, 'Whether the cluster shows this failure shape now (1) or showed it before and no longer does (0).', ['cluster', 'shape']);
+    if (opts.defaultMetrics !== false) this.registry.processMetrics(PREFIX);
   }
 
   observeProbe(cluster: string, instance: string, seconds: number, up: boolean): void {
@@ -199,8 +133,8 @@ export class Metrics implements MetricsSink {
   }
 
   /** The exposition text for a scrape. */
-  render(): Promise<string> {
-    return this.registry.metrics();
+  render(): string {
+    return this.registry.render();
   }
 
   /**

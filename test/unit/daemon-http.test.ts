@@ -5,7 +5,6 @@ import { Agent, request } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { register as globalRegister } from 'prom-client';
 import type { ClusterView, InstanceView } from '../../src/core/classify.js';
 import type { ClusterSnapshot, DaemonSnapshot } from '../../src/daemon/model.js';
 import { Metrics } from '../../src/daemon/metrics.js';
@@ -422,7 +421,7 @@ describe('Metrics', () => {
 
     expect(t).toContain('# TYPE topogit_probe_duration_seconds histogram');
     expect(t).toMatch(/topogit_probe_duration_seconds_bucket\{[^}]*le="0\.001"[^}]*\} 0/);
-    expect(t).toMatch(/topogit_probe_duration_seconds_bucket\{[^}]*le="0\.005"[^}]*cluster="shop",instance="db001"[^}]*\} 1/);
+    expect(t).toContain('topogit_probe_duration_seconds_bucket{cluster="shop",instance="db001",le="0.005"} 1');
     expect(t).toContain('topogit_probe_duration_seconds_count{cluster="shop",instance="db003"} 1');
     expect(t).toContain('topogit_probe_duration_seconds_sum{cluster="shop",instance="db003"} 3');
     expect(t).toContain('topogit_instance_up{cluster="shop",instance="db001"} 1');
@@ -535,7 +534,7 @@ describe('Metrics', () => {
     expect(await m.render()).toContain('topogit_failovers_total{cluster="shop"} 1');
   });
 
-  it('two Metrics instances share no series and stay off the global registry', async () => {
+  it('two Metrics instances share no series', async () => {
     const a = new Metrics();
     const b = new Metrics();
     a.setDrift('shop', 5);
@@ -548,7 +547,5 @@ describe('Metrics', () => {
     expect(tb).toContain('topogit_drift_count{cluster="blog"} 1');
     expect(tb).not.toContain('cluster="shop"');
     expect(tb).toContain('topogit_process_cpu_user_seconds_total');
-    expect(globalRegister.getSingleMetric('topogit_drift_count')).toBeUndefined();
-    expect(globalRegister.getSingleMetric('topogit_process_cpu_user_seconds_total')).toBeUndefined();
   });
 });
