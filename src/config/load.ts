@@ -203,17 +203,19 @@ function parseInternal(text: string, file: string, baseDir: string): Parsed {
 
   // File order comes from the YAML mapping, not the JS object (which puts "1", "2" keys first).
   const names: string[] = [];
+  const seen = new Set<string>();
   const orderProblems: Problem[] = [];
   const instancesNode = locator.node(['instances']);
   for (const pair of isMap(instancesNode) ? instancesNode.items : []) {
     const name = keyString(pair.key);
-    if (names.includes(name)) {
+    if (seen.has(name)) {
       orderProblems.push({ path: ['instances', name], at: 'key', message: `duplicate instance name "${name}"` });
     } else {
       names.push(name);
+      seen.add(name);
     }
   }
-  for (const name of Object.keys(raw.instances)) if (!names.includes(name)) names.push(name);
+  for (const name of Object.keys(raw.instances)) if (!seen.has(name)) names.push(name);
   if (orderProblems.length > 0) return { issues: located(orderProblems), locator };
 
   const instances: InstanceSpec[] = names.map((name) => {

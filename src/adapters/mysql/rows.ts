@@ -24,12 +24,23 @@ function col(r: Row, ...names: string[]): unknown {
   for (const n of names) {
     if (n in r) return r[n];
   }
-  const lower = new Map(Object.keys(r).map((k) => [k.toLowerCase(), k]));
+  const lower = lowerCaseColumns(r);
   for (const n of names) {
     const k = lower.get(n.toLowerCase());
     if (k !== undefined) return r[k];
   }
   return undefined;
+}
+
+/** Each row's columns by lower-case name, built once per row (a replica status row has ~60). */
+const lowerCaseIndex = new WeakMap<Row, ReadonlyMap<string, string>>();
+function lowerCaseColumns(r: Row): ReadonlyMap<string, string> {
+  let m = lowerCaseIndex.get(r);
+  if (!m) {
+    m = new Map(Object.keys(r).map((k) => [k.toLowerCase(), k]));
+    lowerCaseIndex.set(r, m);
+  }
+  return m;
 }
 
 function str(v: unknown): string {
