@@ -401,6 +401,8 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
       const offset = env.daemonLog.length;
       let expectFailover = true;
       let detail = '';
+      /** The freeze drill: from SIGSTOP to the daemon reporting the primary Unreachable (its "detected"). */
+      let unreachableMs: number | null = null;
       let down: string[] = [];
       await new Promise((r) => setTimeout(r, Math.random() * (o.intervalMs ?? 1000))); // random jitter: the fault lands at a random moment of the detection interval, as a real crash would
       const t0 = Date.now();
@@ -417,13 +419,22 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
           down = [primary];
           detail = `clean shutdown of ${primary}`;
           break;
-        case 'freeze':
+        case 'freeze': {
           expectFailover = false;
           await env.fleet.run('sandbox', 'freeze', primary);
-          await new Promise((r) => setTimeout(r, 10_000)); // the fault itself: the primary stays frozen for 10 s
+          const frozenAt = Date.now();
+          // A frozen server emits no event: the daemon must still report it Unreachable, within one
+          // interval plus the query timeout (1000 ms), while it stays frozen.
+          unreachableMs = await waitFor(`the daemon to see ${primary} Unreachable`, () => env.healthOf(primary), (h) => h === 'Unreachable', 9_000).then(
+            () => Date.now() - frozenAt,
+            () => null,
+          );
+          await new Promise((r) => setTimeout(r, Math.max(0, 10_000 - (Date.now() - frozenAt)))); // the fault itself: the primary stays frozen for 10 s
           await env.fleet.run('sandbox', 'thaw', primary);
-          detail = `SIGSTOP ${primary} for 10 s, then SIGCONT`;
+          const bound = (o.intervalMs ?? 1000) + 1000;
+          detail = `SIGSTOP ${primary} for 10 s, then SIGCONT; ${unreachableMs === null ? 'THE FREEZE DID NOT LAND (never reported Unreachable)' : `reported Unreachable after ${unreachableMs} ms (interval + query timeout: ${bound} ms)`}`;
           break;
+        }
         case 'partition':
           expectFailover = false;
           // Only the daemon's own source address (127.0.0.200) loses the primary; loopback only.
@@ -549,6 +560,7 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
         detail,
         failedOver: failovers > 0,
         ...phases,
+        ...(unreachableMs !== null ? { detectionMs: unreachableMs } : {}),
         twoWritableSamples: env.twoWritable,
         ackedWrites: env.ackedCount,
         writesResumed,
