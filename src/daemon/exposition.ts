@@ -3,7 +3,8 @@
 // (its OpenTelemetry bridge, summaries, pushgateway, cluster aggregation cost ~3 MiB resident and
 // 90 modules in a process whose budget at 3 instances is 60 MiB), so it is written here.
 // Format: https://prometheus.io/docs/instrumenting/exposition_formats/
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 
 export const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -47,7 +48,13 @@ abstract class Series<L extends string, V> implements Family {
 
   /** The rendered label set (`a="x",b="y"`), which is also the series' key. */
   private key(labels: Labels<L>): string {
-    return this.labelNames.map((n) => `${n}="${escapeLabel(labels[n])}"`).join(',');
+    return this.labelNames
+      .map((n) => {
+        const v = labels[n];
+        if (typeof v !== 'string') throw new TypeError(`${this.name}: label ${n} missing`);
+        return `${n}="${escapeLabel(v)}"`;
+      })
+      .join(',');
   }
 }
 
@@ -86,7 +93,8 @@ export class Histogram<L extends string> extends Series<L, Buckets> {
   private readonly bounds: readonly number[];
   constructor(name: string, help: string, labelNames: readonly L[], buckets: readonly number[]) {
     super(name, help, 'histogram', labelNames);
-    this.bounds = [...buckets].sort((a, b) => a - b);
+    this.bounds = [...new Set(buckets)].filter((b) => Number.isFinite(b)).sort((a, b) => a - b);
+    if ((labelNames as readonly string[]).includes('le')) throw new Error(`${name}: a histogram cannot have a label named le`);
   }
   observe(labels: Labels<L>, value: number): void {
     const b = this.entry(labels, () => ({ counts: this.bounds.map(() => 0), sum: 0, count: 0 })).value;
@@ -109,23 +117,84 @@ export class Histogram<L extends string> extends Series<L, Buckets> {
   }
 }
 
-/** A family whose value is read when scraped (the process metrics). */
-class Collected implements Family {
-  constructor(
-    private readonly name: string,
-    private readonly help: string,
-    private readonly type: 'counter' | 'gauge',
-    private readonly read: () => number | undefined,
-  ) {}
-  render(out: string[]): void {
-    const v = this.read();
-    if (v === undefined) return;
-    out.push(`# HELP ${this.name} ${escapeHelp(this.help)}`, `# TYPE ${this.name} ${this.type}`, sample(this.name, '', v));
+/** The process metrics, read when scraped (see Registry.processMetrics). */
+class ProcessMetrics implements Family {
+  private readonly startSeconds = Math.round(Date.now() / 1000 - process.uptime());
+  /** Event-loop delay, sampled every 20 ms and reset after each scrape (as prom-client does). */
+  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
+
+  constructor(private readonly prefix: string) {
+    this.loopDelay.enable();
   }
+
+  render(out: string[]): void {
+    const one = (name: string, help: string, type: 'counter' | 'gauge', value: number | undefined, labels = '') => {
+      if (value === undefined || !Number.isFinite(value)) return;
+      const full = `${this.prefix}${name}`;
+      out.push(`# HELP ${full} ${escapeHelp(help)}`, `# TYPE ${full} ${type}`, sample(full, labels, value));
+    };
+    const cpu = process.cpuUsage();
+    const mem = process.memoryUsage();
+    const status = procStatus();
+    one('process_cpu_user_seconds_total', 'Total user CPU time spent in seconds.', 'counter', cpu.user / 1e6);
+    one('process_cpu_system_seconds_total', 'Total system CPU time spent in seconds.', 'counter', cpu.system / 1e6);
+    one('process_cpu_seconds_total', 'Total user and system CPU time spent in seconds.', 'counter', (cpu.user + cpu.system) / 1e6);
+    one('process_start_time_seconds', 'Start time of the process since unix epoch in seconds.', 'gauge', this.startSeconds);
+    one('process_resident_memory_bytes', 'Resident memory size in bytes.', 'gauge', mem.rss);
+    one('process_virtual_memory_bytes', 'Virtual memory size in bytes.', 'gauge', status.get('VmSize'));
+    one('process_heap_bytes', 'Process heap size in bytes.', 'gauge', status.get('VmData'));
+    one('process_open_fds', 'Number of open file descriptors.', 'gauge', openFds());
+    one('process_max_fds', 'Maximum number of open file descriptors.', 'gauge', maxFds());
+    one('nodejs_heap_size_total_bytes', 'Process heap size from Node.js in bytes.', 'gauge', mem.heapTotal);
+    one('nodejs_heap_size_used_bytes', 'Process heap size used from Node.js in bytes.', 'gauge', mem.heapUsed);
+    one('nodejs_external_memory_bytes', 'Node.js external memory size in bytes.', 'gauge', mem.external);
+    one('nodejs_active_resources_total', 'Total number of active resources (handles and requests) keeping the event loop alive.', 'gauge', process.getActiveResourcesInfo().length);
+    const d = this.loopDelay;
+    const seconds = (ns: number) => (d.count > 0 ? ns / 1e9 : undefined);
+    one('nodejs_eventloop_lag_min_seconds', 'The minimum recorded event loop delay.', 'gauge', seconds(d.min));
+    one('nodejs_eventloop_lag_max_seconds', 'The maximum recorded event loop delay.', 'gauge', seconds(d.max));
+    one('nodejs_eventloop_lag_mean_seconds', 'The mean of the recorded event loop delays.', 'gauge', seconds(d.mean));
+    one('nodejs_eventloop_lag_p50_seconds', 'The 50th percentile of the recorded event loop delays.', 'gauge', seconds(d.percentile(50)));
+    one('nodejs_eventloop_lag_p90_seconds', 'The 90th percentile of the recorded event loop delays.', 'gauge', seconds(d.percentile(90)));
+    one('nodejs_eventloop_lag_p99_seconds', 'The 99th percentile of the recorded event loop delays.', 'gauge', seconds(d.percentile(99)));
+    d.reset();
+    const [major, minor, patch] = process.versions.node.split('.');
+    one('nodejs_version_info', 'Node.js version info.', 'gauge', 1, `version="${escapeLabel(process.version)}",major="${major}",minor="${minor}",patch="${patch}"`);
+  }
+}
+
+/** Open descriptors, not counting the one that reads the directory. Linux only (undefined elsewhere). */
+function openFds(): number | undefined {
+  try {
+    return readdirSync('/proc/self/fd').length - 1;
+  } catch {
+    return undefined;
+  }
+}
+
+function maxFds(): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** /proc/self/status sizes in bytes (VmSize, VmData, ...); empty where there is no /proc. */
+function procStatus(): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const m of readFileSync('/proc/self/status', 'utf8').matchAll(/^(\w+):\s+(\d+) kB$/gm)) out.set(m[1]!, Number(m[2]) * 1024);
+  } catch {
+    // not Linux: the series are left out
+  }
+  return out;
 }
 
 export class Registry {
   private readonly families: Family[] = [];
+  private readonly names = new Set<string>();
 
   counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
     return this.add(new Counter(name, help, labelNames));
@@ -138,27 +207,13 @@ export class Registry {
   }
 
   /**
-   * The process metrics under prom-client's names (so existing dashboards keep working): CPU,
-   * resident memory, start time, open descriptors, the V8 heap.
+   * The process metrics under the names prom-client's default collector uses (so dashboards built
+   * on them keep working): CPU, memory, start time, descriptors, the V8 heap, event-loop delay,
+   * active resources, the Node version. Not kept: prom-client's per-heap-space gauges, GC
+   * durations and the event-loop percentiles beyond p50/p90/p99.
    */
   processMetrics(prefix: string): void {
-    const startSeconds = Math.round((Date.now() - process.uptime() * 1000) / 1000);
-    const cpu = (k: 'user' | 'system' | 'both') => () => {
-      const u = process.cpuUsage();
-      return (k === 'user' ? u.user : k === 'system' ? u.system : u.user + u.system) / 1e6;
-    };
-    const mem = (k: 'heapTotal' | 'heapUsed' | 'external') => () => process.memoryUsage()[k];
-    this.families.push(
-      new Collected(`${prefix}process_cpu_user_seconds_total`, 'Total user CPU time spent in seconds.', 'counter', cpu('user')),
-      new Collected(`${prefix}process_cpu_system_seconds_total`, 'Total system CPU time spent in seconds.', 'counter', cpu('system')),
-      new Collected(`${prefix}process_cpu_seconds_total`, 'Total user and system CPU time spent in seconds.', 'counter', cpu('both')),
-      new Collected(`${prefix}process_resident_memory_bytes`, 'Resident memory size in bytes.', 'gauge', () => process.memoryUsage.rss()),
-      new Collected(`${prefix}process_start_time_seconds`, 'Start time of the process since unix epoch in seconds.', 'gauge', () => startSeconds),
-      new Collected(`${prefix}process_open_fds`, 'Number of open file descriptors.', 'gauge', openFds),
-      new Collected(`${prefix}nodejs_heap_size_total_bytes`, 'Process heap size from Node.js in bytes.', 'gauge', mem('heapTotal')),
-      new Collected(`${prefix}nodejs_heap_size_used_bytes`, 'Process heap size used from Node.js in bytes.', 'gauge', mem('heapUsed')),
-      new Collected(`${prefix}nodejs_external_memory_bytes`, 'Node.js external memory size in bytes.', 'gauge', mem('external')),
-    );
+    this.add(new ProcessMetrics(prefix));
   }
 
   render(): string {
@@ -168,19 +223,11 @@ export class Registry {
   }
 
   private add<F extends Family>(f: F): F {
+    const name = f instanceof Series ? f.name : f instanceof ProcessMetrics ? 'process metrics' : '';
+    if (this.names.has(name)) throw new Error(`${name} is registered twice`);
+    this.names.add(name);
     this.families.push(f);
     return f;
-  }
-}
-
-let fdsUnavailable = false;
-function openFds(): number | undefined {
-  if (fdsUnavailable) return undefined;
-  try {
-    return readdirSync('/proc/self/fd').length; // Linux; absent elsewhere, then the series is left out
-  } catch {
-    fdsUnavailable = true;
-    return undefined;
   }
 }
 

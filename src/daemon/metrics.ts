@@ -110,12 +110,13 @@ export class Metrics implements MetricsSink {
     for (const shape of seen) this.failureShape.set({ cluster, shape }, present.includes(shape) ? 1 : 0);
   }
 
-  /** Remove the series of one instance that left its cluster's file. */
+  /** Count statements sent to an instance (the probe's, by kind, and a change's). */
   statements(cluster: string, instance: string, kind: StatementKind, n: number): void {
     this.statementsSent.inc({ cluster, instance, kind }, n);
     this.touch(cluster, instance);
   }
 
+  /** Remove the series of one instance that left its cluster's file. */
   forgetInstance(cluster: string, instance: string): void {
     const labels = { cluster, instance };
     for (const m of [this.probeDuration, this.instanceUp, this.lag, this.readOnly, this.maintenance]) m.remove(labels);

@@ -69,15 +69,77 @@ describe('the Prometheus text exposition', () => {
     expect(() => c.inc({ k: 'a' }, NaN)).toThrow(/cannot go down/);
   });
 
-  it('process metrics carry the prefix and real values', () => {
+  it('process metrics carry the prefix, prom-client\'s names and real values', () => {
     const r = new Registry();
     r.processMetrics('p_');
     const t = r.render();
-    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(t)?.[1]);
+    const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(t)?.[1]);
+    const names = [...t.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1] as string);
+    expect(names.filter((n) => !n.includes('eventloop'))).toEqual([
+      'p_process_cpu_user_seconds_total',
+      'p_process_cpu_system_seconds_total',
+      'p_process_cpu_seconds_total',
+      'p_process_start_time_seconds',
+      'p_process_resident_memory_bytes',
+      'p_process_virtual_memory_bytes',
+      'p_process_heap_bytes',
+      'p_process_open_fds',
+      'p_process_max_fds',
+      'p_nodejs_heap_size_total_bytes',
+      'p_nodejs_heap_size_used_bytes',
+      'p_nodejs_external_memory_bytes',
+      'p_nodejs_active_resources_total',
+      'p_nodejs_version_info',
+    ]);
     expect(value('p_process_resident_memory_bytes')).toBeGreaterThan(1024 * 1024);
+    expect(value('p_process_virtual_memory_bytes')).toBeGreaterThan(value('p_process_resident_memory_bytes'));
     expect(value('p_process_cpu_user_seconds_total')).toBeGreaterThan(0);
     expect(value('p_nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
+    expect(value('p_process_max_fds')).toBeGreaterThan(value('p_process_open_fds'));
     expect(Math.abs(value('p_process_start_time_seconds') - (Date.now() / 1000 - process.uptime()))).toBeLessThan(2);
-    expect(t).toContain('# TYPE p_process_cpu_seconds_total counter');
+    expect(t).toContain(`p_nodejs_version_info{version="${process.version}",major=`);
+  });
+
+  it('open descriptors count this process\'s descriptors and not the one reading them', async () => {
+    const r = new Registry();
+    r.processMetrics('p_');
+    const fds = () => Number(/^p_process_open_fds (\d+)$/m.exec(r.render())?.[1]);
+    const before = fds();
+    const { openSync, closeSync } = await import('node:fs');
+    const fd = openSync('/proc/self/status', 'r');
+    try {
+      expect(fds()).toBe(before + 1);
+    } finally {
+      closeSync(fd);
+    }
+    expect(fds()).toBe(before);
+  });
+
+  it('the event-loop delay appears once sampled, in seconds', async () => {
+    const r = new Registry();
+    r.processMetrics('p_');
+    const t0 = Date.now();
+    while (Date.now() - t0 < 60) {
+      // block the loop for 60 ms so that the monitor records a delay
+    }
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    const t = r.render();
+    const max = Number(/^p_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(t)?.[1]);
+    expect(max).toBeGreaterThan(0.02);
+    expect(max).toBeLessThan(60);
+    expect(t).toContain('# TYPE p_nodejs_eventloop_lag_p99_seconds gauge');
+  });
+
+  it('refuses a name registered twice, a missing label and a histogram label named le; duplicate buckets collapse', () => {
+    const r = new Registry();
+    r.counter('t_total', 'Things.', ['k']);
+    expect(() => r.gauge('t_total', 'Again.', [])).toThrow(/registered twice/);
+    const g = r.gauge('t_g', 'G.', ['a', 'b']);
+    expect(() => g.set({ a: 'x' } as unknown as { a: string; b: string }, 1)).toThrow(/label b missing/);
+    expect(() => r.histogram('t_h', 'H.', ['le'], [1])).toThrow(/le/);
+    const h = r.histogram('t_h2', 'H.', [], [1, 1, 2, Infinity]);
+    h.observe({}, 1);
+    const buckets = r.render().split('\n').filter((l) => l.startsWith('t_h2_bucket'));
+    expect(buckets).toEqual(['t_h2_bucket{le="1"} 1', 't_h2_bucket{le="2"} 1', 't_h2_bucket{le="+Inf"} 1']);
   });
 });
