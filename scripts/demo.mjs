@@ -96,7 +96,8 @@ try {
   const killed = Date.now();
   await until('the daemon pushed its failover commit', () => /^failover\(shop\)/.test(run('git', ['--git-dir', bare, 'log', '-1', '--format=%s'], dir, { show: false, quiet: true }).stdout));
   process.stdout.write(`the daemon failed over and pushed the commit ${((Date.now() - killed) / 1000).toFixed(1)} s after the kill\n`);
-  const steps = daemonLog.split('\n').filter((l) => l.includes('"step"')).map((l) => JSON.parse(l));
+  // The held connection's close (the event that started the pass), then each failover step.
+  const steps = daemonLog.split('\n').filter((l) => l.includes('"step"') || /"msg":"connection to db001 lost/.test(l)).map((l) => JSON.parse(l));
   for (const s of steps) process.stdout.write(`  daemon: ${s.msg}\n`);
   git(work, 'pull', '-q', '--ff-only');
   process.stdout.write('$ git log -p -1\n');
@@ -109,10 +110,11 @@ try {
   topogit(ops, 'status');
 
   say('5. Bring db001 back: it restarts read-only (--read-only); the daemon finds no errant GTIDs and rejoins it under db002');
+  const fromStart = daemonLog.lastIndexOf('\n') + 1;
   topogit(work, 'sandbox', 'start', 'db001');
   await until('db001 rejoined under the new primary', () => instance('db001')?.liveSource === instance('db002')?.name && instance('db001')?.health === 'OK');
   await sleep(300); // let the daemon's last log lines arrive
-  for (const l of daemonLog.split('\n').filter((x) => /"msg":"db001 (is back|rejoined)|"instance":"db001"/.test(x) && !/"step"/.test(x))) {
+  for (const l of daemonLog.slice(fromStart).split('\n').filter((x) => /"msg":"db001 (is back|rejoined)|"instance":"db001"/.test(x) && !/"step"/.test(x))) {
     const j = JSON.parse(l);
     process.stdout.write(`  daemon: ${j.sql ? `db001> ${j.sql}` : j.msg}\n`);
   }
