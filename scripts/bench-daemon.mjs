@@ -22,6 +22,7 @@ const topogit = (...args) => spawnSync(process.execPath, [bin, ...args], { cwd: 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const hosts = Array.from({ length: n }, (_, i) => `127.0.0.${base + i}`);
 
+const intervalMs = 2500; // the default (src/config/defaults.ts); the sandbox's file sets none
 let daemon;
 let conns = [];
 try {
@@ -42,9 +43,22 @@ try {
   const elapsed = (Date.now() - t0) / 1000;
   // Our own SHOW GLOBAL STATUS counts once per sample on each server.
   const qps = after.map((a, i) => (a - (before[i] ?? 0) - 1) / elapsed);
-  const intervalMs = 2500; // the default (src/config/defaults.ts); the sandbox's file sets none
   const status = readFileSync(`/proc/${daemon.pid}/status`, 'utf8');
   const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  // The stack's floor beside it: Node and mysql2 alone (and with the other libraries) holding the
+  // same connections, probed at the same interval, for 30 s (after the window: their statements
+  // must not count).
+  const floorRssKb = await Promise.all([[], ['--libs']].map(async (extra) => {
+    const child = spawn(process.execPath, [fileURLToPath(new URL('./lib/floor-client.mjs', import.meta.url)), '--hosts', hosts.join(','), '--interval-ms', String(intervalMs), ...extra], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await sleep(30_000);
+      const out = new Promise((r) => child.stdout.once('data', (d) => r(Number(String(d).trim()))));
+      child.kill('SIGUSR2');
+      return await out;
+    } finally {
+      child.kill('SIGTERM');
+    }
+  }));
   const result = {
     date: new Date().toISOString(),
     instances: n,
@@ -52,10 +66,13 @@ try {
     daemonConnectionsPerInstance: { before: heldBefore, after: heldAfter },
     seconds: elapsed,
     daemonRssMiB: +(rssKb / 1024).toFixed(1),
+    floorRssMiB: { mysql2: +(floorRssKb[0] / 1024).toFixed(1), mysql2AndLibraries: +(floorRssKb[1] / 1024).toFixed(1) },
     queriesPerSecondPerInstance: { median: +qps.sort((a, b) => a - b)[Math.floor(qps.length / 2)].toFixed(2), min: +Math.min(...qps).toFixed(2), max: +Math.max(...qps).toFixed(2) },
   };
   console.log(`| daemon at rest, ${n} instances, default settings (detection.intervalMs ${intervalMs}) | value |\n|---|---|`);
   console.log(`| resident memory (VmRSS) | ${result.daemonRssMiB} MiB |`);
+  console.log(`| the stack's floor: Node + mysql2 alone, the same connections and probes (VmRSS) | ${result.floorRssMiB.mysql2} MiB |`);
+  console.log(`| the stack's floor with yaml, ajv, pino, simple-git, commander, chokidar loaded | ${result.floorRssMiB.mysql2AndLibraries} MiB |`);
   console.log(`| statements per second per idle instance (server's Questions counter over ${Math.round(elapsed)} s, median) | ${result.queriesPerSecondPerInstance.median} |`);
   console.log(`| daemon connections per instance, start / end of the window | ${heldBefore.join(',')} / ${heldAfter.join(',')} |`);
   mkdirSync('bench/results', { recursive: true });

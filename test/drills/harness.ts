@@ -358,13 +358,52 @@ export class DrillEnv {
     return n;
   }
 
-  async teardown(): Promise<void> {
+  /**
+   * Which of `ids` (acknowledged, missing on the new primary) some other survivor holds: a write
+   * that a replica had received and the failover threw away. Asynchronous replication may lose the
+   * last writes the dead primary acknowledged before it sent them to anyone; it must never lose
+   * one that a survivor has. `except`: the dead primary (its unsent writes are its own) and the new one.
+   */
+  async heldElsewhere(ids: readonly number[], except: readonly string[]): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const found: string[] = [];
+    for (const name of Object.keys(this.hosts)) {
+      if (except.includes(name)) continue;
+      const rows = (await this.sql(name, `SELECT id FROM topogit_demo.drill WHERE id IN (${ids.map(Number).join(',')})`).catch(() => [])) as { id: number }[];
+      for (const r of rows) found.push(`${r.id} on ${name}`);
+    }
+    return found;
+  }
+
+  /** The daemon's log of the whole drill, kept for reading after a failed run (test-results/ is gitignored). */
+  async teardown(name = 'drill'): Promise<void> {
+    await mkdir('test-results/drills', { recursive: true }).then(() => writeFile(`test-results/drills/${name}-daemon.log`, this.daemonLog)).catch(() => undefined);
     if (process.env.TOPOGIT_DRILL_LOG) await writeFile(process.env.TOPOGIT_DRILL_LOG, this.daemonLog).catch(() => undefined);
     await this.stopLoad().catch(() => undefined);
     await this.stopDaemon('SIGKILL').catch(() => undefined);
     await exec('nft', ['delete', 'table', 'inet', 'topogit_drill']).catch(() => undefined);
     await this.fleet?.down();
   }
+}
+
+/**
+ * Acknowledged writes missing on the new primary, explained. Asynchronous replication may lose what
+ * the dead primary acknowledged and never sent (MariaDB and MySQL acknowledge before sending); a
+ * write that another survivor holds was thrown away by the failover (LOST WRITES: a failure). The
+ * dead primary keeps its unsent writes, so it must not replicate again (REJOINED: a failure).
+ * Call it after the dead primary is back, so that what it kept can be seen.
+ */
+export async function judgeMissing(env: DrillEnv, missingIds: readonly number[], failed: string, newPrimary: string, alsoDead: readonly string[] = []): Promise<string> {
+  if (missingIds.length === 0) return '';
+  // Survivors: neither the dead primary nor the new one, nor a replica that died with the primary.
+  const survivors = await env.heldElsewhere(missingIds, [failed, newPrimary, ...alsoDead]);
+  const own = await env.heldElsewhere(missingIds, Object.keys(env.hosts).filter((n) => n !== failed));
+  const replicating = ((await env.sql(failed, 'SHOW SLAVE STATUS').catch(() => [])) as unknown[]).length > 0;
+  const parts: string[] = [];
+  if (survivors.length > 0) parts.push(`LOST WRITES A SURVIVOR HAD (${survivors.join(', ')})`);
+  else parts.push(`${missingIds.length} acknowledged by ${failed} and never sent to a replica (asynchronous replication)${own.length > 0 ? `, kept on ${failed}` : ''}`);
+  if (own.length > 0 && replicating) parts.push(`REJOINED ${failed} WITH WRITES NOBODY ELSE HAS`);
+  return parts.join('; ');
 }
 
 /** Runs one drill on a fresh environment and returns one report per run. */
@@ -537,6 +576,7 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
       );
       // The acknowledged writes must be on the primary now (before anything comes back).
       const missingIds = await env.missing(newPrimary);
+      const downAtFault = [...down];
       let fenced: string[] = [];
       if (kind === 'errant') {
         await env.stopDaemon('SIGTERM');
@@ -554,6 +594,8 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
         for (const d of down) await env.fleet.run('sandbox', 'start', d);
       }
       const behind = await env.leftBehind(newPrimary, fenced);
+      const loss = await judgeMissing(env, missingIds, primary, newPrimary, downAtFault);
+      if (loss) detail += `; ${loss}`;
       const report: DrillReport = {
         drill: kind,
         run,
@@ -568,13 +610,13 @@ export async function runDrill(kind: DrillKind, o: { baseOctet: number; repeat?:
         missingIds,
         replicasLeftBehind: behind,
         unexpectedFailovers: expectFailover ? Math.max(0, failovers - 1) : failovers,
-        ok: env.twoWritable === 0 && behind === 0 && writesResumed && (expectFailover ? failovers === 1 : failovers === 0) && (kind !== 'semisync' || missingIds.length === 0) && !detail.includes('REJOINED') && !/NOT BLOCKED|DID NOT RUN|DID NOT LAND/.test(detail),
+        ok: env.twoWritable === 0 && behind === 0 && writesResumed && (expectFailover ? failovers === 1 : failovers === 0) && (kind !== 'semisync' || missingIds.length === 0) && !/REJOINED|LOST WRITES|NOT BLOCKED|DID NOT RUN|DID NOT LAND/.test(detail),
       };
       reports.push(report);
       if (kind === 'errant') break;
     }
   } finally {
-    await env.teardown();
+    await env.teardown(kind);
   }
   return reports;
 }
