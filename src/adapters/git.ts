@@ -2,6 +2,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { simpleGit, type SimpleGit, type SimpleGitOptions } from 'simple-git';
+import type { CommitText } from '../core/history.js';
 import type { WriteBackRequest, WriteBackResult } from '../core/ports.js';
 
 /** The commit checked out in the repository that holds `dir`, or null outside a repository. */
@@ -123,6 +124,21 @@ export async function lastCommitTouching(repoDir: string, file: string): Promise
   if (line === '') return null;
   const [commit = '', date = '', subject = ''] = line.split('\x1f');
   return { commit, subject, date };
+}
+
+/** The newest `limit` commits on the current branch that touched `dir`, newest first ([] outside a repository or without commits). */
+export async function recentCommits(repoDir: string, dir: string, limit: number): Promise<CommitText[]> {
+  const git = gitAt(repoDir);
+  const out = (await run(git, ['log', `-${Math.max(1, Math.floor(limit))}`, '--format=%H%x1f%cI%x1f%s%x1f%b%x1e', 'HEAD', '--', dir])).ok;
+  if (out === undefined) return [];
+  return out
+    .split('\x1e')
+    .map((r) => r.replace(/^\n/, ''))
+    .filter((r) => r.trim() !== '')
+    .map((r) => {
+      const [commit = '', date = '', subject = '', body = ''] = r.split('\x1f');
+      return { commit, date, subject, body };
+    });
 }
 
 /** How many commits on the current branch touched `file` after `commit` (those reachable from HEAD but not from `commit`). */

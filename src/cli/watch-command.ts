@@ -21,6 +21,20 @@ function parseListen(v: string): { host: string; port: number } {
   return { host: (m[1] ?? '127.0.0.1').replace(/^\[|\]$/g, ''), port };
 }
 
+/** The token from its file: its first line, trimmed; an unreadable or empty file is an error (never an open page by accident). */
+async function readToken(file: string): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new TopogitError('TOPOGIT_USAGE', `--http-token-file ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'create it, e.g. head -c 32 /dev/urandom | base64 > token && chmod 600 token');
+  }
+  const token = (text.split('\n')[0] ?? '').trim();
+  if (token.length < 16) throw new TopogitError('TOPOGIT_USAGE', `--http-token-file ${file}: the token must be at least 16 characters on its first line`, 'e.g. head -c 32 /dev/urandom | base64 > token && chmod 600 token');
+  return token;
+}
+
 export function registerWatchCommand(program: Command, d: WatchCommandDeps): void {
   const { io } = d;
   program
@@ -28,10 +42,16 @@ export function registerWatchCommand(program: Command, d: WatchCommandDeps): voi
     .description('run continuously: reconcile, take changes from Git, fail over by policy, report health over HTTP')
     .option('--repo <dir>', 'the repository with the topology files', '.')
     .option('--topologies <dir>', 'topology directory inside the repository', 'topologies')
-    .option('--http <[host:]port>', 'serve /healthz, /readyz, /metrics and /api/clusters (loopback by default)')
+    .option('--http <[host:]port>', 'serve the status page at /, /api/clusters, /api/events, /metrics, /healthz and /readyz (loopback by default)')
+    .option('--http-token-file <file>', 'a file holding a token that the page, the API and /metrics require (Bearer header, or the page\'s sign-in form)')
+    .option('--commit-url <template>', "link commits on the page, e.g. 'https://git.example.com/ops/topologies/commit/{sha}'")
     .option('--pull-interval <ms>', 'how often to pull the upstream (fast-forward only)', int('--pull-interval', 200, 3_600_000), 3000)
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
-    .action(async (o: { repo: string; topologies: string; http?: string; pullInterval: number; logLevel: string }) => {
+    .action(async (o: { repo: string; topologies: string; http?: string; httpTokenFile?: string; commitUrl?: string; pullInterval: number; logLevel: string }) => {
+      if ((o.httpTokenFile || o.commitUrl) && !o.http) throw new TopogitError('TOPOGIT_USAGE', `${o.httpTokenFile ? '--http-token-file' : '--commit-url'} needs --http`, 'e.g. --http 127.0.0.1:9860');
+      if (o.commitUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(o.commitUrl)) throw new TopogitError('TOPOGIT_USAGE', `--commit-url ${o.commitUrl}: expected an http(s) URL with {sha} where the commit goes`, "e.g. --commit-url 'https://git.example.com/ops/topologies/commit/{sha}'");
+      if (o.commitUrl !== undefined && !o.commitUrl.includes('{sha}')) throw new TopogitError('TOPOGIT_USAGE', `--commit-url ${o.commitUrl}: it has no {sha} where the commit goes`, "e.g. --commit-url 'https://git.example.com/ops/topologies/commit/{sha}'");
+      const token = o.httpTokenFile ? await readToken(path.resolve(io.cwd, o.httpTokenFile)) : undefined;
       const { pino } = await import('pino');
       const pretty = process.stdout.isTTY && !io.env.TOPOGIT_LOG_JSON;
       const log = pino(
@@ -47,7 +67,7 @@ export function registerWatchCommand(program: Command, d: WatchCommandDeps): voi
         timeouts: d.timeouts(),
         log,
         pullIntervalMs: o.pullInterval,
-        ...(o.http ? { http: parseListen(o.http) } : {}),
+        ...(o.http ? { http: { ...parseListen(o.http), ...(token ? { token } : {}), ...(o.commitUrl ? { commitUrl: o.commitUrl } : {}) } } : {}),
       });
       await new Promise<void>((resolve) => {
         let stopping = false;

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import { formatIssue, loadTopologies, resolveCredentials } from '../config/load.js';
-import { committedText, pullFastForward } from '../adapters/git.js';
+import { committedText, headCommit, pullFastForward, recentCommits } from '../adapters/git.js';
+import { clusterHistory, type CommitText } from '../core/history.js';
 import { acquireLock } from '../adapters/lock.js';
 import { HeldConnections } from '../adapters/mysql/held.js';
 import { failoverPorts } from '../adapters/ports.js';
@@ -28,7 +29,8 @@ export interface WatchOptions {
   readonly env: NodeJS.ProcessEnv;
   readonly timeouts: Timeouts;
   readonly log: Logger;
-  readonly http?: { readonly host: string; readonly port: number };
+  /** token: needed by the page and the API (--http-token-file); commitUrl: commit links on the page. */
+  readonly http?: { readonly host: string; readonly port: number; readonly token?: string; readonly commitUrl?: string };
   readonly pullIntervalMs: number;
   readonly debounceMs?: number;
 }
@@ -85,6 +87,13 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
       }),
   };
   const topoDir = path.resolve(o.repoDir, o.topologies);
+  // The page's history comes from Git: topogit's own commits under the topology directory.
+  let commits: CommitText[] = [];
+  let publish = (): void => undefined;
+  const refreshHistory = async (): Promise<void> => {
+    commits = await recentCommits(o.repoDir, o.topologies, 50).catch(() => commits);
+    publish();
+  };
   const files = new Map<string, FileState>(); // by file path relative to repoDir
   let loaded = false;
   let stopping = false;
@@ -131,7 +140,10 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
     },
     onSelfWrite: async (file: string) => {
       selfWritten.set(file, await readFile(path.resolve(o.repoDir, file), 'utf8').catch(() => ''));
+      void refreshHistory();
     },
+    onObserved: () => publish(),
+    headCommit: () => headCommit(o.repoDir),
   };
 
   const apply = async (a: ReloadAction, reason: string): Promise<void> => {
@@ -214,6 +226,7 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
   };
 
   await reload('start');
+  await refreshHistory();
 
   // chokidar: an editor's burst of writes is one reload.
   let debounce: NodeJS.Timeout | undefined;
@@ -234,6 +247,7 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
       if (r.pulled) {
         o.log.info({ from: r.from.slice(0, 12), to: r.to.slice(0, 12) }, 'pulled new commits');
         await reload(`pulled ${r.to.slice(0, 12)}`);
+        await refreshHistory();
       }
     } catch (e) {
       o.log.warn(`git pull --ff-only failed: ${(e as Error).message.split('\n')[0]}`);
@@ -259,13 +273,27 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
         driftCount: l.driftCount,
         shapes: l.report?.shapes ?? [],
         failover: l.report?.failover ?? null,
+        drift: l.driftSteps,
+        history: clusterHistory(l.spec.cluster, commits, l.switchovers),
       };
     });
     return { startedAt, ready: loaded && [...loops.values()].every((l) => l.probedOnce), role: lease.isActive() ? 'active' : 'standby', clusters };
   };
 
-  const http = o.http ? await startHttp({ host: o.http.host, port: o.http.port, snapshot, metrics }) : undefined;
-  if (http) o.log.info({ address: http.address }, `http on http://${http.address.host}:${http.address.port}`);
+  const http = o.http
+    ? await startHttp({
+        host: o.http.host,
+        port: o.http.port,
+        snapshot,
+        metrics,
+        page: o.http.commitUrl ? { commitUrl: o.http.commitUrl } : {},
+        ...(o.http.token ? { token: o.http.token } : {}),
+      })
+    : undefined;
+  if (http) {
+    publish = () => http.publish();
+    o.log.info({ address: http.address, token: o.http?.token ? 'required' : 'none' }, `http on http://${http.address.host}:${http.address.port} (status page at /)`);
+  }
 
   return {
     ...(http ? { httpAddress: http.address } : {}),

@@ -10,7 +10,12 @@ import type { AnalysisCode } from '../core/analysis.js';
 import { readinessJson, type ReadinessJson } from '../core/report.js';
 import type { Shape } from '../core/shapes.js';
 import type { Maintenance } from '../core/state.js';
+import type { HistoryEntry } from '../core/history.js';
 import type { Metrics } from './metrics.js';
+import { PAGE_CSS, PAGE_JS } from './page/assets.js';
+import { tokenCheck, type TokenCheck } from './page/auth.js';
+import { eventHub, type EventHub } from './page/events.js';
+import { renderLogin, renderPage, type PageOptions } from './page/render.js';
 import type { ClusterSnapshot, Condition, DaemonSnapshot, FailoverSummary, PassSummary } from './model.js';
 
 export interface HttpOptions {
@@ -18,11 +23,17 @@ export interface HttpOptions {
   readonly port: number;
   readonly snapshot: () => DaemonSnapshot;
   readonly metrics: Metrics;
+  /** The status page at / and its event stream; without it only the JSON and metrics are served. */
+  readonly page?: PageOptions;
+  /** When set, everything but /healthz, /readyz and the page's assets needs it (see page/auth.ts). */
+  readonly token?: string;
 }
 
 export interface HttpServer {
   /** Where it listens: the real port when 0 was asked for. */
   readonly address: { host: string; port: number };
+  /** After an observation: open pages get what changed. */
+  publish(): void;
   /** Stop listening and drop every connection, keep-alive ones included. */
   close(): Promise<void>;
 }
@@ -43,6 +54,7 @@ export interface InstanceJson {
   readonly error: string | null;
   /** Set while an operator has it in maintenance (`topogit maintenance`). */
   readonly maintenance: Maintenance | null;
+  readonly promotion: 'prefer' | 'neutral' | 'never';
 }
 
 export interface ClusterJson {
@@ -65,6 +77,10 @@ export interface ClusterJson {
   readonly shapes: readonly Shape[];
   /** Could it fail over now if the primary died, to which replica, or why not; null before the first probe. */
   readonly failover: ReadinessJson | null;
+  /** What `plan` would propose now, one line per step. */
+  readonly drift: readonly string[];
+  /** Recent failovers, relocations and switchovers, newest first (from Git, and this daemon's switchovers). */
+  readonly history: readonly HistoryEntry[];
 }
 
 export interface ClustersJson {
@@ -104,6 +120,7 @@ export function clusterJson(c: ClusterSnapshot): ClusterJson {
       gtid: i.gtid,
       error: i.error,
       maintenance: i.maintenance ?? null,
+      promotion: i.promotion,
     })),
     conditions: c.conditions,
     lastPass: c.lastPass,
@@ -113,6 +130,8 @@ export function clusterJson(c: ClusterSnapshot): ClusterJson {
     driftCount: c.driftCount,
     shapes: c.shapes,
     failover: c.failover ? readinessJson(c.failover) : null,
+    drift: c.drift,
+    history: c.history,
   };
 }
 
@@ -143,6 +162,17 @@ const json = (status: number, value: unknown, headers?: Record<string, string>):
   ...(headers ? { headers } : {}),
 });
 const NOT_FOUND = (): Reply => json(404, { error: 'not found' });
+const html = (status: number, body: string, headers?: Record<string, string>): Reply => ({ status, body, contentType: 'text/html; charset=utf-8', ...(headers ? { headers } : {}) });
+
+/** Sent with every response: the page runs only its own script and style, talks only to this daemon. */
+const SECURITY_HEADERS: Record<string, string> = {
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+};
+
+/** Reachable without the token: liveness, readiness, the login form and what it needs. */
+const OPEN_PATHS = new Set(['/healthz', '/readyz', '/login', '/assets/page.css', '/assets/page.js']);
 
 type Handler = () => Reply | Promise<Reply>;
 
@@ -161,6 +191,12 @@ function route(path: string, o: HttpOptions): Handler | null {
       return async () => ({ status: 200, body: await o.metrics.render(), contentType: o.metrics.contentType });
     case '/api/clusters':
       return () => json(200, clustersJson(o.snapshot()));
+    case '/':
+      return o.page ? () => html(200, renderPage(clustersJson(o.snapshot()), o.page)) : null;
+    case '/assets/page.css':
+      return o.page ? () => ({ status: 200, body: PAGE_CSS, contentType: 'text/css; charset=utf-8' }) : null;
+    case '/assets/page.js':
+      return o.page ? () => ({ status: 200, body: PAGE_JS, contentType: 'text/javascript; charset=utf-8' }) : null;
   }
   const prefix = '/api/clusters/';
   if (path.startsWith(prefix)) {
@@ -187,11 +223,41 @@ function pathOf(url: string | undefined): string {
   return p;
 }
 
-async function handle(req: IncomingMessage, o: HttpOptions): Promise<Reply> {
-  const handler = route(pathOf(req.url), o);
+async function handle(req: IncomingMessage, o: HttpOptions, auth: TokenCheck | undefined): Promise<Reply> {
+  const path = pathOf(req.url);
+  if (auth && !OPEN_PATHS.has(path) && !auth.allows(req)) {
+    return path === '/' && o.page ? html(401, renderLogin(false)) : json(401, { error: 'token required' }, { 'www-authenticate': 'Bearer' });
+  }
+  if (path === '/login' && o.page) return login(req, auth);
+  const handler = route(path, o);
   if (!handler) return NOT_FOUND();
   if (req.method !== 'GET' && req.method !== 'HEAD') return json(405, { error: 'method not allowed' }, { allow: 'GET, HEAD' });
   return handler();
+}
+
+/** POST /login with the token in a form: the session cookie, then the page. Nothing else is read. */
+async function login(req: IncomingMessage, auth: TokenCheck | undefined): Promise<Reply> {
+  const home = { status: 303, body: '', contentType: 'text/plain; charset=utf-8' };
+  if (!auth) return { ...home, headers: { location: '/' } };
+  if (req.method === 'GET' || req.method === 'HEAD') return auth.allows(req) ? { ...home, headers: { location: '/' } } : html(200, renderLogin(false));
+  if (req.method !== 'POST') return json(405, { error: 'method not allowed' }, { allow: 'GET, HEAD, POST' });
+  const body = await readSmallBody(req, 4096);
+  const token = body === undefined ? undefined : new URLSearchParams(body).get('token');
+  if (token === undefined || token === null || !auth.matches(token)) return html(401, renderLogin(true));
+  return { ...home, headers: { location: '/', 'set-cookie': auth.sessionCookie() } };
+}
+
+function readSmallBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= limit) chunks.push(c);
+    });
+    req.on('end', () => resolve(size <= limit ? Buffer.concat(chunks).toString('utf8') : undefined));
+    req.on('error', () => resolve(undefined));
+  });
 }
 
 function send(req: IncomingMessage, res: ServerResponse, r: Reply): void {
@@ -200,7 +266,7 @@ function send(req: IncomingMessage, res: ServerResponse, r: Reply): void {
     'content-type': r.contentType,
     'content-length': String(body.length),
     'cache-control': 'no-store',
-    'x-content-type-options': 'nosniff',
+    ...SECURITY_HEADERS,
     ...r.headers,
   });
   if (req.method === 'HEAD') res.end();
@@ -208,10 +274,17 @@ function send(req: IncomingMessage, res: ServerResponse, r: Reply): void {
 }
 
 export function startHttp(o: HttpOptions): Promise<HttpServer> {
+  const auth = o.token ? tokenCheck(o.token) : undefined;
+  const page = o.page;
+  const hub: EventHub | undefined = page ? eventHub(() => clustersJson(o.snapshot()), page, SECURITY_HEADERS) : undefined;
   const server = createServer((req, res) => {
-    // The request body is never read; drain it so keep-alive connections stay usable.
-    req.resume();
-    handle(req, o)
+    // Only /login reads a body (a few bytes); drain any other so keep-alive connections stay usable.
+    if (pathOf(req.url) !== '/login') req.resume();
+    if (hub && pathOf(req.url) === '/api/events' && req.method === 'GET' && (!auth || auth.allows(req))) {
+      if (!hub.attach(res)) send(req, res, json(503, { error: 'too many open event streams' }));
+      return;
+    }
+    handle(req, o, auth)
       .catch((): Reply => json(500, { error: 'internal error' }))
       .then((r) => {
         if (res.headersSent) res.destroy();
@@ -230,8 +303,10 @@ export function startHttp(o: HttpOptions): Promise<HttpServer> {
       let closing: Promise<void> | null = null;
       resolve({
         address: { host: a.address, port: a.port },
+        publish: () => hub?.publish(),
         close: () =>
           (closing ??= new Promise<void>((done) => {
+            hub?.close();
             server.close(() => done());
             server.closeAllConnections();
           })),

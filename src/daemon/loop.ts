@@ -14,6 +14,7 @@ import { probeCluster } from '../engine/probe-round.js';
 import type { ReconcileEvent, ReconcileResult } from '../engine/reconcile.js';
 import type { FailoverEvent } from '../engine/failover.js';
 import type { Condition, ConditionType, FailoverSummary, MetricsSink, PassSummary } from './model.js';
+import type { HistoryEntry } from '../core/history.js';
 
 /** What one active pass asks of the engine; the daemon turns it into a reconcileOnce call. */
 export interface PassRequest {
@@ -54,6 +55,10 @@ export interface LoopDeps {
   readonly withClusterLock: <T>(cluster: string, fn: () => Promise<T>) => Promise<T | undefined>;
   /** After a pass wrote the file back to Git: its new text, so the reload it causes is not a trigger. */
   readonly onSelfWrite: (file: string) => Promise<void>;
+  /** The commit checked out now (a switchover's history entry names the commit that asked for it). */
+  readonly headCommit?: () => Promise<string | null>;
+  /** After every observation (a pass or a standby's probe round): open status pages are updated. */
+  readonly onObserved?: (cluster: string) => void;
   /** The cluster's state records (fenced former primaries, the last failover), for the readiness. */
   readonly readState?: (cluster: string) => Promise<ClusterState>;
   /** Default: the real clock and setTimeout. */
@@ -81,6 +86,10 @@ export class ClusterLoop {
   /** Failure shapes and failover readiness from the last pass's probes (null before the first). */
   report: ClusterReport | null = null;
   driftCount = 0;
+  /** What `plan` would propose (or just applied), one line per step. */
+  driftSteps: string[] = [];
+  /** Switchovers this daemon applied from a committed change of the file's primary. */
+  switchovers: HistoryEntry[] = [];
   probedOnce = false;
   private conds = new Map<ConditionType, Condition>();
   private readonly t: LoopTimers;
@@ -219,6 +228,7 @@ export class ClusterLoop {
 
   private finish(id: string, started: number, outcome: PassSummary['outcome'], detail: string, log: Logger): void {
     this.lastPass = { id, startedAt: new Date(started).toISOString(), durationMs: this.t.now() - started, outcome, detail };
+    this.deps.onObserved?.(this.spec.cluster);
     const level = outcome === 'error' ? 'warn' : outcome === 'ok' || outcome === 'standby' ? 'debug' : 'info';
     log[level]({ outcome, ms: this.lastPass.durationMs }, detail);
   }
@@ -257,7 +267,13 @@ export class ClusterLoop {
       this.deps.metrics.setInstance(spec.cluster, i.name, { up: i.health !== 'Unreachable', lagSeconds: i.lagSeconds, readOnly: i.readOnly, maintenance: i.maintenance !== undefined });
     }
     this.driftCount = r.plan?.steps.length ?? 0;
+    this.driftSteps = (r.plan?.steps ?? []).map((s) => s.summary);
     this.deps.metrics.setDrift(spec.cluster, this.driftCount);
+    const switchover = r.applied && !r.applied.failed ? r.plan?.steps.find((s) => s.actions.some((a) => a.kind === 'promote')) : undefined;
+    if (switchover) {
+      const entry: HistoryEntry = { kind: 'switchover', cluster: spec.cluster, at: new Date(this.t.now()).toISOString(), summary: switchover.summary.replace(/^switchover /, ''), analysis: 'the file names a new primary (a committed change)', writableMs: null, repointedMs: null, commit: this.deps.headCommit ? await this.deps.headCommit() : null };
+      this.switchovers = [entry, ...this.switchovers].slice(0, 10);
+    }
     if (r.applied && !r.applied.failed) this.allowSwitchover = false;
     // Once the live primary is the file's, an old permission to move it must not linger.
     if (this.view.livePrimaries.length === 1 && this.view.livePrimaries[0] === this.view.primary) this.allowSwitchover = false;

@@ -4,6 +4,7 @@ import type { ClusterView } from '../core/classify.js';
 import type { AnalysisCode } from '../core/analysis.js';
 import type { Readiness } from '../core/readiness.js';
 import type { Shape, ShapeCode } from '../core/shapes.js';
+import type { HistoryEntry } from '../core/history.js';
 
 export type ConditionType = 'Ready' | 'Degraded' | 'Drifted' | 'FailoverBlocked' | 'FileInvalid';
 
@@ -48,6 +49,10 @@ export interface ClusterSnapshot {
   readonly shapes: readonly Shape[];
   /** Could it fail over now if the primary died (null before the first probe round)? */
   readonly failover: Readiness | null;
+  /** What `plan` would propose now, one line per step (empty without drift). */
+  readonly drift: readonly string[];
+  /** Recent failovers, relocations and switchovers, newest first. */
+  readonly history: readonly HistoryEntry[];
 }
 
 export interface DaemonSnapshot {

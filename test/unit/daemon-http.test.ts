@@ -117,6 +117,8 @@ const SHOP: ClusterSnapshot = {
     },
   ],
   failover: { ready: true, candidate: 'db002', reasons: ['would promote db002 (promotion: prefer, 42s behind)'] },
+  drift: [],
+  history: [],
 };
 
 const BILLING: ClusterSnapshot = {
@@ -132,6 +134,8 @@ const BILLING: ClusterSnapshot = {
   driftCount: 0,
   shapes: [],
   failover: null,
+  drift: [],
+  history: [],
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -238,7 +242,7 @@ describe('startHttp', () => {
 
     const shop = body.clusters[0] as ClusterJson;
     expect(Object.keys(shop).sort()).toEqual(
-      ['name', 'file', 'analysis', 'health', 'primary', 'livePrimaries', 'tree', 'conditions', 'lastPass', 'lastFailover', 'fileValid', 'fileIssues', 'driftCount', 'shapes', 'failover'].sort(),
+      ['name', 'file', 'analysis', 'health', 'primary', 'livePrimaries', 'tree', 'conditions', 'lastPass', 'lastFailover', 'fileValid', 'fileIssues', 'driftCount', 'shapes', 'failover', 'drift', 'history'].sort(),
     );
     expect(shop).toMatchObject({
       name: 'shop',
@@ -272,6 +276,7 @@ describe('startHttp', () => {
       gtid: '0-1-1042',
       error: null,
       maintenance: null,
+      promotion: 'prefer',
     });
     expect(shop.tree[1]).toMatchObject({ name: 'db002', role: 'replica', source: 'db001', liveSource: 'db001', health: 'Lagging', lagSeconds: 42, readOnly: true });
     expect(shop.tree[2]).toMatchObject({ name: 'db003', liveRole: 'unknown', health: 'Unreachable', readOnly: null, error: 'connect ECONNREFUSED 127.0.0.13:3306' });

@@ -1,0 +1,75 @@
+// /api/events: Server-Sent Events for the open pages. The daemon calls publish() after each
+// observation; each cluster's section is rendered again and sent only when it changed, so pages at
+// rest cost a render per pass and nothing on the wire (a comment every 20 s keeps proxies open).
+// With no page open, publish() does nothing at all.
+import type { ServerResponse } from 'node:http';
+import type { ClustersJson } from '../http.js';
+import { clusterId, renderCluster, renderMain, type PageOptions } from './render.js';
+
+export interface EventHub {
+  /** A page's stream: headers sent, the current state sent at once. False when too many are open. */
+  attach(res: ServerResponse): boolean;
+  publish(): void;
+  readonly clients: number;
+  close(): void;
+}
+
+const MAX_CLIENTS = 1000;
+const KEEPALIVE_MS = 20_000;
+
+export function eventHub(state: () => ClustersJson, o: PageOptions, headers: Record<string, string>): EventHub {
+  const clients = new Set<ServerResponse>();
+  const sent = new Map<string, string>();
+  let shape = '';
+  const frame = (event: string, data: unknown): string => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+  const broadcast = (text: string): void => {
+    for (const c of clients) c.write(text);
+  };
+  const shapeOf = (s: ClustersJson): string => JSON.stringify([s.role, s.startedAt, s.clusters.map((c) => c.name)]);
+  const mainFrame = (s: ClustersJson): string => {
+    shape = shapeOf(s);
+    sent.clear();
+    for (const c of s.clusters) sent.set(c.name, renderCluster(c, s.role, o));
+    return frame('main', { html: renderMain(s, o) });
+  };
+  const keepalive = setInterval(() => broadcast(': keepalive\n\n'), KEEPALIVE_MS);
+  keepalive.unref();
+
+  return {
+    get clients() {
+      return clients.size;
+    },
+    attach(res) {
+      if (clients.size >= MAX_CLIENTS) return false;
+      res.writeHead(200, { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive' });
+      res.write('retry: 1000\n\n');
+      // What it shows now (the page may be older than its stream); the others' record is untouched.
+      res.write(frame('main', { html: renderMain(state(), o) }));
+      clients.add(res);
+      res.on('close', () => clients.delete(res));
+      return true;
+    },
+    publish() {
+      if (clients.size === 0) {
+        shape = '';
+        return;
+      }
+      const s = state();
+      if (shapeOf(s) !== shape) {
+        broadcast(mainFrame(s));
+        return;
+      }
+      for (const c of s.clusters) {
+        const html = renderCluster(c, s.role, o);
+        if (sent.get(c.name) === html) continue;
+        sent.set(c.name, html);
+        broadcast(frame('cluster', { id: clusterId(c.name), name: c.name, html }));
+      }
+    },
+    close() {
+      clearInterval(keepalive);
+      for (const c of clients) c.end();
+      clients.clear();
+    },
+  };
+}
