@@ -112,7 +112,7 @@ export function renderCluster(c: ClusterJson, role: 'active' | 'standby', o: Pag
   const id = clusterId(c.name);
   const conditions = c.conditions
     .filter((k) => (k.type === 'Ready' ? !k.status : k.status))
-    .map((k) => `<li><strong>${esc(k.type)}</strong>: ${esc(k.reason)}</li>`)
+    .map((k) => `<li><strong>${k.type === 'Ready' ? 'Not ready' : esc(k.type)}</strong>: ${esc(k.reason)}</li>`)
     .join('');
   const blocked = c.conditions.find((k) => k.type === 'FailoverBlocked' && k.status);
   const needed = c.analysis && c.analysis !== 'PrimaryReachable';
