@@ -116,6 +116,16 @@ describe('the status page in a real browser', () => {
     await screenshot(page, 'after-failover');
   });
 
+  it('fits a phone width without sideways scrolling, and the keyboard reaches the skip link first', async () => {
+    await page.setViewport({ width: 390, height: 844 });
+    const fit = (await page.evaluate('({ page: document.documentElement.scrollWidth, view: window.innerWidth })')) as { page: number; view: number };
+    expect(fit.page).toBeLessThanOrEqual(fit.view);
+    await screenshot(page, 'phone');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement?.className')).toBe('skip');
+    await page.setViewport({ width: 1280, height: 800 });
+  });
+
   it('a hostile error string from a server is shown as text, never run', async () => {
     // db003's replication user becomes markup; its IO thread fails with that name in the error.
     await fleet.sql(fleet.host('db003'), 'STOP SLAVE', `CHANGE MASTER TO MASTER_USER='${HOSTILE}'`, 'START SLAVE');
