@@ -3,6 +3,7 @@
 // db001 shows it Unreachable without a reload, then db002 primary with the failover's commit, and a
 // hostile error string from a server is rendered as text. Screenshots: test-results/browser/.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Browser, Page } from 'puppeteer-core';
@@ -19,8 +20,33 @@ let fleet: Fleet;
 let daemon: ChildProcess;
 let out = '';
 let base = '';
+let port = 0;
 let browser: Browser;
 let page: Page;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address() as AddressInfo;
+      srv.close(() => resolve(a.port));
+    });
+  });
+}
+
+/** The daemon on the test's fixed port (a restart keeps the page's address), ready when this returns. */
+async function startDaemon(): Promise<void> {
+  out = '';
+  daemon = spawn(process.execPath, [path.join(root, 'bin', 'topogit.js'), 'watch', '--http', `127.0.0.1:${port}`, '--http-token-file', 'token', '--commit-url', 'https://git.example/ops/topologies/commit/{sha}'], {
+    cwd: fleet.dir,
+    env: { ...process.env, ...fleet.env, TOPOGIT_LOG_JSON: '1', GIT_AUTHOR_NAME: 'topogit', GIT_AUTHOR_EMAIL: 'topogit@localhost', GIT_COMMITTER_NAME: 'topogit', GIT_COMMITTER_EMAIL: 'topogit@localhost' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  daemon.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  daemon.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  await waitFor('the daemon to be ready', async () => (await fetch(`${base}/readyz`).catch(() => ({ status: 0 }))).status, (s) => s === 200, 15_000);
+}
 
 /** Waits in the page for `fn` to hold; throws (with what it waited for) when it never does. */
 async function until(what: string, fn: string, ms: number): Promise<void> {
@@ -44,17 +70,9 @@ describe('the status page in a real browser', () => {
       },
     });
     await writeFile(path.join(fleet.dir, 'token'), `${TOKEN}\n`, { mode: 0o600 });
-    daemon = spawn(process.execPath, [path.join(root, 'bin', 'topogit.js'), 'watch', '--http', '127.0.0.1:0', '--http-token-file', 'token', '--commit-url', 'https://git.example/ops/topologies/commit/{sha}'], {
-      cwd: fleet.dir,
-      env: { ...process.env, ...fleet.env, TOPOGIT_LOG_JSON: '1', GIT_AUTHOR_NAME: 'topogit', GIT_AUTHOR_EMAIL: 'topogit@localhost', GIT_COMMITTER_NAME: 'topogit', GIT_COMMITTER_EMAIL: 'topogit@localhost' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    daemon.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-    daemon.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-    const line = /http on http:\/\/127\.0\.0\.1:(\d+)/;
-    const log = await waitFor('the daemon to log its HTTP address', () => out, (l) => line.test(l), 15_000);
-    base = `http://127.0.0.1:${line.exec(log)?.[1]}`;
-    await waitFor('the daemon to be ready', async () => (await fetch(`${base}/readyz`)).status, (s) => s === 200, 15_000);
+    port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    await startDaemon();
     browser = await launchBrowser();
     page = await browser.newPage();
     await page.setViewport({ width: 1280, height: 800 });
@@ -133,5 +151,25 @@ describe('the status page in a real browser', () => {
     const probe = await page.evaluate(`({ pwned: window.__pwned === undefined ? 'no' : 'yes', imgs: document.querySelectorAll('main img').length })`);
     expect(probe).toEqual({ pwned: 'no', imgs: 0 });
     await screenshot(page, 'hostile');
+  });
+
+  it('without JavaScript the page is complete and reloads itself', async () => {
+    const plain = await browser.newPage();
+    await plain.setJavaScriptEnabled(false);
+    await plain.setCookie(...(await page.cookies()));
+    await plain.goto(base, { waitUntil: 'domcontentloaded' });
+    expect(await plain.$('[data-instance="db002"][data-role="primary"]')).not.toBeNull();
+    const html = await plain.content();
+    expect(html).toMatch(/<noscript><meta http-equiv="refresh" content="5"><\/noscript>/);
+    await plain.close();
+  });
+
+  it('the daemon is killed and started again: the page says so, then resumes by itself', async () => {
+    daemon.kill('SIGKILL');
+    await until('the page to say the connection is lost', `document.getElementById('live')?.textContent.includes('lost')`, 10_000);
+    await screenshot(page, 'daemon-lost');
+    await startDaemon();
+    await until('the page to be live again', `document.getElementById('live')?.textContent.startsWith('Live:')`, 15_000);
+    await until('db002 shown as primary after the restart', `${attr('db002', 'data-role')} === 'primary'`, 15_000);
   });
 });
