@@ -92,6 +92,8 @@ export class ClusterLoop {
   switchovers: HistoryEntry[] = [];
   probedOnce = false;
   private conds = new Map<ConditionType, Condition>();
+  /** The last pass's fenced and maintenance marks, for a view drawn before the pass ends. */
+  private classifyOptions: Parameters<typeof classifyCluster>[2] = DEFAULT_CLASSIFY;
   private readonly t: LoopTimers;
 
   constructor(
@@ -192,6 +194,9 @@ export class ClusterLoop {
               ...(this.suspectSince !== undefined ? { detectedAt: this.suspectSince } : {}),
               onEvent: (e) => {
                 if (e.type === 'statement') this.deps.metrics.statements(spec.cluster, e.instance, 'action', 1);
+                // Something is wrong: show it now (open pages included), not when the pass, which
+                // may be a failover and its write-back, is over.
+                if (e.type === 'analysis' && e.analysis.code !== 'PrimaryReachable') this.observeEarly(spec, e.analysis.code, e.probes);
                 logEvent(log, e);
               },
             }),
@@ -233,6 +238,13 @@ export class ClusterLoop {
     log[level]({ outcome, ms: this.lastPass.durationMs }, detail);
   }
 
+  /** The pass's first look at a cluster in trouble, published before the pass acts on it. */
+  private observeEarly(spec: ClusterSpec, analysis: AnalysisCode, probes: ReadonlyMap<string, ProbeResult>): void {
+    this.analysis = analysis;
+    this.view = classifyCluster(spec, probes, this.classifyOptions);
+    this.deps.onObserved?.(spec.cluster);
+  }
+
   /** Standing by: probe and show, never act. */
   private async observe(spec: ClusterSpec, admin: Login, log: Logger): Promise<void> {
     const probes = await probeCluster(spec, this.deps.probe, admin, this.deps.timeouts);
@@ -261,7 +273,8 @@ export class ClusterLoop {
     this.analysis = r.analysis.code;
     if (r.analysis.code !== 'PrimaryReachable') this.suspectSince ??= started;
     else this.suspectSince = undefined;
-    this.view = classifyCluster(spec, r.probes, { ...DEFAULT_CLASSIFY, ...(r.fenced.size ? { fenced: r.fenced } : {}), ...(r.maintenance?.size ? { maintenance: r.maintenance } : {}) });
+    this.classifyOptions = { ...DEFAULT_CLASSIFY, ...(r.fenced.size ? { fenced: r.fenced } : {}), ...(r.maintenance?.size ? { maintenance: r.maintenance } : {}) };
+    this.view = classifyCluster(spec, r.probes, this.classifyOptions);
     for (const i of this.view.instances) {
       this.deps.metrics.observeProbe(spec.cluster, i.name, i.probeMs / 1000, i.health !== 'Unreachable');
       this.deps.metrics.setInstance(spec.cluster, i.name, { up: i.health !== 'Unreachable', lagSeconds: i.lagSeconds, readOnly: i.readOnly, maintenance: i.maintenance !== undefined });

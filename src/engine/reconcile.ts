@@ -29,7 +29,8 @@ export interface ReconcileRequest {
 }
 
 export type ReconcileEvent =
-  | { readonly type: 'analysis'; readonly analysis: Analysis }
+  /** The pass's first look, before it acts: `probes` is the round the analysis came from. */
+  | { readonly type: 'analysis'; readonly analysis: Analysis; readonly probes: ReadonlyMap<string, ProbeResult> }
   | { readonly type: 'failover-blocked'; readonly reason: string }
   | { readonly type: 'fenced'; readonly instance: string; readonly errant: string }
   | { readonly type: 'rejoined'; readonly instance: string; readonly source: string }
@@ -74,7 +75,7 @@ async function reconcileSteps(req: ReconcileRequest): Promise<ReconcileResult> {
   const primaryId = (s: ClusterState) => s.serverIds?.[spec.instances.find((x) => x.source === undefined)?.name ?? ''];
   const analysis = analyzeCluster(spec, probes, primaryId(state));
   if (!state.journal) {
-    req.onEvent({ type: 'analysis', analysis });
+    req.onEvent({ type: 'analysis', analysis, probes });
     const remembered = rememberPrimary(spec, probes, state, ports.now());
     if (remembered) state = await ports.state.update(spec.cluster, (s) => ({ ...s, lastLag: remembered.lastLag, serverIds: remembered.serverIds, lastPrimaryGtid: remembered.lastPrimaryGtid }));
   }

@@ -114,6 +114,8 @@ function harness(o: { active?: boolean; lockFree?: boolean; spec?: ClusterSpec; 
   const logs: { level: number; msg: string; shape?: string }[] = [];
   const instanceMetrics: { instance: string; maintenance?: boolean }[] = [];
   const statements: string[] = [];
+  /** What the loop showed each time it told the pages (onObserved). */
+  const observed: string[] = [];
   const metrics: MetricsSink = {
     statements: (_c, instance, kind) => void statements.push(`${instance} ${kind}`),
     setFailoverReady: (_c, r) => void ready.push(r),
@@ -146,6 +148,7 @@ function harness(o: { active?: boolean; lockFree?: boolean; spec?: ClusterSpec; 
       return fn();
     },
     onSelfWrite: async (file) => void selfWrites.push(file),
+    onObserved: () => void observed.push(loop.view?.instances.map((i) => `${i.name} ${i.health}`).join(', ') ?? 'no view'),
     reconcile: (req) => {
       running++;
       mostAtOnce = Math.max(mostAtOnce, running);
@@ -175,6 +178,7 @@ function harness(o: { active?: boolean; lockFree?: boolean; spec?: ClusterSpec; 
     selfWrites,
     state,
     instanceMetrics,
+    observed,
     get mostAtOnce() {
       return mostAtOnce;
     },
@@ -235,6 +239,24 @@ describe('ClusterLoop: maintenance', () => {
 });
 
 describe('ClusterLoop: scheduling', () => {
+  it('shows a dead primary as soon as the pass has looked, before the failover it starts is over', async () => {
+    const h = harness();
+    h.loop.start();
+    const call = await h.startPass();
+    const probes = liveProbes(SPEC);
+    probes.set('db001', { ok: false, endpoint: { host: '127.0.0.11', port: 3306 }, error: 'connection refused', code: 'ECONNREFUSED', ms: 1 });
+    call.req.onEvent({ type: 'analysis', analysis: result(SPEC, 'DeadPrimary').analysis, probes });
+    // Told at once, while reconcile (the failover and its write-back) is still running.
+    expect(h.observed).toEqual(['db001 Unreachable, db002 OK, db003 OK']);
+    expect(h.loop.analysis).toBe('DeadPrimary');
+    // A healthy first look is not told early (the pass's end tells it, once).
+    call.req.onEvent({ type: 'analysis', analysis: result(SPEC).analysis, probes: liveProbes(SPEC) });
+    expect(h.observed).toHaveLength(1);
+    await h.finish(call, result(SPEC));
+    expect(h.observed).toEqual(['db001 Unreachable, db002 OK, db003 OK', 'db001 OK, db002 OK, db003 OK']);
+    await h.loop.stop();
+  });
+
   it('runs a pass at once on start and then one every detection interval', async () => {
     const h = harness();
     h.loop.start();
