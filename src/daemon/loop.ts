@@ -194,10 +194,10 @@ export class ClusterLoop {
               ...(this.suspectSince !== undefined ? { detectedAt: this.suspectSince } : {}),
               onEvent: (e) => {
                 if (e.type === 'statement') this.deps.metrics.statements(spec.cluster, e.instance, 'action', 1);
+                logEvent(log, e);
                 // Something is wrong: show it now (open pages included), not when the pass, which
                 // may be a failover and its write-back, is over.
                 if (e.type === 'analysis' && e.analysis.code !== 'PrimaryReachable') this.observeEarly(spec, e.analysis.code, e.probes);
-                logEvent(log, e);
               },
             }),
           )
