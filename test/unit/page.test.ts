@@ -11,6 +11,9 @@ import { startHttp } from '../../src/daemon/http.js';
 import { Metrics } from '../../src/daemon/metrics.js';
 import type { ClusterSnapshot, DaemonSnapshot } from '../../src/daemon/model.js';
 import { clusterId, esc, renderCluster, renderPage } from '../../src/daemon/page/render.js';
+import { eventHub } from '../../src/daemon/page/events.js';
+import { clustersJson } from '../../src/daemon/http.js';
+import type { ServerResponse } from 'node:http';
 import { clusterSpec, instance } from '../support/spec.js';
 import { waitFor } from '../support/wait.js';
 
@@ -313,5 +316,27 @@ describe('the page over HTTP', () => {
     expect(last?.data.id).toBe(clusterId('shop'));
     expect(last?.data.html).toContain('Recovery needed: DeadPrimary');
     s.close();
+  });
+
+  it('drops a page that stopped reading instead of buffering for it without end', () => {
+    let current = snapshotOf([shop('OK')]);
+    const hub = eventHub(() => clustersJson(current), {}, {});
+    const fake = (queued: number) => {
+      const r = { written: 0, destroyed: false, writableLength: queued, writeHead: () => r, write: () => ((r.written += 1), true), on: () => r, end: () => undefined, destroy: () => void (r.destroyed = true) };
+      return r;
+    };
+    const reading = fake(0);
+    const stuck = fake(0);
+    expect(hub.attach(reading as unknown as ServerResponse)).toBe(true);
+    expect(hub.attach(stuck as unknown as ServerResponse)).toBe(true);
+    hub.publish();
+    stuck.writableLength = 2 << 20; // 2 MiB queued: it no longer reads
+    current = snapshotOf([shop('Unreachable')]);
+    hub.publish();
+    expect(stuck.destroyed).toBe(true);
+    expect(reading.destroyed).toBe(false);
+    expect(hub.clients).toBe(1);
+    expect(reading.written).toBeGreaterThan(stuck.written);
+    hub.close();
   });
 });

@@ -16,6 +16,8 @@ export interface EventHub {
 
 const MAX_CLIENTS = 1000;
 const KEEPALIVE_MS = 20_000;
+/** Bytes queued for one page before it counts as gone. */
+const MAX_BUFFERED = 1 << 20;
 
 export function eventHub(state: () => ClustersJson, o: PageOptions, headers: Record<string, string>): EventHub {
   const clients = new Set<ServerResponse>();
@@ -23,7 +25,16 @@ export function eventHub(state: () => ClustersJson, o: PageOptions, headers: Rec
   let shape = '';
   const frame = (event: string, data: unknown): string => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
   const broadcast = (text: string): void => {
-    for (const c of clients) c.write(text);
+    for (const c of clients) {
+      // A page that stopped reading (a laptop asleep, a stuck proxy) is dropped, not buffered
+      // without end; its EventSource reconnects and gets the whole state again.
+      if (c.writableLength > MAX_BUFFERED) {
+        clients.delete(c);
+        c.destroy();
+        continue;
+      }
+      c.write(text);
+    }
   };
   const shapeOf = (s: ClustersJson): string => JSON.stringify([s.role, s.startedAt, s.clusters.map((c) => c.name)]);
   const mainFrame = (s: ClustersJson): string => {
