@@ -1,6 +1,7 @@
 // The ports the engine works through — types only. The adapters implement them (mysql2, Git,
 // the file system, child processes); unit tests implement them with fakes. Nothing here runs.
 import type { Endpoint, ProbeResult } from './model.js';
+import type { RouterChange, RouterServer, RouterSpec } from './routing.js';
 import type { ClusterState } from './state.js';
 
 export interface Login {
@@ -39,6 +40,14 @@ export interface Clock {
 export interface ServerPorts extends Clock {
   readonly open: OpenSession;
   readonly probe: ProbeFn;
+}
+
+/** A router's runtime interface (HAProxy's runtime API). Errors are thrown with a one-line message. */
+export interface RouterPort {
+  /** Every server of these backends. Throws when the router cannot be reached or a backend does not exist. */
+  read(router: RouterSpec, backends: readonly string[], timeoutMs: number): Promise<RouterServer[]>;
+  /** One change (state, then sessions shut down when asked). Throws when refused. Verify with read(). */
+  apply(router: RouterSpec, change: RouterChange, timeoutMs: number): Promise<void>;
 }
 
 /** Per-cluster state that survives a crash (`.topogit/state/<cluster>.json`). */

@@ -1,0 +1,89 @@
+// Routers that send applications to the primary (and, optionally, to healthy replicas), declared in
+// the topology file's `routing:` section. Pure: what each backend should look like for a live tree,
+// and the changes that take a router from what it says to that. The adapters (HAProxy's runtime
+// API today) read and change a router; they never decide.
+
+/** One router of a cluster, as the file declares it. */
+export interface RouterSpec {
+  readonly kind: 'haproxy';
+  /** HAProxy's runtime API: `host:port` or the path of a unix socket. */
+  readonly address: string;
+  /** The backend where only the primary is `ready`. */
+  readonly writer: string;
+  /** The backend where replicas that replicate without error and within maxLagSeconds are `ready`. */
+  readonly reader?: string;
+}
+
+/** What a router says about one server of a backend. */
+export interface RouterServer {
+  readonly backend: string;
+  /** Named after the instance it sends to (db001, db002, ...). */
+  readonly server: string;
+  /** Administrative state: `maint` takes it out (sessions stay unless shut down), `drain` takes no new ones. */
+  readonly admin: 'ready' | 'maint' | 'drain';
+  /** Operational state as the router sees it (health checks), informative. */
+  readonly up: boolean;
+}
+
+export interface RouterChange {
+  readonly backend: string;
+  readonly server: string;
+  readonly to: 'ready' | 'maint';
+  /** Cut the sessions it holds (a writer backend's old primary: no write may reach it any more). */
+  readonly shutdownSessions: boolean;
+  readonly why: string;
+}
+
+/** The live facts routing is decided from, per instance of the file. */
+export interface RoutedInstance {
+  readonly name: string;
+  /** The one writable primary of the cluster. */
+  readonly primary: boolean;
+  /** Replicates from the primary's line without error, within maxLagSeconds. */
+  readonly healthyReplica: boolean;
+}
+
+export function endpointOfRouter(r: RouterSpec): string {
+  return `${r.kind} ${r.address}`;
+}
+
+/**
+ * The changes that make `actual` what the live tree needs: in the writer backend exactly the
+ * primary `ready` and every other server `maint` with its sessions shut down; in the reader
+ * backend the healthy replicas `ready` and the rest `maint`. With no single primary (`primary`
+ * undefined) the writer backend gets every server `maint`: no write is better than a wrong one.
+ * Servers of the backend that are not instances of the file are left alone.
+ */
+export function routerChanges(r: RouterSpec, actual: readonly RouterServer[], live: readonly RoutedInstance[]): RouterChange[] {
+  const byName = new Map(live.map((i) => [i.name, i]));
+  const primary = live.filter((i) => i.primary);
+  const changes: RouterChange[] = [];
+  for (const s of actual) {
+    const i = byName.get(s.server);
+    if (!i) continue;
+    if (s.backend === r.writer) {
+      const want = primary.length === 1 && i.primary ? 'ready' : 'maint';
+      if (s.admin !== want) changes.push({ backend: s.backend, server: s.server, to: want, shutdownSessions: want === 'maint', why: want === 'ready' ? `${s.server} is the primary` : primary.length === 1 ? `${s.server} is not the primary` : 'no single writable primary: no writes at all' });
+    } else if (r.reader !== undefined && s.backend === r.reader) {
+      const want = i.healthyReplica ? 'ready' : 'maint';
+      if (s.admin !== want) changes.push({ backend: s.backend, server: s.server, to: want, shutdownSessions: false, why: want === 'ready' ? `${s.server} replicates without error, within maxLagSeconds` : i.primary ? `${s.server} is the primary` : `${s.server} is not a healthy replica` });
+    }
+  }
+  // Writes first go away from every wrong server, then the primary is enabled: never two at once.
+  return [...changes.filter((c) => c.to === 'maint' && c.backend === r.writer), ...changes.filter((c) => !(c.to === 'maint' && c.backend === r.writer))];
+}
+
+/** What is wrong with a router's backends for this file (missing backend, an instance with no server). */
+export function routerProblems(r: RouterSpec, actual: readonly RouterServer[], instances: readonly string[]): string[] {
+  const problems: string[] = [];
+  for (const backend of [r.writer, ...(r.reader ? [r.reader] : [])]) {
+    const servers = actual.filter((s) => s.backend === backend).map((s) => s.server);
+    if (servers.length === 0) {
+      problems.push(`${endpointOfRouter(r)}: backend ${backend} has no servers (is the name right?)`);
+      continue;
+    }
+    const missing = instances.filter((n) => !servers.includes(n));
+    if (missing.length > 0) problems.push(`${endpointOfRouter(r)}: backend ${backend} has no server named ${missing.join(', ')} (servers are named after the instances)`);
+  }
+  return problems;
+}
