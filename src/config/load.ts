@@ -12,7 +12,7 @@ import { DEFAULT_CREDENTIALS, secretSourceProblems } from './credentials.js';
 import { DEFAULT_FAILOVER, DEFAULT_WRITE_BACK } from './defaults.js';
 import { FILE_START, displayPath, dottedPath, keyString, makeLocator } from './positions.js';
 import type { Locator, PathSegment, Position } from './positions.js';
-import { checkAcrossFiles, checkClusterRules } from './rules.js';
+import { checkAcrossFiles, checkClusterRules, checkRoutingRules } from './rules.js';
 import { checkSchema, quote } from './schema.js';
 import type { Problem } from './schema.js';
 
@@ -73,6 +73,7 @@ interface RawTopology {
   instances: Record<string, RawInstance>;
   failover?: RawFailover;
   writeBack?: RawWriteBack;
+  routing?: { haproxy: string; writer: string; reader?: string }[];
 }
 interface RawFailover {
   auto?: boolean;
@@ -228,7 +229,7 @@ function parseInternal(text: string, file: string, baseDir: string): Parsed {
       promotion: i.promotion ?? 'neutral',
     });
   });
-  const ruleProblems = checkClusterRules(raw.cluster, instances);
+  const ruleProblems = [...checkClusterRules(raw.cluster, instances), ...checkRoutingRules(raw.routing ?? [])];
   if (ruleProblems.length > 0) return { issues: located(ruleProblems), locator };
 
   const secret = (s: RawSecret): SecretRef =>
@@ -248,6 +249,9 @@ function parseInternal(text: string, file: string, baseDir: string): Parsed {
     instances: Object.freeze(instances),
     failover: failoverSpec(raw.failover),
     writeBack: writeBackSpec(raw.writeBack),
+    ...(raw.routing && raw.routing.length > 0
+      ? { routing: Object.freeze(raw.routing.map((r) => Object.freeze({ kind: 'haproxy' as const, address: r.haproxy, writer: r.writer, ...(r.reader === undefined ? {} : { reader: r.reader }) }))) }
+      : {}),
     file,
   });
   return { spec, issues: [], locator };

@@ -149,3 +149,16 @@ export function checkAcrossFiles(specs: readonly ClusterSpec[]): { problems: Fil
   });
   return { problems, shadowed };
 }
+
+/** The routing section's rules: a router listed once, a reader backend that is not the writer. */
+export function checkRoutingRules(routing: readonly { haproxy: string; writer: string; reader?: string }[]): Problem[] {
+  const problems: Problem[] = [];
+  const seen = new Map<string, number>();
+  routing.forEach((r, n) => {
+    const first = seen.get(r.haproxy);
+    if (first !== undefined) problems.push({ path: ['routing', n, 'haproxy'], at: 'value', message: `router ${r.haproxy} is listed twice (routing[${first}] and routing[${n}]): list each router once` });
+    else seen.set(r.haproxy, n);
+    if (r.reader !== undefined && r.reader === r.writer) problems.push({ path: ['routing', n, 'reader'], at: 'value', message: `the reader backend ${r.reader} is the writer backend: replicas would take writes` });
+  });
+  return problems;
+}

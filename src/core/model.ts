@@ -1,5 +1,6 @@
 // The flavor-neutral model topogit reasons about. Plain data only: no connections, no clocks.
 // Vocabulary: source/replica. Master_*/Slave_* names live only in the row parsers and SQL writers.
+import type { RouterSpec } from './routing.js';
 
 export type Flavor = 'mysql' | 'mariadb';
 export type FlavorSetting = Flavor | 'auto';
@@ -56,6 +57,8 @@ export interface ClusterSpec {
   readonly instances: readonly InstanceSpec[];
   readonly failover: FailoverSpec;
   readonly writeBack: WriteBackSpec;
+  /** Routers to keep in step with the primary (the file's `routing:`); absent when there are none. */
+  readonly routing?: readonly RouterSpec[];
   /** The file it came from, relative to where topogit was pointed. */
   readonly file: string;
 }

@@ -1,0 +1,82 @@
+// Routing (issue 13): the file's `routing:` section, and the pure decisions: which servers of a
+// writer and a reader backend should be ready for a live tree, in which order, and what is wrong
+// with a router's backends.
+import { describe, expect, it } from 'vitest';
+import { formatIssue, parseTopologyText } from '../../src/config/load.js';
+import { routerChanges, routerProblems, type RoutedInstance, type RouterServer, type RouterSpec } from '../../src/core/routing.js';
+
+const FILE = (routing: string) => `cluster: shop
+instances:
+  db001: { host: 127.0.0.11 }
+  db002: { host: 127.0.0.12, source: db001 }
+  db003: { host: 127.0.0.13, source: db001 }
+${routing}`;
+
+describe('the routing section', () => {
+  it('loads routers with their backends', () => {
+    const { spec, issues } = parseTopologyText(FILE('routing:\n  - haproxy: 127.0.0.1:9999\n    writer: mysql_rw\n    reader: mysql_ro\n  - { haproxy: /run/haproxy/admin.sock, writer: rw }\n'), 'topologies/shop.yaml');
+    expect(issues).toEqual([]);
+    expect(spec?.routing).toEqual([
+      { kind: 'haproxy', address: '127.0.0.1:9999', writer: 'mysql_rw', reader: 'mysql_ro' },
+      { kind: 'haproxy', address: '/run/haproxy/admin.sock', writer: 'rw' },
+    ]);
+    expect(parseTopologyText(FILE(''), 'topologies/shop.yaml').spec?.routing).toBeUndefined();
+  });
+
+  it.each([
+    ['a runtime API address that is neither HOST:PORT nor a socket path', '  - { haproxy: "localhost", writer: rw }', /routing\.0\.haproxy|routing\[0\]\.haproxy/],
+    ['a backend name HAProxy cannot have', '  - { haproxy: 127.0.0.1:9999, writer: "rw ro" }', /writer/],
+    ['no writer backend', '  - { haproxy: 127.0.0.1:9999 }', /writer/],
+    ['the reader backend is the writer', '  - { haproxy: 127.0.0.1:9999, writer: rw, reader: rw }', /the reader backend rw is the writer backend/],
+    ['the same router twice', '  - { haproxy: 127.0.0.1:9999, writer: rw }\n  - { haproxy: 127.0.0.1:9999, writer: other }', /listed twice/],
+  ])('refuses %s', (_what, items, message) => {
+    const { spec, issues } = parseTopologyText(FILE(`routing:\n${items}\n`), 'topologies/shop.yaml');
+    expect(spec).toBeUndefined();
+    expect(issues.map(formatIssue).join('\n')).toMatch(message);
+  });
+});
+
+const R: RouterSpec = { kind: 'haproxy', address: '127.0.0.1:9999', writer: 'rw', reader: 'ro' };
+const srv = (backend: string, server: string, admin: RouterServer['admin']): RouterServer => ({ backend, server, admin, up: true });
+const live = (primary: string | null, healthy: readonly string[]): RoutedInstance[] => ['db001', 'db002', 'db003'].map((name) => ({ name, primary: name === primary, healthyReplica: healthy.includes(name) }));
+
+describe('routerChanges', () => {
+  it('after a failover: writes leave the old primary (sessions cut) before the new one is ready', () => {
+    const actual = [srv('rw', 'db001', 'ready'), srv('rw', 'db002', 'maint'), srv('rw', 'db003', 'maint'), srv('ro', 'db001', 'maint'), srv('ro', 'db002', 'ready'), srv('ro', 'db003', 'ready')];
+    const changes = routerChanges(R, actual, live('db002', ['db003']));
+    expect(changes.map((c) => `${c.backend}/${c.server} ${c.to}${c.shutdownSessions ? ' +shutdown' : ''}`)).toEqual(['rw/db001 maint +shutdown', 'rw/db002 ready', 'ro/db002 maint']);
+  });
+
+  it('nothing to do when the router agrees', () => {
+    const actual = [srv('rw', 'db001', 'ready'), srv('rw', 'db002', 'maint'), srv('rw', 'db003', 'maint'), srv('ro', 'db001', 'maint'), srv('ro', 'db002', 'ready'), srv('ro', 'db003', 'ready')];
+    expect(routerChanges(R, actual, live('db001', ['db002', 'db003']))).toEqual([]);
+  });
+
+  it('an HAProxy reload that enabled every server is corrected', () => {
+    const actual = ['db001', 'db002', 'db003'].flatMap((n) => [srv('rw', n, 'ready'), srv('ro', n, 'ready')]);
+    const changes = routerChanges(R, actual, live('db001', ['db002']));
+    expect(changes.map((c) => `${c.backend}/${c.server} ${c.to}`)).toEqual(['rw/db002 maint', 'rw/db003 maint', 'ro/db001 maint', 'ro/db003 maint']);
+  });
+
+  it('no single writable primary: every writer server in maintenance, no write is better than a wrong one', () => {
+    const actual = [srv('rw', 'db001', 'ready'), srv('rw', 'db002', 'maint')];
+    expect(routerChanges(R, actual, live(null, [])).map((c) => `${c.server} ${c.to} ${c.why}`)).toEqual(['db001 maint no single writable primary: no writes at all']);
+    const two = [{ name: 'db001', primary: true, healthyReplica: false }, { name: 'db002', primary: true, healthyReplica: false }];
+    expect(routerChanges(R, [srv('rw', 'db001', 'ready'), srv('rw', 'db002', 'ready')], two).map((c) => `${c.server} ${c.to}`)).toEqual(['db001 maint', 'db002 maint']);
+  });
+
+  it('leaves alone servers that are not instances of the file, and a drained one counts as not ready', () => {
+    const actual = [srv('rw', 'other', 'ready'), srv('rw', 'db001', 'drain')];
+    expect(routerChanges(R, actual, live('db001', [])).map((c) => `${c.server} ${c.to}`)).toEqual(['db001 ready']);
+  });
+});
+
+describe('routerProblems', () => {
+  it('names a backend with no servers and instances without a server', () => {
+    const actual = [srv('rw', 'db001', 'ready'), srv('rw', 'db002', 'maint')];
+    expect(routerProblems(R, actual, ['db001', 'db002', 'db003'])).toEqual([
+      'haproxy 127.0.0.1:9999: backend rw has no server named db003 (servers are named after the instances)',
+      'haproxy 127.0.0.1:9999: backend ro has no servers (is the name right?)',
+    ]);
+  });
+});
