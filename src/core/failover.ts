@@ -6,6 +6,7 @@
 import { analyzeCluster, quorumMet, triggersFailover, type Analysis } from './analysis.js';
 import { chooseCandidate, localWrites, replicasOf, withRetrieved, type Contender } from './candidate.js';
 import { canReplicateFrom, hasAll } from './errant.js';
+import type { RouterSpec } from './routing.js';
 import type { ClusterSpec, InstanceState, ProbeResult } from './model.js';
 import { endpointKey, isAlive } from './model.js';
 import { describeMaintenance, maintenanceBlocksFailover, maintenanceExclusions } from './maintenance.js';
@@ -71,6 +72,9 @@ export type FailoverStep =
   /** The candidate first takes what a more advanced replica (that may not be promoted) has. */
   | { readonly kind: 'catch-up'; readonly candidate: string; readonly donor: string }
   | { readonly kind: 'promote'; readonly candidate: string }
+  /** The routers' writer backends get the new primary alone (bounded; a router that cannot be
+   *  reached is noted and left to the passes that follow: it never stops the failover). */
+  | { readonly kind: 'route'; readonly newPrimary: string; readonly routers: readonly RouterSpec[] }
   /** Point the other replicas at the new primary; `skipped` have transactions it lacks and stay stopped. */
   | { readonly kind: 'repoint'; readonly newPrimary: string; readonly moves: readonly string[]; readonly skipped: readonly { name: string; why: string }[] }
   /** Best effort: the old primary may be partitioned rather than dead; stop its writes if it answers.
@@ -208,6 +212,8 @@ export function decideFailover(i: FailoverInput): FailoverStep {
   }
 
   const newPrimary = j.candidate as string;
+  // Applications follow at once, before the replicas are repointed and before Git.
+  if ((spec.routing?.length ?? 0) > 0 && !journaled(j, 'routed') && !journaled(j, 'repointed')) return { kind: 'route', newPrimary, routers: spec.routing ?? [] };
   if (!journaled(j, 'repointed')) return repointStep(spec, probes, replicas.map((r) => r.name), newPrimary);
   // The commit starts the moment the replicas are repointed; the best-effort fence of a primary
   // that may only be partitioned (its connect can take the whole timeout) comes after it.

@@ -97,6 +97,8 @@ export interface FailoverPorts extends ServerPorts {
   readonly faultPoint: (step: string) => void;
   /** May this process still act (the daemon's lease)? Checked before each irreversible step. */
   readonly mayAct?: () => boolean;
+  /** The routers' runtime interface (the file's `routing:`); without it routers are reported, not changed. */
+  readonly router?: RouterPort;
 }
 
 export interface ReconcilePorts extends FailoverPorts {

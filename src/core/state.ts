@@ -4,7 +4,7 @@
 import type { Contender } from './candidate.js';
 
 /** The steps a failover journals, in the order they happen (some are skipped when not needed). */
-export const FAILOVER_PHASES = ['started', 'stonith', 'fenced-old', 'drained', 'undelayed', 'chosen', 'caught-up', 'promoted', 'repointed', 'written-back', 'fence-attempted'] as const;
+export const FAILOVER_PHASES = ['started', 'stonith', 'fenced-old', 'drained', 'undelayed', 'chosen', 'caught-up', 'promoted', 'routed', 'repointed', 'written-back', 'fence-attempted'] as const;
 export type FailoverPhase = (typeof FAILOVER_PHASES)[number];
 
 export interface JournalStep {

@@ -6,6 +6,8 @@
 import type { Analysis } from '../core/analysis.js';
 import { decideFailover, failoverAnalysis, type FailoverStep } from '../core/failover.js';
 import { failoverCommitMessage, failoverRecord, hookEnv, lostTransactions } from '../core/failover-record.js';
+import { endpointOfRouter } from '../core/routing.js';
+import { syncRouters } from './route.js';
 import { isAlive, type ClusterSpec, type ProbeResult } from '../core/model.js';
 import { DEFAULT_REPLICATION } from '../core/plan.js';
 import type { FailoverPorts, WriteBackResult } from '../core/ports.js';
@@ -52,6 +54,8 @@ export type FailoverOutcome =
   | { readonly kind: 'failed'; readonly step: string; readonly error: string };
 
 const DRAIN_SECONDS = 30;
+/** One router call (read or change) during a failover: a router that does not answer must not hold it up. */
+const ROUTER_TIMEOUT_MS = 1000;
 const CONFIRM_WAIT_MS = 3000;
 /** A failover is about ten steps; a loop that goes on past this is a bug, not a slow server. */
 const MAX_STEPS = 40;
@@ -212,6 +216,17 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
           await mark('promoted', `${step.candidate} is writable and replicates from nobody`);
           writableAt = ports.now();
           break;
+        }
+        case 'route': {
+          mustAct('changing the routers');
+          const live = spec.instances.map((i) => ({ name: i.name, primary: i.name === step.newPrimary, healthyReplica: false }));
+          const outcomes = await syncRouters(step.routers, spec.instances.map((i) => i.name), live, ports.router, { timeoutMs: ROUTER_TIMEOUT_MS, writerOnly: true });
+          const stale = outcomes.filter((x) => !x.inStep);
+          const done = outcomes.filter((x) => x.inStep).map((x) => `${endpointOfRouter(x.router)} ${x.router.writer} -> ${step.newPrimary}`);
+          let notes = state.journal?.notes ?? [];
+          for (const x of stale) notes = [...notes, `router ${endpointOfRouter(x.router)} not in step (${x.error ?? 'unknown'}): the daemon retries it every pass (RoutingStale)`];
+          await mark('routed', done.length > 0 ? `writer backends send to ${step.newPrimary}: ${done.join('; ')}${stale.length ? `; ${stale.length} router(s) not in step` : ''}` : `no router in step yet (${stale.map((x) => x.error).join('; ')})`, { notes });
+          continue;
         }
         case 'repoint': {
           mustAct('repointing');

@@ -54,6 +54,11 @@ export interface FakeCluster {
   hook: (command: string, env: Record<string, string>) => HookResult;
   mayAct: () => boolean;
   writableCount(): number;
+  /** An in-memory router (one HAProxy): backend -> server -> admin state; `routerUp` false makes it unreachable. */
+  readonly backends: Map<string, Map<string, 'ready' | 'maint' | 'drain'>>;
+  routerUp: boolean;
+  /** Router changes in the order they were applied. */
+  readonly routerLog: string[];
 }
 
 /** A crash of the topogit process at a journaled step: the test runs the engine again after it. */
@@ -192,6 +197,10 @@ export function fakeCluster(spec: ClusterSpec, initial = 5): FakeCluster {
       return [...servers.values()].filter((s) => s.alive && !s.readOnly && s.channel === null).length;
     },
     ports: undefined as unknown as ReconcilePorts,
+    // The writer backend `rw` as the file's primary left it: it alone ready.
+    backends: new Map([['rw', new Map([...servers.values()].map((x) => [x.name, x.name === primary?.name ? 'ready' : 'maint'] as [string, 'ready' | 'maint']))]]),
+    routerUp: true,
+    routerLog: [],
   };
 
   const open = async (e: { host: string }): Promise<Session> => {
@@ -259,6 +268,23 @@ export function fakeCluster(spec: ClusterSpec, initial = 5): FakeCluster {
     },
     mayAct: () => cluster.mayAct(),
     committedSince: async () => false,
+    router: {
+      read: async (r, backends) => {
+        if (!cluster.routerUp) throw new Error(`haproxy ${r.address}: connect ECONNREFUSED`);
+        return backends.flatMap((b) => {
+          const servers = cluster.backends.get(b);
+          if (!servers) throw new Error(`haproxy ${r.address}: backend ${b} does not exist`);
+          return [...servers].map(([server, admin]) => ({ backend: b, server, admin, up: true }));
+        });
+      },
+      apply: async (r, c) => {
+        if (!cluster.routerUp) throw new Error(`haproxy ${r.address}: connect ECONNREFUSED`);
+        const servers = cluster.backends.get(c.backend);
+        if (!servers?.has(c.server)) throw new Error(`haproxy ${r.address}: No such server.`);
+        servers.set(c.server, c.to);
+        cluster.routerLog.push(`${c.backend}/${c.server} ${c.to}${c.shutdownSessions ? ' shutdown' : ''}`);
+      },
+    },
   };
   (cluster as { ports: ReconcilePorts }).ports = ports;
   if (primary) cluster.write(primary.name, initial);

@@ -143,6 +143,8 @@ const CASES: readonly Case[] = [
 
   // After the promotion.
   { title: 'promoted: repoint the other replicas', journal: journal(['started', 'drained', 'chosen', 'promoted']), probes: [down('db001'), promoted('db002'), drained('db003')], expect: { kind: 'repoint', newPrimary: 'db002', moves: ['db003'], skipped: [] } },
+  { title: 'promoted, routers in the file: the writer backends first, before the replicas and Git', spec: { ...S, routing: [{ kind: 'haproxy', address: '127.0.0.1:9999', writer: 'rw', reader: 'ro' }] }, journal: journal(['started', 'drained', 'chosen', 'promoted']), probes: [down('db001'), promoted('db002'), drained('db003')], expect: { kind: 'route', newPrimary: 'db002', routers: [{ kind: 'haproxy', address: '127.0.0.1:9999', writer: 'rw', reader: 'ro' }] } },
+  { title: 'routed: repoint the other replicas', spec: { ...S, routing: [{ kind: 'haproxy', address: '127.0.0.1:9999', writer: 'rw' }] }, journal: journal(['started', 'drained', 'chosen', 'promoted', 'routed']), probes: [down('db001'), promoted('db002'), drained('db003')], expect: { kind: 'repoint', newPrimary: 'db002', moves: ['db003'], skipped: [] } },
   { title: 'promoted: a replica with transactions the new primary lacks is left stopped', journal: journal(['started', 'drained', 'chosen', 'promoted']), probes: [down('db001'), promoted('db002', '0-1-6'), drained('db003', '0-1-6,1-3-1')], expect: { kind: 'repoint', newPrimary: 'db002', moves: [], skipped: [{ name: 'db003', why: expect.stringMatching(/^not repointed: it holds transactions db002 lacks/) as unknown as string }] } },
   { title: 'promoted: a replica already under the new primary is not moved again', journal: journal(['started', 'drained', 'chosen', 'promoted']), probes: [down('db001'), promoted('db002'), under('db003', 'db002')], expect: { kind: 'repoint', newPrimary: 'db002', moves: [], skipped: [] } },
   { title: 'written back: try to fence the old primary', journal: journal(['started', 'drained', 'chosen', 'promoted', 'repointed', 'written-back']), probes: [down('db001'), promoted('db002'), under('db003', 'db002')], expect: { kind: 'fence-attempt', instance: 'db001' } },
@@ -217,7 +219,7 @@ describe('decideFailover', () => {
   it('the table covers every step kind', () => {
     const kinds: Record<FailoverStepKind, true> = {
       refuse: true, 'wait-confirmation': true, start: true, stonith: true, undelay: true, undo: true, 'fence-old': true, drain: true, choose: true, abandon: true,
-      'catch-up': true, promote: true, repoint: true, 'fence-attempt': true, 'write-back': true, finish: true,
+      'catch-up': true, promote: true, route: true, repoint: true, 'fence-attempt': true, 'write-back': true, finish: true,
     };
     expect(new Set(CASES.map((c) => c.expect.kind))).toEqual(new Set(Object.keys(kinds)));
   });

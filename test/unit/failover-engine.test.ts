@@ -44,7 +44,31 @@ const sourceOf = (c: FakeCluster, name: string) => {
   return ch ? [...c.servers.values()].find((s) => s.host === ch.sourceHost)?.name : null;
 };
 
+const ROUTED: ClusterSpec = { ...spec(), routing: [{ kind: 'haproxy', address: '127.0.0.1:9999', writer: 'rw' }] };
+
 describe('failover engine', () => {
+  it('with a router: right after the promotion the writer backend sends to the new primary alone, old primary first out', async () => {
+    const c = fakeCluster(ROUTED);
+    c.kill('db001');
+    const { outcome } = await run(c, ROUTED);
+    expect(outcome.kind).toBe('done');
+    expect(c.phases).toEqual(['started', 'drained', 'chosen', 'promoted', 'routed', 'repointed', 'written-back', 'fence-attempted']);
+    expect(c.routerLog).toEqual(['rw/db001 maint shutdown', 'rw/db002 ready']);
+    expect(Object.fromEntries(c.backends.get('rw') ?? [])).toEqual({ db001: 'maint', db002: 'ready', db003: 'maint' });
+  });
+
+  it('a router that cannot be reached does not stop the failover: noted, left for the passes that follow', async () => {
+    const c = fakeCluster(ROUTED);
+    c.routerUp = false;
+    c.kill('db001');
+    const { outcome } = await run(c, ROUTED);
+    expect(outcome.kind).toBe('done');
+    expect(c.writableCount()).toBe(1);
+    expect(c.phases).toContain('routed');
+    expect(c.routerLog).toEqual([]);
+    expect(c.writeBacks[0]?.message).toMatch(/Note: router haproxy 127\.0\.0\.1:9999 not in step \(haproxy 127\.0\.0\.1:9999: connect ECONNREFUSED\)/);
+  });
+
   it('promotes, repoints, fences, writes back and records, journaling each step', async () => {
     const s = spec();
     const c = fakeCluster(s);
@@ -131,7 +155,7 @@ describe('failover engine', () => {
   });
 
   it.each(FAILOVER_PHASES.filter((p) => p !== 'fenced-old' && p !== 'caught-up' && p !== 'stonith' && p !== 'undelayed'))('converges when killed right after %s, resumed by the next reconcile pass', async (phase) => {
-    const s = spec();
+    const s = phase === 'routed' ? ROUTED : spec();
     const c = fakeCluster(s);
     c.kill('db001');
     c.onPhase = (p) => {

@@ -1,0 +1,59 @@
+// Routers in step with the primary: read each router's backends, apply the changes the core
+// decides (routerChanges: writes leave every wrong server before the primary is enabled), read
+// back and check. Routers are independent and handled in parallel; one that cannot be reached is
+// reported, never thrown: a failover or a pass goes on without it and tries again later.
+import { routerChanges, routerProblems, type RoutedInstance, type RouterChange, type RouterSpec } from '../core/routing.js';
+import type { RouterPort } from '../core/ports.js';
+
+export interface RouterOutcome {
+  readonly router: RouterSpec;
+  /** In step after this call (read back). */
+  readonly inStep: boolean;
+  readonly applied: readonly RouterChange[];
+  /** Why it is not in step: unreachable, refused, a backend or server missing. */
+  readonly error?: string;
+}
+
+export interface RouteOptions {
+  /** Per router call (read or change). */
+  readonly timeoutMs: number;
+  /** Only the writer backends (a failover's first step: replica health is not known yet). */
+  readonly writerOnly?: boolean;
+  /** Report what would change, change nothing (`reconcile: report`). */
+  readonly dryRun?: boolean;
+}
+
+export async function syncRouters(routers: readonly RouterSpec[], instances: readonly string[], live: readonly RoutedInstance[], port: RouterPort | undefined, o: RouteOptions): Promise<RouterOutcome[]> {
+  return Promise.all(routers.map((r) => syncOne(o.writerOnly ? withoutReader(r) : r, instances, live, port, o).then((x) => ({ ...x, router: r }))));
+}
+
+function withoutReader(r: RouterSpec): RouterSpec {
+  return { kind: r.kind, address: r.address, writer: r.writer };
+}
+
+async function syncOne(r: RouterSpec, instances: readonly string[], live: readonly RoutedInstance[], port: RouterPort | undefined, o: RouteOptions): Promise<Omit<RouterOutcome, 'router'>> {
+  if (!port) return { inStep: false, applied: [], error: 'no router adapter in this process' };
+  const backends = [r.writer, ...(r.reader ? [r.reader] : [])];
+  const applied: RouterChange[] = [];
+  try {
+    const before = await port.read(r, backends, o.timeoutMs);
+    const problems = routerProblems(r, before, instances);
+    const changes = routerChanges(r, before, live);
+    if (o.dryRun) return { inStep: changes.length === 0 && problems.length === 0, applied: [], ...(problems.length ? { error: problems.join('; ') } : changes.length ? { error: `${changes.length} change(s) pending: ${changes.map(describeChange).join(', ')}` } : {}) };
+    for (const c of changes) {
+      await port.apply(r, c, o.timeoutMs);
+      applied.push(c);
+    }
+    const after = changes.length > 0 ? await port.read(r, backends, o.timeoutMs) : before;
+    const left = routerChanges(r, after, live);
+    if (left.length > 0) return { inStep: false, applied, error: `read back, still not in step: ${left.map(describeChange).join(', ')}` };
+    if (problems.length > 0) return { inStep: false, applied, error: problems.join('; ') };
+    return { inStep: true, applied };
+  } catch (e) {
+    return { inStep: false, applied, error: (e as Error).message.split('\n')[0] ?? 'failed' };
+  }
+}
+
+export function describeChange(c: RouterChange): string {
+  return `${c.backend}/${c.server} ${c.to}${c.shutdownSessions ? ' (sessions shut down)' : ''}`;
+}
