@@ -192,9 +192,10 @@ try {
   });
   await login.arrayBuffer();
   const setCookies = login.headers.getSetCookie?.() ?? [login.headers.get('set-cookie') ?? ''];
-  const session = setCookies.map((c) => /^\s*topogit_session=([^;]*)/.exec(c)?.[1]).find((v) => v !== undefined);
+  const cookieName = `topogit_session_${port}`; // the daemon names its session cookie after its port
+  const session = setCookies.map((c) => new RegExp(`^\\s*${cookieName}=([^;]*)`).exec(c)?.[1]).find((v) => v !== undefined);
   if (login.status !== 303 || session === undefined) {
-    throw new Error(`POST /login with the token answered ${login.status} with ${setCookies.length ? `Set-Cookie ${JSON.stringify(setCookies)}` : 'no Set-Cookie'}; expected 303 and a topogit_session cookie`);
+    throw new Error(`POST /login with the token answered ${login.status} with ${setCookies.length ? `Set-Cookie ${JSON.stringify(setCookies)}` : 'no Set-Cookie'}; expected 303 and a ${cookieName} cookie`);
   }
 
   // 4. N pages in one Chromium, each in its own browser context (its own connection pool).
@@ -207,7 +208,7 @@ try {
       while (next < pageCount) {
         const i = next++;
         const context = await browser.createBrowserContext();
-        await context.setCookie({ name: 'topogit_session', value: session, domain: '127.0.0.1', path: '/' });
+        await context.setCookie({ name: cookieName, value: session, domain: '127.0.0.1', path: '/' });
         const page = await context.newPage();
         page.on('pageerror', (e) => pageErrors.push(`page ${i}: ${e.message}`));
         await page.setExtraHTTPHeaders({ Authorization: `Bearer ${token}` });

@@ -9,7 +9,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import { formatIssue, loadTopologies, resolveCredentials } from '../config/load.js';
 import { committedText, headCommit, pullFastForward, recentCommits } from '../adapters/git.js';
-import { clusterHistory, type CommitText } from '../core/history.js';
+import { clusterHistory, type CommitText, type HistoryEntry } from '../core/history.js';
 import { acquireLock } from '../adapters/lock.js';
 import { HeldConnections } from '../adapters/mysql/held.js';
 import { failoverPorts } from '../adapters/ports.js';
@@ -87,12 +87,34 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
       }),
   };
   const topoDir = path.resolve(o.repoDir, o.topologies);
-  // The page's history comes from Git: topogit's own commits under the topology directory.
+  // The page's history comes from Git: topogit's own commits under the topology directory, read
+  // after every reload (a pull, a write-back, a human's edit); an older read never replaces a newer one.
   let commits: CommitText[] = [];
-  let publish = (): void => undefined;
+  let historyReads = 0;
+  let historyShown = 0;
   const refreshHistory = async (): Promise<void> => {
-    commits = await recentCommits(o.repoDir, o.topologies, 50).catch(() => commits);
-    publish();
+    const n = ++historyReads;
+    const read = await recentCommits(o.repoDir, o.topologies, 200).catch(() => undefined);
+    if (read === undefined || n < historyShown) return;
+    historyShown = n;
+    commits = read;
+    requestPublish();
+  };
+  // Open pages are told after the work that observed something, never inside it: one deferred,
+  // coalesced publish per tick, and only of the clusters observed ('' for all).
+  let publishTo: ((cluster?: string) => void) | undefined;
+  const toPublish = new Set<string>();
+  const requestPublish = (cluster = ''): void => {
+    if (!publishTo) return;
+    if (toPublish.size === 0) {
+      setImmediate(() => {
+        const names = [...toPublish];
+        toPublish.clear();
+        if (names.includes('')) publishTo?.();
+        else for (const n of names) publishTo?.(n);
+      });
+    }
+    toPublish.add(cluster);
   };
   const files = new Map<string, FileState>(); // by file path relative to repoDir
   let loaded = false;
@@ -103,7 +125,10 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
     ttlMs: 3000,
     renewEveryMs: 1000,
     identity: { id: randomUUID(), pid: process.pid, host: hostname() },
-    onChange: (role, holder) => o.log.warn({ role, holder: holder ? `${holder.pid}@${holder.host}` : null }, role === 'active' ? 'this daemon holds the lease and acts' : 'standing by: another daemon holds the lease'),
+    onChange: (role, holder) => {
+      o.log.warn({ role, holder: holder ? `${holder.pid}@${holder.host}` : null }, role === 'active' ? 'this daemon holds the lease and acts' : 'standing by: another daemon holds the lease');
+      requestPublish();
+    },
   });
   await lease.tick();
   lease.start();
@@ -142,7 +167,8 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
       selfWritten.set(file, await readFile(path.resolve(o.repoDir, file), 'utf8').catch(() => ''));
       void refreshHistory();
     },
-    onObserved: () => publish(),
+    onObserved: (cluster: string) => requestPublish(cluster),
+    watched: () => (http?.clients ?? 0) > 0,
     headCommit: () => headCommit(o.repoDir),
   };
 
@@ -220,7 +246,7 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
   // One reload at a time: each decides from what the one before it left.
   let reloading: Promise<void> = Promise.resolve();
   const reload = (reason: string): Promise<void> => {
-    const next = reloading.then(() => reloadNow(reason));
+    const next = reloading.then(() => reloadNow(reason)).finally(() => void refreshHistory());
     reloading = next.catch(() => undefined);
     return next;
   };
@@ -247,7 +273,6 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
       if (r.pulled) {
         o.log.info({ from: r.from.slice(0, 12), to: r.to.slice(0, 12) }, 'pulled new commits');
         await reload(`pulled ${r.to.slice(0, 12)}`);
-        await refreshHistory();
       }
     } catch (e) {
       o.log.warn(`git pull --ff-only failed: ${(e as Error).message.split('\n')[0]}`);
@@ -256,6 +281,16 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
     }
   };
   const puller = setInterval(() => void pull(), o.pullIntervalMs);
+
+  // Each cluster's history, recomputed only when the commits or its switchovers change.
+  const historyMemo = new Map<string, { commits: CommitText[]; switchovers: readonly HistoryEntry[]; entries: HistoryEntry[] }>();
+  const historyOf = (cluster: string, switchovers: readonly HistoryEntry[]): HistoryEntry[] => {
+    const m = historyMemo.get(cluster);
+    if (m && m.commits === commits && m.switchovers === switchovers) return m.entries;
+    const entries = clusterHistory(cluster, commits, switchovers);
+    historyMemo.set(cluster, { commits, switchovers, entries });
+    return entries;
+  };
 
   const snapshot = (): DaemonSnapshot => {
     const clusters: ClusterSnapshot[] = [...loops.values()].map((l) => {
@@ -274,7 +309,7 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
         shapes: l.report?.shapes ?? [],
         failover: l.report?.failover ?? null,
         drift: l.driftSteps,
-        history: clusterHistory(l.spec.cluster, commits, l.switchovers),
+        history: historyOf(l.spec.cluster, l.switchovers),
       };
     });
     return { startedAt, ready: loaded && [...loops.values()].every((l) => l.probedOnce), role: lease.isActive() ? 'active' : 'standby', clusters };
@@ -291,7 +326,7 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
       })
     : undefined;
   if (http) {
-    publish = () => http.publish();
+    publishTo = (cluster) => http.publish(cluster);
     o.log.info({ address: http.address, token: o.http?.token ? 'required' : 'none' }, `http on http://${http.address.host}:${http.address.port} (status page at /)`);
   }
 

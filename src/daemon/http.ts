@@ -13,7 +13,7 @@ import type { Maintenance } from '../core/state.js';
 import type { HistoryEntry } from '../core/history.js';
 import type { Metrics } from './metrics.js';
 import { PAGE_CSS, PAGE_JS } from './page/assets.js';
-import { tokenCheck, type TokenCheck } from './page/auth.js';
+import { sessionCookieName, tokenCheck, type TokenCheck } from './page/auth.js';
 import { eventHub, type EventHub } from './page/events.js';
 import { renderLogin, renderPage, type PageOptions } from './page/render.js';
 import type { ClusterSnapshot, Condition, DaemonSnapshot, FailoverSummary, PassSummary } from './model.js';
@@ -32,8 +32,10 @@ export interface HttpOptions {
 export interface HttpServer {
   /** Where it listens: the real port when 0 was asked for. */
   readonly address: { host: string; port: number };
-  /** After an observation: open pages get what changed. */
-  publish(): void;
+  /** After an observation of `cluster` (every cluster when absent): open pages get what changed. */
+  publish(cluster?: string): void;
+  /** Open event streams (pages). */
+  readonly clients: number;
   /** Stop listening and drop every connection, keep-alive ones included. */
   close(): Promise<void>;
 }
@@ -274,7 +276,8 @@ function send(req: IncomingMessage, res: ServerResponse, r: Reply): void {
 }
 
 export function startHttp(o: HttpOptions): Promise<HttpServer> {
-  const auth = o.token ? tokenCheck(o.token) : undefined;
+  let port = o.port;
+  const auth = o.token ? tokenCheck(o.token, () => sessionCookieName(port)) : undefined;
   const page = o.page;
   const hub: EventHub | undefined = page ? eventHub(() => clustersJson(o.snapshot()), page, SECURITY_HEADERS) : undefined;
   const server = createServer((req, res) => {
@@ -300,10 +303,14 @@ export function startHttp(o: HttpOptions): Promise<HttpServer> {
       // A server error after listening (rare: e.g. EMFILE on accept) must not crash the daemon.
       server.on('error', () => undefined);
       const a = server.address() as AddressInfo;
+      port = a.port;
       let closing: Promise<void> | null = null;
       resolve({
         address: { host: a.address, port: a.port },
-        publish: () => hub?.publish(),
+        publish: (cluster) => hub?.publish(cluster),
+        get clients() {
+          return hub?.clients ?? 0;
+        },
         close: () =>
           (closing ??= new Promise<void>((done) => {
             hub?.close();

@@ -59,6 +59,8 @@ export interface LoopDeps {
   readonly headCommit?: () => Promise<string | null>;
   /** After every observation (a pass or a standby's probe round): open status pages are updated. */
   readonly onObserved?: (cluster: string) => void;
+  /** Is anyone watching (an open status page)? Then every pass's first look is shown at once. */
+  readonly watched?: () => boolean;
   /** The cluster's state records (fenced former primaries, the last failover), for the readiness. */
   readonly readState?: (cluster: string) => Promise<ClusterState>;
   /** Default: the real clock and setTimeout. */
@@ -197,7 +199,7 @@ export class ClusterLoop {
                 logEvent(log, e);
                 // Something is wrong: show it now (open pages included), not when the pass, which
                 // may be a failover and its write-back, is over.
-                if (e.type === 'analysis' && e.analysis.code !== 'PrimaryReachable') this.observeEarly(spec, e.analysis.code, e.probes);
+                if (e.type === 'analysis' && (e.analysis.code !== 'PrimaryReachable' || this.deps.watched?.())) this.observeEarly(spec, e.analysis.code, e.probes);
               },
             }),
           )
@@ -233,7 +235,7 @@ export class ClusterLoop {
 
   private finish(id: string, started: number, outcome: PassSummary['outcome'], detail: string, log: Logger): void {
     this.lastPass = { id, startedAt: new Date(started).toISOString(), durationMs: this.t.now() - started, outcome, detail };
-    this.deps.onObserved?.(this.spec.cluster);
+    this.told(this.spec.cluster);
     const level = outcome === 'error' ? 'warn' : outcome === 'ok' || outcome === 'standby' ? 'debug' : 'info';
     log[level]({ outcome, ms: this.lastPass.durationMs }, detail);
   }
@@ -242,7 +244,16 @@ export class ClusterLoop {
   private observeEarly(spec: ClusterSpec, analysis: AnalysisCode, probes: ReadonlyMap<string, ProbeResult>): void {
     this.analysis = analysis;
     this.view = classifyCluster(spec, probes, this.classifyOptions);
-    this.deps.onObserved?.(spec.cluster);
+    this.told(spec.cluster);
+  }
+
+  /** Tells the pages; whatever goes wrong there is never the pass's problem. */
+  private told(cluster: string): void {
+    try {
+      this.deps.onObserved?.(cluster);
+    } catch {
+      // the page is best effort; the daemon's work is not
+    }
   }
 
   /** Standing by: probe and show, never act. */
@@ -282,7 +293,8 @@ export class ClusterLoop {
     this.driftCount = r.plan?.steps.length ?? 0;
     this.driftSteps = (r.plan?.steps ?? []).map((s) => s.summary);
     this.deps.metrics.setDrift(spec.cluster, this.driftCount);
-    const switchover = r.applied && !r.applied.failed ? r.plan?.steps.find((s) => s.actions.some((a) => a.kind === 'promote')) : undefined;
+    // A switchover that ran counts, even when a later step of the same plan failed.
+    const switchover = r.applied?.ran.map((x) => x.step).find((s) => s.actions.some((a) => a.kind === 'promote'));
     if (switchover) {
       const entry: HistoryEntry = { kind: 'switchover', cluster: spec.cluster, at: new Date(this.t.now()).toISOString(), summary: switchover.summary.replace(/^switchover /, ''), analysis: 'the file names a new primary (a committed change)', writableMs: null, repointedMs: null, commit: this.deps.headCommit ? await this.deps.headCommit() : null };
       this.switchovers = [entry, ...this.switchovers].slice(0, 10);

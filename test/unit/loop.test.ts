@@ -99,7 +99,7 @@ interface Call {
   reject(e: Error): void;
 }
 
-function harness(o: { active?: boolean; lockFree?: boolean; spec?: ClusterSpec; state?: ClusterState } = {}) {
+function harness(o: { active?: boolean; lockFree?: boolean; spec?: ClusterSpec; state?: ClusterState; watched?: boolean } = {}) {
   const timers = new ManualTimers();
   const calls: Call[] = [];
   const probed: string[] = [];
@@ -148,6 +148,8 @@ function harness(o: { active?: boolean; lockFree?: boolean; spec?: ClusterSpec; 
       return fn();
     },
     onSelfWrite: async (file) => void selfWrites.push(file),
+    watched: () => o.watched ?? false,
+    headCommit: async () => 'c0ffee',
     onObserved: () => void observed.push(loop.view?.instances.map((i) => `${i.name} ${i.health}`).join(', ') ?? 'no view'),
     reconcile: (req) => {
       running++;
@@ -254,6 +256,28 @@ describe('ClusterLoop: scheduling', () => {
     expect(h.observed).toHaveLength(1);
     await h.finish(call, result(SPEC));
     expect(h.observed).toEqual(['db001 Unreachable, db002 OK, db003 OK', 'db001 OK, db002 OK, db003 OK']);
+    await h.loop.stop();
+  });
+
+  it('with a page open, every pass shows its first look at once, healthy or not', async () => {
+    const h = harness({ watched: true });
+    h.loop.start();
+    const call = await h.startPass();
+    call.req.onEvent({ type: 'analysis', analysis: result(SPEC).analysis, probes: liveProbes(SPEC) });
+    expect(h.observed).toEqual(['db001 OK, db002 OK, db003 OK']);
+    await h.finish(call, result(SPEC));
+    await h.loop.stop();
+  });
+
+  it('records a switchover that ran, with the commit checked out, even when a later step failed', async () => {
+    const h = harness();
+    h.loop.start();
+    const call = await h.startPass();
+    const sw = { id: 's1', instance: 'db002', symbol: '~', summary: 'switchover db001 -> db002', reason: 'the file names db002', actions: [{ kind: 'promote', instance: 'db002' }] };
+    const other = { id: 's2', instance: 'db003', symbol: '~', summary: 'db003 source db001 -> db002', reason: 'x', actions: [] };
+    const report = { cluster: 'sandbox', ran: [{ step: sw, ms: 5 }], failed: { step: other, error: 'boom' }, notRun: [] } as unknown as ApplyReport;
+    await h.finish(call, result(SPEC, 'PrimaryReachable', { plan: { cluster: 'sandbox', file: 'f', flavor: 'mariadb', steps: [sw, other], notices: [] } as never, applied: report }));
+    expect(h.loop.switchovers).toMatchObject([{ kind: 'switchover', cluster: 'sandbox', summary: 'db001 -> db002', commit: 'c0ffee' }]);
     await h.loop.stop();
   });
 

@@ -285,7 +285,8 @@ describe('the page over HTTP', () => {
     expect(ok.status).toBe(303);
     expect(ok.headers.location).toBe('/');
     const cookie = (ok.headers['set-cookie']?.[0] ?? '').split(';')[0] ?? '';
-    expect(cookie).toMatch(/^topogit_session=/);
+    expect(cookie).toMatch(new RegExp(`^topogit_session_${port}=\\d+\\.`));
+    expect(ok.headers['set-cookie']?.[0]).toMatch(/; Max-Age=43200; HttpOnly; SameSite=Strict; Path=\//);
     expect(JSON.stringify(ok.headers)).not.toContain(TOKEN);
     expect(ok.headers['set-cookie']?.[0]).toContain('HttpOnly');
     const page = await call(port, '/', { headers: { cookie } });
@@ -294,28 +295,45 @@ describe('the page over HTTP', () => {
     const s = await stream(port, { cookie });
     expect(s.status).toBe(200);
     s.close();
-    expect((await call(port, '/', { headers: { cookie: 'topogit_session=forged' } })).status).toBe(401);
+    expect((await call(port, '/', { headers: { cookie: `topogit_session_${port}=forged` } })).status).toBe(401);
+    // An expired session, correctly signed for its time, is refused: sign one with a clock in the past.
+    const { tokenCheck } = await import('../../src/daemon/page/auth.js');
+    const old = tokenCheck(TOKEN, () => `topogit_session_${port}`, () => Date.now() - 13 * 3600 * 1000).sessionCookie().split(';')[0] ?? '';
+    expect((await call(port, '/', { headers: { cookie: old } })).status).toBe(401);
+    for (const p of ['/api/events', '/api/events/', '//api/clusters', '/api/clusters/']) expect((await call(port, p, { headers: { cookie: `topogit_session_${port}=forged` } })).status, p).toBe(401);
   });
 
   it('the event stream sends the state at once, then only the clusters that changed', async () => {
-    let current = snapshotOf([shop('OK')]);
+    const billing = (h: 'OK' | 'Unreachable') => ({ ...shop(h), name: 'billing' });
+    let current = snapshotOf([shop('OK'), billing('OK')]);
     const { port, server } = await serve(() => current);
     const s = await stream(port, {});
     await waitFor('the first event', () => s.events.length, (n) => n >= 1, 2000);
     expect(s.events[0]?.event).toBe('main');
     expect(s.events[0]?.data.html).toContain('data-instance="db001" data-health="OK"');
-    server.publish(); // the first publish records what the pages have
     server.publish(); // nothing changed: nothing is sent
+    server.publish('shop');
+    current = snapshotOf([shop('Unreachable'), billing('Unreachable')]);
+    server.publish('shop'); // only shop was observed: billing waits for its own observation
+    await waitFor('a cluster event for the change', () => s.events.filter((e) => e.event === 'cluster').length, (n) => n >= 1, 2000);
     server.publish();
-    current = snapshotOf([shop('Unreachable')]);
+    await waitFor('billing', () => s.events.filter((e) => e.event === 'cluster').length, (n) => n >= 2, 2000);
+    // The stream is ordered: anything the unchanged publishes sent arrived before the changes.
+    expect(s.events.map((e) => `${e.event} ${e.data.name ?? ''}`)).toEqual(['main ', 'cluster shop', 'cluster billing']);
+    expect(s.events[1]?.data.id).toBe(clusterId('shop'));
+    expect(s.events[1]?.data.html).toContain('Recovery needed: DeadPrimary');
+    // A page that connects late gets the state now; the open one is not sent anything twice.
+    const late = await stream(port, {});
+    await waitFor('the late page', () => late.events.length, (n) => n >= 1, 2000);
+    expect(late.events[0]?.data.html).toContain('data-cluster="billing"');
+    expect(late.events[0]?.data.html).toContain('data-health="Unreachable"');
     server.publish();
-    await waitFor('a cluster event for the change', () => s.events.some((e) => e.event === 'cluster' && e.data.html.includes('data-health="Unreachable"')), (x) => x, 2000);
-    // The stream is ordered: anything the unchanged publishes sent arrived before the change.
-    expect(s.events.map((e) => e.event)).toEqual(['main', 'main', 'cluster']);
-    const last = s.events[s.events.length - 1];
-    expect(last?.data.id).toBe(clusterId('shop'));
-    expect(last?.data.html).toContain('Recovery needed: DeadPrimary');
+    current = snapshotOf([shop('OK'), billing('Unreachable')]);
+    server.publish();
+    await waitFor('both pages to get shop back', () => [s, late].map((x) => x.events.filter((e) => e.data.html.includes('data-instance="db001" data-health="OK"')).length), (n) => n.every((k) => k >= 1), 2000);
+    expect(s.events.map((e) => `${e.event} ${e.data.name ?? ''}`)).toEqual(['main ', 'cluster shop', 'cluster billing', 'cluster shop']);
     s.close();
+    late.close();
   });
 
   it('drops a page that stopped reading instead of buffering for it without end', () => {

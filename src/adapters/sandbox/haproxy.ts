@@ -2,6 +2,7 @@
 // in front of the sandbox's servers, and the runtime API that topogit drives them through. No
 // health checks: which server takes connections is topogit's decision, made through the runtime API.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { haproxyVersion } from '../haproxy.js';
@@ -45,7 +46,7 @@ export interface RunningHaproxy {
 export const HAPROXY_INSTALL_HINT = 'no haproxy binary found (looked at TOPOGIT_HAPROXY, on PATH and in /usr/sbin); on Debian/Ubuntu run `bash scripts/ensure-haproxy.sh` or `sudo apt-get install -y haproxy`';
 
 export function findHaproxy(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (env.TOPOGIT_HAPROXY) return env.TOPOGIT_HAPROXY;
+  if (env.TOPOGIT_HAPROXY) return existsSync(env.TOPOGIT_HAPROXY) ? env.TOPOGIT_HAPROXY : undefined;
   return which('haproxy', env);
 }
 

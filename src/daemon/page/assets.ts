@@ -38,7 +38,7 @@ function say(t){live.textContent=t;}
 function swap(id,html){var t=document.createElement('template');t.innerHTML=html;var n=t.content.firstElementChild;var old=document.getElementById(id);if(n&&old){old.replaceWith(n);}}
 var es=new EventSource('/api/events');
 es.addEventListener('open',function(){say('Live: updates arrive as the daemon sees them.');});
-es.addEventListener('error',function(){say('Connection to the daemon lost; retrying. What is shown may be out of date.');});
+es.addEventListener('error',function(){say('Connection to the daemon lost; retrying. What is shown may be out of date.');if(es.readyState===2){setTimeout(function(){location.reload();},3000);}});
 es.addEventListener('cluster',function(e){var d=JSON.parse(e.data);swap(d.id,d.html);say('Live: last update '+new Date().toLocaleTimeString()+' ('+d.name+').');});
 es.addEventListener('main',function(e){var d=JSON.parse(e.data);swap('main',d.html);say('Live: last update '+new Date().toLocaleTimeString()+'.');});
 })();
