@@ -6,11 +6,12 @@ import type { HookResult, ReconcilePorts } from '../core/ports.js';
 export type RealPorts = ReconcilePorts;
 
 export async function failoverPorts(cwd: string, env: NodeJS.ProcessEnv): Promise<RealPorts> {
-  const [{ openSession }, { probe }, { StateStore }, git] = await Promise.all([
+  const [{ openSession }, { probe }, { StateStore }, git, { haproxyRouter }] = await Promise.all([
     import('./mysql/session.js'),
     import('./mysql/probe.js'),
     import('./state.js'),
     import('./git.js'),
+    import('./haproxy.js'),
   ]);
   return {
     open: openSession,
@@ -19,6 +20,7 @@ export async function failoverPorts(cwd: string, env: NodeJS.ProcessEnv): Promis
     now: () => Date.now(),
     state: new StateStore(topogitPaths(cwd).state),
     writeBack: git.writeBack,
+    router: haproxyRouter,
     committedSince: async (commit, file) => (await git.commitsSince(cwd, commit, file).catch(() => 0)) > 0,
     runHook: (command, hookEnv, timeoutMs) => runHook(command, hookEnv, cwd, env, timeoutMs),
     faultPoint: (step) => {

@@ -47,6 +47,8 @@ export function renderFailoverEvent(e: EngineEvent): string {
       );
     case 'drift':
       return `drift: ${e.plan.steps.length} correction${e.plan.steps.length === 1 ? '' : 's'} ${e.applied ? 'applied' : 'reported only (reconcile: report, or the primary is not reachable)'}\n`;
+    case 'routed':
+      return `router ${e.router}: ${e.change} (${e.why})\n`;
   }
 }
 

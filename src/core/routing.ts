@@ -2,6 +2,7 @@
 // the topology file's `routing:` section. Pure: what each backend should look like for a live tree,
 // and the changes that take a router from what it says to that. The adapters (HAProxy's runtime
 // API today) read and change a router; they never decide.
+import { endpointKey, type ClusterSpec, type ProbeResult } from './model.js';
 
 /** One router of a cluster, as the file declares it. */
 export interface RouterSpec {
@@ -86,4 +87,40 @@ export function routerProblems(r: RouterSpec, actual: readonly RouterServer[], i
     if (missing.length > 0) problems.push(`${endpointOfRouter(r)}: backend ${backend} has no server named ${missing.join(', ')} (servers are named after the instances)`);
   }
   return problems;
+}
+
+/**
+ * What the routers should follow, from one probe round: exactly one writable instance that
+ * replicates from nobody (the primary) and the replicas that replicate without error within
+ * `maxLagSeconds` from an instance of the file. Anything else (the primary unreachable from here,
+ * two writable instances) is not a tree to route by: routers are left as they are, and why is said.
+ */
+export function routedInstances(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>, maxLagSeconds: number): { readonly ok: true; readonly instances: RoutedInstance[] } | { readonly ok: false; readonly why: string } {
+  const writable = spec.instances.filter((i) => {
+    const p = probes.get(i.name);
+    return p?.ok === true && !p.state.readOnly && p.state.replication.length === 0;
+  });
+  if (writable.length !== 1) {
+    return { ok: false, why: writable.length === 0 ? 'no writable primary seen from here: routers left as they are' : `${writable.map((w) => w.name).join(' and ')} are all writable: routers left as they are` };
+  }
+  const endpoints = new Set(spec.instances.map((i) => endpointKey(i)));
+  const primary = writable[0]?.name;
+  return {
+    ok: true,
+    instances: spec.instances.map((i) => {
+      const p = probes.get(i.name);
+      const ch = p?.ok ? p.state.replication[0] : undefined;
+      const healthy =
+        ch !== undefined &&
+        endpoints.has(`${ch.sourceHost}:${ch.sourcePort}`) &&
+        ch.ioThread === 'yes' &&
+        ch.sqlThread === 'yes' &&
+        ch.lastSqlErrno === 0 &&
+        ch.lastIoErrno === 0 &&
+        ch.secondsBehindSource !== null &&
+        ch.secondsBehindSource - (ch.sqlDelay ?? 0) <= maxLagSeconds &&
+        (ch.sqlDelay ?? 0) === 0;
+      return { name: i.name, primary: i.name === primary, healthyReplica: healthy };
+    }),
+  };
 }

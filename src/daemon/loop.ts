@@ -316,6 +316,12 @@ export class ClusterLoop {
     this.setCondition('Drifted', this.driftCount > 0 || !this.view.inSync, this.driftCount > 0 ? `${this.driftCount} correction(s) ${r.applied ? 'applied' : 'pending'}` : this.view.inSync ? 'live tree matches the file' : 'live tree differs from the file');
     this.setCondition('FailoverBlocked', r.blocked !== undefined, r.blocked ?? 'not blocked');
     this.setCondition('Ready', this.view.healthy && this.view.inSync, `${r.analysis.code}: ${r.analysis.summary}`);
+    if (r.routing) {
+      const stale = r.routing.routers.filter((x) => !x.inStep);
+      const reason = !r.routing.checked ? (r.routing.why ?? 'not checked') : stale.length > 0 ? stale.map((x) => `${x.router.kind} ${x.router.address}: ${x.error ?? 'not in step'}`).join('; ') : 'every router in step with the primary';
+      this.setCondition('RoutingStale', !r.routing.checked || stale.length > 0, reason);
+      for (const x of r.routing.routers) this.deps.metrics.setRouterInStep?.(spec.cluster, `${x.router.kind} ${x.router.address}`, x.inStep);
+    }
     await this.assess(spec, r.probes, log);
   }
 }
@@ -345,6 +351,9 @@ function logEvent(log: Logger, e: FailoverEvent | ReconcileEvent): void {
       return;
     case 'drift':
       log.info({ steps: e.plan.steps.map((s) => s.summary), applied: e.applied }, 'drift');
+      return;
+    case 'routed':
+      log.warn({ router: e.router, change: e.change }, `router ${e.router}: ${e.change} (${e.why})`);
       return;
     case 'hook':
       log.info({ phase: e.phase, command: e.command, code: e.code }, 'hook');

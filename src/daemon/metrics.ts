@@ -30,6 +30,7 @@ export class Metrics implements MetricsSink {
   private readonly drift: Gauge<ClusterLabel>;
   private readonly fileValid: Gauge<ClusterLabel>;
   private readonly failoverReady: Gauge<ClusterLabel>;
+  private readonly routerInStep: Gauge<'cluster' | 'router'>;
   private readonly failureShape: Gauge<'cluster' | 'shape'>;
   private readonly statementsSent: Counter<'cluster' | 'instance' | 'kind'>;
 
@@ -52,6 +53,7 @@ export class Metrics implements MetricsSink {
     this.reconcileErrors = r.counter(`${PREFIX}reconcile_errors_total`, 'Reconcile passes of the cluster that ended in an error.', ['cluster']);
     this.drift = r.gauge(`${PREFIX}drift_count`, 'Differences between the topology file and the live servers.', ['cluster']);
     this.fileValid = r.gauge(`${PREFIX}file_valid`, 'Whether the topology file of the cluster validates (1) or not (0; the last valid version is in use).', ['cluster']);
+    this.routerInStep = r.gauge(`${PREFIX}router_in_step`, 'Whether the router sends writes to the primary alone and reads to the healthy replicas (1) or not (0: RoutingStale says why).', ['cluster', 'router']);
     this.failoverReady = r.gauge(`${PREFIX}failover_ready`, 'Whether an automatic failover could happen now if the primary died (1) or not (0; status says why).', ['cluster']);
     this.statementsSent = r.counter(`${PREFIX}statements_total`, 'Statements topogit sent to the instance, by kind: variables, replica-status, replicas (probes) and action (changes).', ['cluster', 'instance', 'kind']);
     this.failureShape = r.gauge(`${PREFIX}failure_shape`, 'Whether the cluster shows this failure shape now (1) or showed it before and no longer does (0).', ['cluster', 'shape']);
@@ -95,6 +97,11 @@ export class Metrics implements MetricsSink {
   setFileValid(cluster: string, valid: boolean): void {
     this.touch(cluster);
     this.fileValid.set({ cluster }, valid ? 1 : 0);
+  }
+
+  setRouterInStep(cluster: string, router: string, inStep: boolean): void {
+    this.touch(cluster);
+    this.routerInStep.set({ cluster, router }, inStep ? 1 : 0);
   }
 
   setFailoverReady(cluster: string, ready: boolean): void {

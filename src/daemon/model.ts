@@ -6,7 +6,7 @@ import type { Readiness } from '../core/readiness.js';
 import type { Shape, ShapeCode } from '../core/shapes.js';
 import type { HistoryEntry } from '../core/history.js';
 
-export type ConditionType = 'Ready' | 'Degraded' | 'Drifted' | 'FailoverBlocked' | 'FileInvalid';
+export type ConditionType = 'Ready' | 'Degraded' | 'Drifted' | 'FailoverBlocked' | 'FileInvalid' | 'RoutingStale';
 
 export interface Condition {
   readonly type: ConditionType;
@@ -75,6 +75,8 @@ export interface MetricsSink {
   setDrift(cluster: string, count: number): void;
   setFileValid(cluster: string, valid: boolean): void;
   setFailoverReady(cluster: string, ready: boolean): void;
+  /** Is this router in step with the primary after the pass (topogit_router_in_step)? */
+  setRouterInStep?(cluster: string, router: string, inStep: boolean): void;
   /** The failure shapes present now; any other shape the cluster had goes to 0. */
   setShapes(cluster: string, present: readonly ShapeCode[]): void;
 }

@@ -11,6 +11,8 @@ import { decideReconcile, needsCommitAcknowledgement, relocationCommitMessage, r
 import type { WriteBackResult } from '../core/ports.js';
 import { editSources } from '../config/edit.js';
 import { activeMaintenance, fencedMap, type ClusterState, type Maintenance } from '../core/state.js';
+import { describeChange, syncRouters, type RouterOutcome } from './route.js';
+import { endpointOfRouter, routedInstances } from '../core/routing.js';
 import { applyPlan, type ApplyContext, type ApplyReport } from './apply.js';
 import { failover, type FailoverEvent, type FailoverOutcome, type FailoverRequest } from './failover.js';
 import { fence, probeCluster, runAction, StepFailed } from './operate.js';
@@ -30,6 +32,7 @@ export interface ReconcileRequest {
 
 export type ReconcileEvent =
   /** The pass's first look, before it acts: `probes` is the round the analysis came from. */
+  | { readonly type: 'routed'; readonly router: string; readonly change: string; readonly why: string }
   | { readonly type: 'analysis'; readonly analysis: Analysis; readonly probes: ReadonlyMap<string, ProbeResult> }
   | { readonly type: 'failover-blocked'; readonly reason: string }
   | { readonly type: 'fenced'; readonly instance: string; readonly errant: string }
@@ -55,15 +58,44 @@ export interface ReconcileResult {
   readonly maintenance?: ReadonlyMap<string, Maintenance>;
   /** The probe round the result was decided from (the last one). */
   readonly probes: ReadonlyMap<string, ProbeResult>;
+  /** The routers after the pass (the file's `routing:`); absent without routers. */
+  readonly routing?: RoutingReport;
+}
+
+export interface RoutingReport {
+  /** False: the live tree was not one to route by (`why`); the routers were not touched. */
+  readonly checked: boolean;
+  readonly why?: string;
+  readonly routers: readonly RouterOutcome[];
 }
 
 /** Each former primary takes at most three steps (fence, then rejoin or keep fenced, or forget). */
 const MAX_STEPS = 32;
+/** One router call at the end of a pass. */
+const ROUTER_PASS_TIMEOUT_MS = 1000;
 
 export async function reconcileOnce(req: ReconcileRequest): Promise<ReconcileResult> {
   const r = await reconcileSteps(req);
   const maintenance = activeMaintenance(await req.ports.state.read(req.spec.cluster), req.ports.now());
-  return maintenance.size > 0 ? { ...r, maintenance } : r;
+  const routing = await routeAfterPass(req, r);
+  return { ...r, ...(maintenance.size > 0 ? { maintenance } : {}), ...(routing ? { routing } : {}) };
+}
+
+/**
+ * Every pass ends with the routers in step with what the servers are now (the reader backends
+ * included, which a failover's own route step leaves to it), or says why not. `reconcile: report`
+ * (or a process that may not act) only looks. A tree that is not one writable primary seen from
+ * here leaves the routers as they are: a daemon cut off from the primary must not take it out.
+ */
+async function routeAfterPass(req: ReconcileRequest, r: ReconcileResult): Promise<RoutingReport | undefined> {
+  const routers = req.spec.routing ?? [];
+  if (routers.length === 0) return undefined;
+  const live = routedInstances(req.spec, r.probes, req.spec.failover.maxLagSeconds);
+  if (!live.ok) return { checked: false, why: live.why, routers: [] };
+  const dryRun = req.spec.failover.reconcile === 'report' || (req.ports.mayAct !== undefined && !req.ports.mayAct());
+  const outcomes = await syncRouters(routers, req.spec.instances.map((i) => i.name), live.instances, req.ports.router, { timeoutMs: ROUTER_PASS_TIMEOUT_MS, dryRun });
+  for (const o of outcomes) for (const c of o.applied) req.onEvent({ type: 'routed', router: endpointOfRouter(o.router), change: describeChange(c), why: c.why });
+  return { checked: true, routers: outcomes };
 }
 
 async function reconcileSteps(req: ReconcileRequest): Promise<ReconcileResult> {
