@@ -2,6 +2,7 @@
 // Pure: the same spec and probes always give the same plan. No SQL here: actions are data, and
 // the MySQL adapter turns them into statements (for display, masked, and for execution).
 import { canReplicateFrom } from './errant.js';
+import type { RouterSpec } from './routing.js';
 import type { ClusterSpec, Flavor, InstanceSpec, InstanceState, ProbeResult, ReplicaStatus } from './model.js';
 import { endpointKey } from './model.js';
 
@@ -35,7 +36,9 @@ export type Action =
   /** Failover: stop receiving from a dead source, and apply what was already received. */
   | { readonly kind: 'drain-relay-log'; readonly instance: string; readonly timeoutSeconds: number; readonly wait?: boolean }
   /** Failover: a delayed replica (MASTER_DELAY) applies its relay log now, without the delay. */
-  | { readonly kind: 'undelay'; readonly instance: string; readonly timeoutSeconds: number };
+  | { readonly kind: 'undelay'; readonly instance: string; readonly timeoutSeconds: number }
+  /** A router's server (named after `instance`) in `backend` goes `ready` or `maint` (sessions shut down when asked), read back. */
+  | { readonly kind: 'route'; readonly instance: string; readonly router: RouterSpec; readonly backend: string; readonly to: 'ready' | 'maint'; readonly shutdownSessions: boolean };
 
 export type Symbol = '~' | '+' | '-' | '!';
 
@@ -311,12 +314,21 @@ function planSwitchover(spec: ClusterSpec, live: ReadonlyMap<string, Live>, oldN
   // The old primary first replicates from the new one; if the file puts it deeper in the tree, a
   // later repoint moves it once its new source has moved (parents before children).
   const oldDesiredSource = target;
+  // Writes are taken away at the router first (sessions cut), so that no application keeps
+  // writing to the old primary while it is set read-only; the new primary is routed once writable.
+  const routers = spec.routing ?? [];
+  const routeTo = (instance: string, to: 'ready' | 'maint', why: string): Step[] =>
+    routers.map((r) =>
+      step(instance, '~', `${r.kind} ${r.address}: ${r.writer}/${instance} -> ${to}${to === 'maint' ? ', sessions shut down' : ''}`, why, [{ kind: 'route', instance, router: r, backend: r.writer, to, shutdownSessions: to === 'maint' }]),
+    );
   const sub = [
+    ...routeTo(oldName, 'maint', 'applications stop writing to the old primary first'),
     step(oldName, '~', `${oldName} read_only OFF -> ON`, 'stop writes on the old primary', [{ kind: 'set-read-only', instance: oldName, readOnly: true }]),
     step(target.name, '~', `${target.name} wait until it executed everything ${oldName} has`, `bounded by ${opts.catchUpTimeoutSeconds}s`, [
       { kind: 'wait-caught-up', instance: target.name, target: oldName, timeoutSeconds: opts.catchUpTimeoutSeconds },
     ]),
     step(target.name, '~', `${target.name} promote: stop and reset replication, read_only OFF`, 'the file makes it the primary', [{ kind: 'promote', instance: target.name }]),
+    ...routeTo(target.name, 'ready', 'applications write to the new primary'),
     step(oldName, '~', `${oldName} source none -> ${oldDesiredSource.name}`, 'the old primary becomes a replica', [
       { kind: 'change-source', instance: oldName, source: oldDesiredSource.name, host: oldDesiredSource.host, port: oldDesiredSource.port, settings: opts.replication, waitForSource: true },
     ]),

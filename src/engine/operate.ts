@@ -2,6 +2,7 @@
 // verifies on a fresh probe that the server shows it; every wait is bounded and reports progress.
 // apply, failover, reconcile and switchover change servers only through here.
 import { canReplicateFrom, hasAll } from '../core/errant.js';
+import type { RouterPort } from '../core/ports.js';
 import type { Action } from '../core/plan.js';
 import type { ClusterSpec, Endpoint, GtidState, InstanceState, ProbeResult } from '../core/model.js';
 import { endpointKey } from '../core/model.js';
@@ -15,12 +16,16 @@ export type OperateEvent =
   | { readonly type: 'statement'; readonly instance: string; readonly sql: string }
   | { readonly type: 'waiting'; readonly instance: string; readonly what: string; readonly elapsedMs: number; readonly limitMs: number };
 
+/** One router call during a step: a switchover waits at most this for its router. */
+const ROUTER_STEP_TIMEOUT_MS = 2000;
+
 export interface OperateContext {
   readonly spec: ClusterSpec;
   readonly admin: Login;
   readonly replication: Login;
   readonly timeouts: Timeouts;
-  readonly ports: ServerPorts;
+  /** `router`: for plan steps on a router (a switchover through HAProxy). */
+  readonly ports: ServerPorts & { readonly router?: RouterPort };
   readonly onEvent: (e: OperateEvent) => void;
   /** How long a verification waits for the server to show the change (threads connecting). */
   readonly verifyTimeoutMs?: number;
@@ -175,6 +180,20 @@ export async function runAction(a: Action, ctx: OperateContext): Promise<void> {
       });
       // Back to GTID positioning and its own delay (nothing is left in the relay log to lose).
       await runStatements(ctx, a.instance, [stopSqlThread(v), resumeGtidPositioning(v, delay)]);
+      return;
+    }
+    case 'route': {
+      const router = ctx.ports.router;
+      if (!router) throw new StepFailed(`${a.router.kind} ${a.router.address}: no router adapter in this process`);
+      const change = { backend: a.backend, server: a.instance, to: a.to, shutdownSessions: a.shutdownSessions, why: '' };
+      ctx.onEvent({ type: 'statement', instance: a.instance, sql: `-- ${a.router.kind} ${a.router.address}: set server ${a.backend}/${a.instance} state ${a.to}${a.shutdownSessions ? ' (sessions shut down)' : ''}` });
+      try {
+        await router.apply(a.router, change, ROUTER_STEP_TIMEOUT_MS);
+        const now = (await router.read(a.router, [a.backend], ROUTER_STEP_TIMEOUT_MS)).find((x) => x.server === a.instance);
+        if (now?.admin !== a.to) throw new Error(`read back: ${a.backend}/${a.instance} is ${now?.admin ?? 'missing'}, not ${a.to}`);
+      } catch (e) {
+        throw new StepFailed((e as Error).message.split('\n')[0] ?? 'router step failed');
+      }
       return;
     }
     case 'promote': {

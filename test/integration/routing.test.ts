@@ -148,4 +148,36 @@ describe('routing through a real HAProxy', () => {
     await waitFor('RoutingStale cleared', () => condition('RoutingStale'), (c) => c?.status === false, 10_000);
     expect(await writerServerId()).toBe(Number(to.slice(-1)));
   });
+
+  it('a switchover takes writes away from the old primary first (its sessions cut), then routes the new one', async () => {
+    const from = (await remoteHead()).slice(-5);
+    // The one the last test killed comes back first and rejoins; the switchover goes to a replica that follows.
+    const state = async () => Promise.all(fleet.names.map(async (n) => (n === from ? 'primary' : await fleet.replication(n).catch(() => 'down'))));
+    for (const [n, st] of (await state()).map((x, i) => [fleet.names[i], x] as const)) if (st === 'down') expect((await fleet.run('sandbox', 'start', n as string)).code).toBe(0);
+    await waitFor(`every replica following ${from}`, state, (xs) => xs.every((x) => x === 'primary' || x === `${from} IO Yes SQL Yes`), 30_000);
+    const to = fleet.names.find((n) => n !== from) as string;
+    // An application's session through the writer frontend, open on the old primary.
+    const app = await mysql.createConnection({ host: FRONT, port: 3306, user: 'topogit', password: TEST_PASSWORD });
+    const [before] = (await app.query('SELECT @@server_id AS id')) as unknown as [{ id: number }[]];
+    expect(Number(before[0]?.id)).toBe(Number(from.slice(-1)));
+    let appError = '';
+    app.on('error', (e: Error) => (appError = e.message));
+    const r = await fleet.run('switchover', 'shop', '--to', to, '--yes');
+    expect(r.code, r.err + r.out).toBe(0);
+    // The router steps are in the plan it ran, around the servers' own steps.
+    const lines = r.out.split('\n');
+    const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
+    expect(at(new RegExp(`mysql_rw/${from} -> maint, sessions shut down`))).toBeGreaterThanOrEqual(0);
+    expect(at(new RegExp(`mysql_rw/${from} -> maint`))).toBeLessThan(at(new RegExp(`${from} read_only OFF -> ON`)));
+    expect(at(new RegExp(`mysql_rw/${to} -> ready`))).toBeGreaterThan(at(new RegExp(`${to} promote`)));
+    expect(await writer()).toBe(fleet.names.map((n) => `${n} ${n === to ? 'ready' : 'maint'}`).join(', '));
+    expect(await writerServerId()).toBe(Number(to.slice(-1)));
+    // The old session was cut: it cannot write to the old primary any more.
+    await expect(app.query('SELECT 1')).rejects.toThrow();
+    expect(appError === '' || /closed|lost|ECONNRESET|PROTOCOL_CONNECTION_LOST/i.test(appError)).toBe(true);
+    app.destroy();
+    // The operator commits what the switchover wrote, as the README says.
+    await fleet.git(['commit', '-qam', `switchover to ${to}`]);
+    await fleet.git(['push', '-q']);
+  });
 });

@@ -225,6 +225,7 @@ function actions(host: string): Record<Action['kind'], Action[]> {
       { kind: 'drain-relay-log', instance: 'db002', timeoutSeconds: 30, wait: false },
     ],
     undelay: [{ kind: 'undelay', instance: 'db002', timeoutSeconds: 30 }],
+    route: [{ kind: 'route', instance: 'db001', router: { kind: 'haproxy', address: '127.0.0.1:9999', writer: 'rw' }, backend: 'rw', to: 'maint', shutdownSessions: true }],
   };
 }
 
@@ -248,7 +249,7 @@ describe('statements for every action, with hostile hosts, users and passwords',
       for (const list of Object.values(actions(h))) {
         for (const action of list) {
           const statements = statementsFor(action, v, repl);
-          if (action.kind === 'wait-caught-up') expect(statements).toEqual([]);
+          if (action.kind === 'wait-caught-up' || action.kind === 'route') expect(statements).toEqual([]); // not SQL: a wait, a router call
           else expect(statements.length).toBeGreaterThan(0);
           for (const s of statements) {
             checkBound(s, [h, pw]);
@@ -272,7 +273,8 @@ describe('statements for every action, with hostile hosts, users and passwords',
           // What a plan shows: the same statements, the password never known, never shown.
           const shown = displayAction(action, `${v.major}.${v.minor}.${v.patch}`, v.flavor === 'mariadb' ? 'MariaDB' : '', h);
           expect(shown.join('\n')).not.toContain(pw);
-          if (action.kind !== 'wait-caught-up') {
+          if (action.kind === 'route') expect(shown).toEqual(['-- haproxy 127.0.0.1:9999: set server rw/db001 state maint; shutdown sessions server rw/db001']);
+          else if (action.kind !== 'wait-caught-up') {
             expect(shown).toEqual(statementsFor(action, v, { user: h, password: '' }).map(displaySql));
             for (const line of shown) expect(line).not.toMatch(/[\r\n]/);
           }

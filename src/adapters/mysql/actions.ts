@@ -34,6 +34,9 @@ export function statementsFor(action: Action, v: ServerVersion, repl: Login): St
     case 'undelay':
       // The rest depends on where the applier stopped: the executor reads it after these.
       return [stopIoThread(v), stopSqlThread(v)];
+    case 'route':
+      // Not a statement: the router's runtime API (the executor's router port).
+      return [];
   }
 }
 
@@ -41,6 +44,10 @@ export function statementsFor(action: Action, v: ServerVersion, repl: Login): St
 export function displayAction(action: Action, version: string, flavorHint: string, replUser: string): string[] {
   if (action.kind === 'wait-caught-up') {
     return [`-- wait up to ${action.timeoutSeconds}s until ${action.instance} has executed every GTID ${action.target} has`];
+  }
+  if (action.kind === 'route') {
+    const server = `${action.backend}/${action.instance}`;
+    return [`-- ${action.router.kind} ${action.router.address}: set server ${server} state ${action.to}${action.shutdownSessions ? `; shutdown sessions server ${server}` : ''}`];
   }
   const v = parseVersion(version, flavorHint);
   // The password is never known here: a placeholder goes in and is masked on the way out.
