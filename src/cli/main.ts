@@ -6,6 +6,7 @@ import { int, loadValid, type Io } from './shared.js';
 import { registerPlanCommands } from './plan-commands.js';
 import { registerFailoverCommands } from './failover-commands.js';
 import { registerMaintenanceCommand } from './maintenance-command.js';
+import { registerRoutesCommand } from './routes-command.js';
 import { registerWatchCommand } from './watch-command.js';
 import { isTopogitError, TopogitError } from '../core/errors.js';
 import { topogitPaths } from '../adapters/paths.js';
@@ -205,6 +206,7 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
   registerPlanCommands(program, { io, setCode, timeouts, concurrency });
   registerFailoverCommands(program, { io, setCode, timeouts });
   registerMaintenanceCommand(program, { io });
+  registerRoutesCommand(program, { io });
   registerWatchCommand(program, { io, setCode, timeouts });
   return program;
 }

@@ -19,9 +19,10 @@ export const int = (name: string, min: number, max: number) => (v: string) => {
 };
 
 /** Loads and validates; any issue stops the command before a server is touched. */
-export async function loadValid(files: string[], io: Io, cluster?: string): Promise<ClusterSpec[]> {
+/** `checkCredentials: false`: a command that never connects (e.g. `routes`) does not need the passwords. */
+export async function loadValid(files: string[], io: Io, cluster?: string, o: { checkCredentials?: boolean } = {}): Promise<ClusterSpec[]> {
   const { loadTopologies, formatIssue } = await import('../config/load.js');
-  const { specs, issues } = await loadTopologies(files, { env: io.env, cwd: io.cwd });
+  const { specs, issues } = await loadTopologies(files, { env: io.env, cwd: io.cwd, ...(o.checkCredentials === false ? { checkCredentials: false } : {}) });
   if (issues.length > 0) {
     for (const i of issues) io.err(formatIssue(i) + '\n');
     throw new TopogitError('TOPOGIT_CONFIG_INVALID', `${issues.length} problem${issues.length === 1 ? '' : 's'} in the topology files; nothing was probed`, 'fix them (topogit validate) and run again');
