@@ -110,7 +110,9 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
       const gathered = await gather(specs, { env: io.env, timeouts: timeouts(), concurrency: concurrency(), probe, states });
       const [{ readOnlyBypass }, { openSession }, { resolveCredentials }] = await Promise.all([import('../engine/audit.js'), import('../adapters/mysql/session.js'), config()]);
       const bypass = await readOnlyBypass(gathered, (x) => resolveCredentials(x.spec, io.env).admin, openSession, timeouts());
-      const observations = gathered.map((x) => (bypass.has(x.spec.cluster) ? { ...x, report: { ...x.report, readOnlyBypass: bypass.get(x.spec.cluster) ?? [] } } : x));
+      const audited = gathered.map((x) => (bypass.has(x.spec.cluster) ? { ...x, report: { ...x.report, readOnlyBypass: bypass.get(x.spec.cluster) ?? [] } } : x));
+      const { routerStatus } = await import('../engine/route.js');
+      const observations = await Promise.all(audited.map(async (x) => (x.spec.routing?.length ? { ...x, report: { ...x.report, routers: await routerStatus(x.spec, x.probes) } } : x)));
       io.out(o.json ? JSON.stringify(statusJson(observations, new Date()), null, 2) + '\n' : renderStatusText(observations));
       // Failure shapes and a cluster not ready to fail over are shown, not counted: the exit code is the instances' health.
       setCode(observations.every((x) => x.view.healthy && x.view.inSync) ? 0 : 2);

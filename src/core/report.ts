@@ -13,6 +13,16 @@ export interface ClusterReport {
   /** MariaDB: accounts other than topogit's that can write through read_only (SUPER or READ ONLY
    *  ADMIN), as `status` audits them; absent when not audited. */
   readonly readOnlyBypass?: readonly string[];
+  /** The file's routers as `status` read them (nothing changed); absent without a routing section. */
+  readonly routers?: readonly RouterStatus[];
+}
+
+export interface RouterStatus {
+  /** e.g. `haproxy 127.0.0.1:9999`. */
+  readonly router: string;
+  readonly inStep: boolean;
+  /** Why not: what would change, the router unreachable, a backend or server missing, or why it was not checked. */
+  readonly detail: string;
 }
 
 /** The readiness as `status --json` and `/api/clusters` show it: candidate null when there is none. */

@@ -52,6 +52,7 @@ export function statusJson(
       shapes: report.shapes,
       failover: readinessJson(report.failover),
       readOnlyBypass: report.readOnlyBypass ?? null,
+      routers: report.routers ?? null,
       instances: v.instances.map((i) => {
         const p = probes.get(i.name);
         return { ...i, maintenance: i.maintenance ?? null, state: p?.ok ? p.state : null, errorCode: p && !p.ok ? p.code : null };

@@ -2,7 +2,9 @@
 // decides (routerChanges: writes leave every wrong server before the primary is enabled), read
 // back and check. Routers are independent and handled in parallel; one that cannot be reached is
 // reported, never thrown: a failover or a pass goes on without it and tries again later.
-import { routerChanges, routerProblems, type RoutedInstance, type RouterChange, type RouterSpec } from '../core/routing.js';
+import { endpointOfRouter, routedInstances, routerChanges, routerProblems, type RoutedInstance, type RouterChange, type RouterSpec } from '../core/routing.js';
+import type { ClusterSpec, ProbeResult } from '../core/model.js';
+import type { RouterStatus } from '../core/report.js';
 import type { RouterPort } from '../core/ports.js';
 
 export interface RouterOutcome {
@@ -56,4 +58,14 @@ async function syncOne(r: RouterSpec, instances: readonly string[], live: readon
 
 export function describeChange(c: RouterChange): string {
   return `${c.backend}/${c.server} ${c.to}${c.shutdownSessions ? ' (sessions shut down)' : ''}`;
+}
+
+/** What `status` shows of the routers: read, compared with the live tree, nothing changed. */
+export async function routerStatus(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>, timeoutMs = 1000): Promise<RouterStatus[]> {
+  const routers = spec.routing ?? [];
+  const live = routedInstances(spec, probes, spec.failover.maxLagSeconds);
+  if (!live.ok) return routers.map((r) => ({ router: endpointOfRouter(r), inStep: false, detail: `not checked: ${live.why}` }));
+  const { haproxyRouter } = await import('../adapters/haproxy.js');
+  const outcomes = await syncRouters(routers, spec.instances.map((i) => i.name), live.instances, haproxyRouter, { timeoutMs, dryRun: true });
+  return outcomes.map((o) => ({ router: endpointOfRouter(o.router), inStep: o.inStep, detail: o.error ?? '' }));
 }

@@ -5,7 +5,7 @@
 // server (router drift) is corrected; a router down during a failover leaves RoutingStale, then is
 // put in step when it is back.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
@@ -108,6 +108,24 @@ describe('routing through a real HAProxy', () => {
     expect(await writer()).toBe('db001 ready, db002 maint, db003 maint');
     expect(await reader()).toBe('db001 maint, db002 ready, db003 ready');
     expect(await writerServerId()).toBe(1);
+    // `status` reads the router too (and changes nothing).
+    const st = await fleet.run('status');
+    expect(st.out).toContain(`router haproxy ${address()}: in step`);
+    const json = JSON.parse((await fleet.run('status', '--json')).out) as { clusters: { routers: { router: string; inStep: boolean }[] }[] };
+    expect(json.clusters[0]?.routers).toEqual([{ router: `haproxy ${address()}`, inStep: true, detail: '' }]);
+    // A backend name the router does not have is reported clearly (and a malformed address never validates).
+    const text = await readFile(path.join(fleet.dir, 'topologies', 'shop.yaml'), 'utf8');
+    await writeFile(path.join(fleet.dir, 'bad.yaml'), text.replace('writer: mysql_rw', 'writer: mysql_nope'));
+    const bad = await fleet.run('status', '-f', 'bad.yaml');
+    expect(bad.out).toContain(`! router haproxy ${address()}: not in step: haproxy ${address()}: backend mysql_nope does not exist`);
+    await writeFile(path.join(fleet.dir, 'bad.yaml'), text.replace(`haproxy: ${address()}`, 'haproxy: not an address'));
+    const invalid = await fleet.run('validate', 'bad.yaml');
+    expect(invalid.code).not.toBe(0);
+    expect(invalid.err).toMatch(/routing/);
+    await rm(path.join(fleet.dir, 'bad.yaml'));
+    // `topogit routes` prints backends that agree with the file.
+    const routes = await fleet.run('routes', 'shop');
+    expect(routes.out).toMatch(/backend mysql_rw\n {4}mode tcp\n {4}balance first\n {4}server db001 127\.0\.0\.221:3306\n {4}server db002 127\.0\.0\.222:3306 disabled/);
   });
 
   it('SIGKILL of db001: the writer backend sends to the new primary alone, and an application reaches it', async () => {
