@@ -87,6 +87,18 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
     ports.faultPoint(phase);
   };
   const note = (text: string): readonly string[] => [...(state.journal?.notes ?? []), text];
+  // postFailover hooks run once per run, beside the repoint and the write-back; finish awaits them.
+  let postHooks: Promise<string[]> | undefined;
+  const startPostHooks = (failed: string, newPrimary: string): Promise<string[]> =>
+    (postHooks ??= (async () => {
+      const out: string[] = [];
+      for (const command of spec.failover.hooks.postFailover) {
+        const r = await ports.runHook(command, hookEnv(spec, failed, newPrimary));
+        req.onEvent({ type: 'hook', phase: 'postFailover', command, code: r.code, output: r.output });
+        if (r.code !== 0) out.push(`postFailover hook ${command} exited ${r.code}`);
+      }
+      return out;
+    })());
   // Lost the lease mid-way: stop before the next change; the journal lets the daemon that holds
   // it now finish. (Checked before acting, never between an action and its journal entry.)
   // The candidate died while being caught up or promoted: the next decision chooses another one.
@@ -215,6 +227,8 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
           if (!ok) break;
           await mark('promoted', `${step.candidate} is writable and replicates from nobody`);
           writableAt = ports.now();
+          // Hooks (a DNS change, a proxy) never wait for the repoint or Git; with routers, after them.
+          if ((spec.routing?.length ?? 0) === 0) void startPostHooks(journal().failedPrimary, step.candidate);
           break;
         }
         case 'route': {
@@ -225,6 +239,7 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
           const done = outcomes.filter((x) => x.inStep).map((x) => `${endpointOfRouter(x.router)} ${x.router.writer} -> ${step.newPrimary}`);
           let notes = state.journal?.notes ?? [];
           for (const x of stale) notes = [...notes, `router ${endpointOfRouter(x.router)} not in step (${x.error ?? 'unknown'}): the daemon retries it every pass (RoutingStale)`];
+          void startPostHooks(journal().failedPrimary, step.newPrimary);
           await mark('routed', done.length > 0 ? `writer backends send to ${step.newPrimary}: ${done.join('; ')}${stale.length ? `; ${stale.length} router(s) not in step` : ''}` : `no router in step yet (${stale.map((x) => x.error).join('; ')})`, { notes });
           continue;
         }
@@ -277,12 +292,8 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
             lastFailover: final,
             formerPrimaries: [...s.formerPrimaries.filter((f) => f.name !== j.failedPrimary), { name: j.failedPrimary, failoverId: j.id, newPrimary: step.newPrimary }],
           }));
-          const notes = [...(j.notes ?? [])];
-          for (const command of spec.failover.hooks.postFailover) {
-            const r = await ports.runHook(command, hookEnv(spec, j.failedPrimary, step.newPrimary));
-            req.onEvent({ type: 'hook', phase: 'postFailover', command, code: r.code, output: r.output });
-            if (r.code !== 0) notes.push(`postFailover hook ${command} exited ${r.code}`);
-          }
+          // Started as soon as the applications could follow (a resumed failover starts them here).
+          const notes = [...(j.notes ?? []), ...(await startPostHooks(j.failedPrimary, step.newPrimary))];
           return {
             kind: 'done',
             record: final,

@@ -57,6 +57,20 @@ describe('failover engine', () => {
     expect(Object.fromEntries(c.backends.get('rw') ?? [])).toEqual({ db001: 'maint', db002: 'ready', db003: 'maint' });
   });
 
+  it('postFailover hooks start once the applications can follow, never after Git: beside the repoint and the write-back', async () => {
+    const s: ClusterSpec = { ...ROUTED, failover: { ...ROUTED.failover, hooks: { preFailover: [], postFailover: ['./post.sh'] } } };
+    const c = fakeCluster(s);
+    const seen: string[] = [];
+    c.hook = (command, env) => {
+      seen.push(`${command} after ${c.phases[c.phases.length - 1]} (${c.writeBacks.length} write-backs) new primary ${env.TOPOGIT_NEW_PRIMARY}`);
+      return { code: 0, output: '' };
+    };
+    c.kill('db001');
+    const { outcome } = await run(c, s);
+    expect(outcome.kind).toBe('done');
+    expect(seen).toEqual(['./post.sh after promoted (0 write-backs) new primary db002']);
+  });
+
   it('a router that cannot be reached does not stop the failover: noted, left for the passes that follow', async () => {
     const c = fakeCluster(ROUTED);
     c.routerUp = false;
