@@ -30,6 +30,11 @@ export async function failoverPorts(cwd: string, env: NodeJS.ProcessEnv): Promis
   };
 }
 
+/** Hooks run from `cwd` with the minimal environment (a switchover's hooks, outside a failover). */
+export function hookRunner(cwd: string, env: NodeJS.ProcessEnv): (command: string, hookEnv: Record<string, string>, timeoutMs?: number) => Promise<HookResult> {
+  return (command, hookEnv, timeoutMs) => runHook(command, hookEnv, cwd, env, timeoutMs);
+}
+
 const HOOK_PASSTHROUGH = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
 
 /** Runs a hook with `sh -c` in the repository with a minimal environment plus its TOPOGIT_* variables, bounded to 30 s. */

@@ -242,5 +242,7 @@ function renderEvent(e: ApplyEvent): string {
       return `  ✓ ${e.step.id}. done and verified in ${e.ms} ms\n`;
     case 'step-failed':
       return `  ✗ ${e.step.id}. failed: ${e.error}\n`;
+    case 'hook':
+      return `  ${e.phase} hook ${e.command} exited ${e.code}${e.output ? `: ${e.output.split('\n')[0]}` : ''}\n`;
   }
 }

@@ -84,15 +84,15 @@ export function assertUnchanged(shown: readonly Observation[], now: readonly Obs
 
 /** Runs one cluster's plan with the real adapters, reporting each step through onEvent. */
 export async function runPlan(plan: ClusterPlan, spec: ClusterSpec, c: ChangeContext, onEvent: (e: ApplyEvent) => void): Promise<ApplyReport> {
-  const [{ probe }, { openSession }, { haproxyRouter }] = await Promise.all([import('../adapters/mysql/probe.js'), import('../adapters/mysql/session.js'), import('../adapters/haproxy.js')]);
+  const [{ probe }, { openSession }, { haproxyRouter }, { hookRunner }] = await Promise.all([import('../adapters/mysql/probe.js'), import('../adapters/mysql/session.js'), import('../adapters/haproxy.js'), import('../adapters/ports.js')]);
   const creds = resolveCredentials(spec, c.env);
   return applyPlan(plan, {
     spec,
     admin: creds.admin,
     replication: creds.replication,
     timeouts: c.timeouts,
-    // The router port rides along for plans with router steps (a switchover through HAProxy).
-    ports: { open: openSession, probe, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), now: () => Date.now(), router: haproxyRouter },
+    // The router port and the hooks ride along for a switchover (through HAProxy, with the failover hooks).
+    ports: { open: openSession, probe, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), now: () => Date.now(), router: haproxyRouter, runHook: hookRunner(c.cwd, c.env) },
     onEvent,
   });
 }

@@ -2,7 +2,7 @@
 // verifies on a fresh probe that the server shows it; every wait is bounded and reports progress.
 // apply, failover, reconcile and switchover change servers only through here.
 import { canReplicateFrom, hasAll } from '../core/errant.js';
-import type { RouterPort } from '../core/ports.js';
+import type { FailoverPorts, RouterPort } from '../core/ports.js';
 import type { Action } from '../core/plan.js';
 import type { ClusterSpec, Endpoint, GtidState, InstanceState, ProbeResult } from '../core/model.js';
 import { endpointKey } from '../core/model.js';
@@ -25,7 +25,7 @@ export interface OperateContext {
   readonly replication: Login;
   readonly timeouts: Timeouts;
   /** `router`: for plan steps on a router (a switchover through HAProxy). */
-  readonly ports: ServerPorts & { readonly router?: RouterPort };
+  readonly ports: ServerPorts & { readonly router?: RouterPort; readonly runHook?: FailoverPorts['runHook'] };
   readonly onEvent: (e: OperateEvent) => void;
   /** How long a verification waits for the server to show the change (threads connecting). */
   readonly verifyTimeoutMs?: number;

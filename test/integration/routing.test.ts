@@ -79,10 +79,11 @@ describe('routing through a real HAProxy', () => {
     haproxy = await startRouter('db001');
     await fleet.commitToRemote({
       message: 'shop with routing',
-      ignore: ['haproxy/'],
+      ignore: ['haproxy/', 'hook-pre.env', 'hook-post.env'],
       prepare: async () => {
         const f = path.join(fleet.dir, 'topologies', 'shop.yaml');
-        const text = withFailover(await readFile(f, 'utf8'), '  auto: true\n  blockSeconds: 0\n  detection: { intervalMs: 500 }\n');
+        const hooks = '  hooks:\n    preFailover: ["env | grep ^TOPOGIT_ | sort > hook-pre.env"]\n    postFailover: ["env | grep ^TOPOGIT_ | sort > hook-post.env"]\n';
+        const text = withFailover(await readFile(f, 'utf8'), `  auto: true\n  blockSeconds: 0\n  detection: { intervalMs: 500 }\n${hooks}`);
         await writeFile(f, `${text}routing:\n  - haproxy: ${address()}\n    writer: mysql_rw\n    reader: mysql_ro\n`);
       },
     });
@@ -190,6 +191,13 @@ describe('routing through a real HAProxy', () => {
     expect(at(new RegExp(`mysql_rw/${to} -> ready`))).toBeGreaterThan(at(new RegExp(`${to} promote`)));
     expect(await writer()).toBe(fleet.names.map((n) => `${n} ${n === to ? 'ready' : 'maint'}`).join(', '));
     expect(await writerServerId()).toBe(Number(to.slice(-1)));
+    // The switchover ran the failover hooks, as a failover does.
+    for (const f of ['hook-pre.env', 'hook-post.env']) {
+      const env = await readFile(path.join(fleet.dir, f), 'utf8');
+      expect(env, f).toContain(`TOPOGIT_FAILED_PRIMARY=${from}\n`);
+      expect(env, f).toContain(`TOPOGIT_NEW_PRIMARY=${to}\n`);
+    }
+    expect(r.out).toMatch(/preFailover hook .* exited 0/);
     // The old session was cut: it cannot write to the old primary any more.
     await expect(app.query('SELECT 1')).rejects.toThrow();
     expect(appError === '' || /closed|lost|ECONNRESET|PROTOCOL_CONNECTION_LOST/i.test(appError)).toBe(true);
