@@ -2,8 +2,8 @@
 // in front of the sandbox's servers, and the runtime API that topogit drives them through. No
 // health checks: which server takes connections is topogit's decision, made through the runtime API.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { haproxyVersion } from '../haproxy.js';
 import { which } from './binaries.js';
@@ -33,6 +33,11 @@ export interface HaproxyOptions {
   readonly binary?: string;
   /** How long the runtime API may take to answer after the start; default 10 s. */
   readonly startTimeoutMs?: number;
+  /**
+   * Outlive this process (the sandbox's router): spawned in its own process group, its output
+   * appended to `<dir>/haproxy.log`, not waited for. Stop it with stopHaproxy(dir) from any process.
+   */
+  readonly detached?: boolean;
 }
 
 export interface RunningHaproxy {
@@ -92,8 +97,9 @@ export function haproxyConfig(o: HaproxyOptions): string {
 }
 
 /**
- * Starts HAProxy in the foreground as a child of this process and returns once its runtime API
- * answers; throws (having stopped it) when it exits first or does not answer in time.
+ * Starts HAProxy in the foreground (`-db`) as a child of this process, or detached from it
+ * (`detached`), and returns once its runtime API answers; throws (having stopped it) when it exits
+ * first or does not answer in time.
  */
 export async function startHaproxy(o: HaproxyOptions): Promise<RunningHaproxy> {
   const binary = o.binary ?? findHaproxy();
@@ -101,16 +107,31 @@ export async function startHaproxy(o: HaproxyOptions): Promise<RunningHaproxy> {
   await mkdir(o.dir, { recursive: true });
   const configFile = path.join(o.dir, 'haproxy.cfg');
   const pidFile = path.join(o.dir, 'haproxy.pid');
+  const logFile = path.join(o.dir, 'haproxy.log');
   await writeFile(configFile, haproxyConfig(o));
   if ('path' in o.runtime) await rm(o.runtime.path, { force: true });
 
   // -db: foreground, no daemon, no master; HAProxy writes no pid file then, so it is written here.
-  const child = spawn(binary, ['-db', '-f', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d: string) => {
-    stderr = (stderr + d).slice(-8000);
-  });
+  let child;
+  if (o.detached) {
+    // Its own process group (a Ctrl-C of the CLI does not reach it) and a log file rather than
+    // pipes to a process that is about to exit.
+    const fd = openSync(logFile, 'a');
+    try {
+      child = spawn(binary, ['-db', '-f', configFile], { detached: true, stdio: ['ignore', fd, fd] });
+    } finally {
+      closeSync(fd);
+    }
+    child.unref();
+  } else {
+    child = spawn(binary, ['-db', '-f', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (d: string) => {
+      stderr = (stderr + d).slice(-8000);
+    });
+  }
+  const output = async () => (o.detached ? (await readFile(logFile, 'utf8').catch(() => '')).slice(-8000) : stderr);
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   const exited = new Promise<void>((resolve) => {
     child.once('exit', (code, signal) => {
@@ -131,7 +152,10 @@ export async function startHaproxy(o: HaproxyOptions): Promise<RunningHaproxy> {
 
   const address = runtimeAddress(o.runtime);
   const deadline = Date.now() + (o.startTimeoutMs ?? 10_000);
-  const lastLines = () => stderr.trim().split('\n').filter((l) => /ALERT|WARNING|error/i.test(l)).slice(-3).join(' | ') || stderr.trim().split('\n').slice(-1)[0] || 'no output';
+  const lastLines = async () => {
+    const text = (await output()).trim();
+    return text.split('\n').filter((l) => /ALERT|WARNING|error/i.test(l)).slice(-3).join(' | ') || text.split('\n').slice(-1)[0] || 'no output';
+  };
   let lastError = '';
   for (;;) {
     const outcome = await Promise.race([
@@ -145,17 +169,67 @@ export async function startHaproxy(o: HaproxyOptions): Promise<RunningHaproxy> {
     if (outcome.kind === 'spawn') throw new Error(`haproxy: cannot run ${binary}: ${outcome.e.message}`);
     if (outcome.kind === 'exit') {
       const how = exit?.signal ? `signal ${exit.signal}` : `code ${exit?.code}`;
-      throw new Error(`haproxy exited while starting (${how}): ${lastLines()} (config ${configFile})`);
+      throw new Error(`haproxy exited while starting (${how}): ${await lastLines()} (config ${configFile})`);
     }
     if (outcome.kind === 'up') break;
     lastError = outcome.e.message;
     if (Date.now() >= deadline) {
       await stop();
-      throw new Error(`haproxy did not answer on its runtime API within ${o.startTimeoutMs ?? 10_000} ms: ${lastError}; ${lastLines()}`);
+      throw new Error(`haproxy did not answer on its runtime API within ${o.startTimeoutMs ?? 10_000} ms: ${lastError}; ${await lastLines()}`);
     }
     await new Promise((r) => setTimeout(r, 50)); // poll interval while it starts
   }
   const pid = child.pid!;
   await writeFile(pidFile, `${pid}\n`);
   return { pid, address, configFile, stop };
+}
+
+/**
+ * The pid of the HAProxy startHaproxy started in `dir`, if it still runs: read from the pid file
+ * and checked against the process's command line (its config file), so that a stale pid file
+ * naming a pid the OS has since given to another process is never taken for it.
+ */
+export async function haproxyPid(dir: string): Promise<number | undefined> {
+  const pid = Number((await readFile(path.join(dir, 'haproxy.pid'), 'utf8').catch(() => '')).trim());
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+  if (!cmdline.includes(path.join(dir, 'haproxy.cfg'))) return undefined;
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  if (/\) Z /.test(stat)) return undefined; // exited, not yet reaped by its parent
+  return pid;
+}
+
+/**
+ * Stops the HAProxy startHaproxy started in `dir`, from any process: SIGTERM (a hard stop:
+ * sessions are cut), SIGKILL when it has not exited within `deadlineMs`. Returns its pid, or
+ * undefined when none was running; throws when it survives SIGKILL too.
+ */
+export async function stopHaproxy(dir: string, deadlineMs = 5000): Promise<number | undefined> {
+  const pid = await haproxyPid(dir);
+  if (pid === undefined) return undefined;
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      /* already gone */
+    }
+  };
+  // Gone: no such process, or a zombie. (Not the command line: an exiting process's reads empty
+  // while it still holds its ports.)
+  const gone = async (ms: number): Promise<boolean> => {
+    const until = Date.now() + ms;
+    for (;;) {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+      if (stat === '' || /\) Z /.test(stat)) return true;
+      if (Date.now() >= until) return false;
+      await new Promise((r) => setTimeout(r, 20)); // poll interval while it exits
+    }
+  };
+  signal('SIGTERM');
+  if (!(await gone(deadlineMs))) {
+    signal('SIGKILL');
+    if (!(await gone(5000))) throw new Error(`haproxy pid ${pid} (${dir}) did not exit after SIGTERM and SIGKILL`);
+  }
+  await rm(path.join(dir, 'haproxy.pid'), { force: true });
+  return pid;
 }
