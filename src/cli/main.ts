@@ -160,32 +160,38 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('-c, --cluster <name>', 'cluster name', 'sandbox')
     .option('--base-ip <octet>', 'first address is 127.0.0.<octet>', int('--base-ip', 2, 254), 11)
     .option('--topologies <dir>', 'where the topology file is written', 'topologies')
-    .action(async (o: { instances: number; cluster: string; baseIp: number; topologies: string }) => {
-      const { sandboxUp } = await sandboxMod();
-      const r = await sandboxUp(await ctx(), { cluster: o.cluster, instances: o.instances, baseOctet: o.baseIp, topologiesDir: path.resolve(io.cwd, o.topologies) });
+    .addOption(new Option('--router <kind>', 'also start a router on the next loopback address (writes :3306, reads :3307, runtime API :9999) and declare it in the file').choices(['haproxy']))
+    .action(async (o: { instances: number; cluster: string; baseIp: number; topologies: string; router?: 'haproxy' }) => {
+      const { sandboxUp, describeRouter } = await sandboxMod();
+      const r = await sandboxUp(await ctx(), { cluster: o.cluster, instances: o.instances, baseOctet: o.baseIp, topologiesDir: path.resolve(io.cwd, o.topologies), ...(o.router ? { router: o.router } : {}) });
       for (const i of r.state.instances) io.out(`${i.name}  ${i.host}:${i.port}  ${i === r.state.instances[0] ? 'primary' : 'replica'}\n`);
+      if (r.router) io.out(`${describeRouter(r.router.spec)}, pid ${r.router.pid}\n`);
       io.out(`sandbox ${o.cluster}: ${r.state.instances.length} ${r.state.flavor} ${r.state.version} servers up in ${(r.ms / 1000).toFixed(1)} s; wrote ${path.relative(io.cwd, r.topologyFile)}\n`);
+      if (r.router) io.out(`applications write through ${r.router.spec.writer.host}:${r.router.spec.writer.port}\n`);
     });
   sandbox
     .command('down')
-    .description('stop every server of the sandbox and remove its files and topology file')
+    .description('stop every server of the sandbox (and its router) and remove its files and topology file')
     .option('-c, --cluster <name>', 'cluster name (default: the only sandbox)')
     .option('--topologies <dir>', 'where the topology file was written', 'topologies')
     .action(async (o: { cluster?: string; topologies: string }) => {
       const { pickCluster, sandboxDown } = await sandboxMod();
       const cluster = await pickCluster(await ctx(), o.cluster);
-      const n = await sandboxDown(await ctx(), cluster, path.resolve(io.cwd, o.topologies));
-      io.out(`sandbox ${cluster}: stopped ${n} servers, removed its files\n`);
+      const r = await sandboxDown(await ctx(), cluster, path.resolve(io.cwd, o.topologies));
+      io.out(`sandbox ${cluster}: stopped ${r.servers} servers${r.router !== undefined ? ` and haproxy (pid ${r.router})` : ''}, removed its files\n`);
     });
   sandbox
     .command('ls')
-    .description('list the sandbox instances and whether they run')
+    .description('list the sandbox instances (and its router) and whether they run')
     .option('-c, --cluster <name>', 'cluster name (default: the only sandbox)')
     .action(async (o: { cluster?: string }) => {
-      const { pickCluster, sandboxList } = await sandboxMod();
-      for (const r of await sandboxList(await ctx(), await pickCluster(await ctx(), o.cluster))) {
+      const { pickCluster, sandboxList, sandboxRouter, describeRouter } = await sandboxMod();
+      const cluster = await pickCluster(await ctx(), o.cluster);
+      for (const r of await sandboxList(await ctx(), cluster)) {
         io.out(`${r.instance.name}  ${r.instance.host}:${r.instance.port}  ${r.pid ? `running pid ${r.pid}${r.frozen ? ' (frozen)' : ''}` : 'not running'}\n`);
       }
+      const router = await sandboxRouter(await ctx(), cluster);
+      if (router) io.out(`${describeRouter(router.router)}, ${router.pid ? `running pid ${router.pid}` : 'not running'}\n`);
     });
   const faults: [Fault, string][] = [
     ['kill', 'SIGKILL the server (a crash)'],

@@ -37,6 +37,18 @@ export interface SandboxState {
   readonly backend?: 'local' | 'docker';
   /** Docker backend only: instance name -> container id. */
   readonly containers?: Record<string, string>;
+  /** `sandbox up --router haproxy`: the HAProxy in front of the servers (its pid is in `<dir>/haproxy.pid`). */
+  readonly router?: SandboxRouter;
+}
+
+export interface SandboxRouter {
+  readonly kind: 'haproxy';
+  /** Its config, pid file and log. */
+  readonly dir: string;
+  /** The runtime API, `host:port`. */
+  readonly runtime: string;
+  readonly writer: { readonly host: string; readonly port: number; readonly backend: string };
+  readonly reader: { readonly host: string; readonly port: number; readonly backend: string };
 }
 
 export const paths = (i: SandboxInstance) => ({

@@ -7,7 +7,8 @@ import { renderTopology } from '../../config/render.js';
 import { topogitPaths } from '../paths.js';
 import { DEFAULT_ADMIN_USER, DEFAULT_REPLICATION_USER } from '../../config/defaults.js';
 import { findServerBinary, INSTALL_HINT, type ServerBinary } from './binaries.js';
-import { paths, randomPassword, startProcess, upLocal, type SandboxInstance, type SandboxState } from './local.js';
+import { findHaproxy, startHaproxy, stopHaproxy, haproxyPid } from './haproxy.js';
+import { canBind, paths, randomPassword, startProcess, upLocal, type SandboxInstance, type SandboxRouter, type SandboxState } from './local.js';
 
 // Docker is the fallback where no server binary exists; only then is testcontainers loaded.
 const containers = () => import('./containers.js');
@@ -51,16 +52,55 @@ export interface UpRequest {
   readonly baseOctet: number;
   /** Directory the topology file is written to. */
   readonly topologiesDir: string;
+  /** Also start a router in front of the servers and declare it in the file's `routing:` section. */
+  readonly router?: 'haproxy';
 }
 
 export interface UpResult {
   readonly state: SandboxState;
+  /** The router started with `router`, and its pid. */
+  readonly router?: { readonly spec: SandboxRouter; readonly pid: number };
   readonly topologyFile: string;
   readonly ms: number;
 }
 
+export const HAPROXY_MISSING_HINT = 'run `bash scripts/ensure-haproxy.sh` (installs Debian\'s haproxy when this user may install packages; otherwise it says what to run), or set TOPOGIT_HAPROXY to an haproxy binary; no server was started';
+
+/** Where the sandbox's router listens: the first loopback address after the instances (writer 3306, reader 3307, runtime API 9999). */
+export async function routerEndpoints(count: number, baseOctet: number): Promise<{ host: string; writer: number; reader: number; runtime: number }> {
+  let at: { host: string; writer: number; reader: number; runtime: number };
+  if (await canBind(`127.0.0.${baseOctet}`, 0)) {
+    const octet = baseOctet + count;
+    if (octet > 254) throw new TopogitError('TOPOGIT_SANDBOX', `no loopback address left for the router after 127.0.0.${baseOctet}..${octet - 1}`, 'use a lower --base-ip or fewer --instances');
+    at = { host: `127.0.0.${octet}`, writer: 3306, reader: 3307, runtime: 9999 };
+  } else {
+    // Only 127.0.0.1 here: the instances take consecutive ports (allocateAddresses), the router the next three.
+    const next = 3306 + 1 + (baseOctet - 11) + count;
+    at = { host: '127.0.0.1', writer: next, reader: next + 1, runtime: next + 2 };
+  }
+  for (const port of [at.writer, at.reader, at.runtime]) {
+    if (!(await canBind(at.host, port))) throw new TopogitError('TOPOGIT_SANDBOX', `${at.host}:${port} (the router's) is already in use`, 'run `topogit sandbox down` for an old sandbox, or pick another --base-ip');
+  }
+  return at;
+}
+
+/** `haproxy 127.0.0.14:3306 (writes) :3307 (reads), runtime 127.0.0.14:9999` */
+export function describeRouter(r: SandboxRouter): string {
+  const reads = r.reader.host === r.writer.host ? `:${r.reader.port}` : `${r.reader.host}:${r.reader.port}`;
+  return `${r.kind} ${r.writer.host}:${r.writer.port} (writes) ${reads} (reads), runtime ${r.runtime}`;
+}
+
 export async function sandboxUp(ctx: SandboxContext, req: UpRequest): Promise<UpResult> {
   const started = Date.now();
+  // The router's binary and addresses are checked before any server starts: nothing to undo.
+  let routerAt: Awaited<ReturnType<typeof routerEndpoints>> | undefined;
+  const haproxyBinary = req.router === 'haproxy' ? findHaproxy(ctx.env) : undefined;
+  if (req.router === 'haproxy') {
+    if (!haproxyBinary) {
+      throw new TopogitError('TOPOGIT_SANDBOX', '--router haproxy: no haproxy binary found (looked at TOPOGIT_HAPROXY, on PATH and in /usr/sbin)', HAPROXY_MISSING_HINT);
+    }
+    routerAt = await routerEndpoints(req.instances, req.baseOctet);
+  }
   // A local server binary first; else Docker; else say what to install.
   const bin = await findServerBinary(ctx.env);
   const flavor = bin ? undefined : imageFlavor(ctx.env);
@@ -109,8 +149,43 @@ export async function sandboxUp(ctx: SandboxContext, req: UpRequest): Promise<Up
     instances: state.instances.map((i) => ({ name: i.name, host: i.host, port: i.port, ...(i === primary ? {} : { source: primary?.name }) })),
     failoverAuto: false,
   });
-  await writeFile(topologyFile, yaml);
-  return { state, topologyFile, ms: Date.now() - started };
+  if (!routerAt) {
+    await writeFile(topologyFile, yaml);
+    return { state, topologyFile, ms: Date.now() - started };
+  }
+  // The router: a real HAProxy that outlives this process, db001 alone enabled for writes. When it
+  // does not start, the whole sandbox is taken down again (servers stopped, files and topology file
+  // removed): a sandbox is either complete or absent.
+  const router: SandboxRouter = {
+    kind: 'haproxy',
+    dir: path.join(ctx.stateDir, req.cluster, 'haproxy'),
+    runtime: `${routerAt.host}:${routerAt.runtime}`,
+    writer: { host: routerAt.host, port: routerAt.writer, backend: 'mysql_rw' },
+    reader: { host: routerAt.host, port: routerAt.reader, backend: 'mysql_ro' },
+  };
+  let pid: number;
+  try {
+    const h = await startHaproxy({
+      dir: router.dir,
+      detached: true,
+      ...(haproxyBinary ? { binary: haproxyBinary } : {}),
+      runtime: { host: routerAt.host, port: routerAt.runtime },
+      writer: { bind: { host: router.writer.host, port: router.writer.port }, backend: router.writer.backend },
+      reader: { bind: { host: router.reader.host, port: router.reader.port }, backend: router.reader.backend },
+      servers: state.instances.map((i) => ({ name: i.name, host: i.host, port: i.port })),
+      ...(primary ? { primary: primary.name } : {}),
+    });
+    pid = h.pid;
+    const stateFile = path.join(ctx.stateDir, req.cluster, 'sandbox.json');
+    const saved = JSON.parse(await readFile(stateFile, 'utf8')) as SandboxState;
+    state = { ...saved, router };
+    await writeFile(stateFile, JSON.stringify(state, null, 2));
+    await writeFile(topologyFile, `${yaml}routing:\n  - haproxy: ${router.runtime}\n    writer: ${router.writer.backend}\n    reader: ${router.reader.backend}\n`);
+  } catch (e) {
+    await sandboxDown(ctx, req.cluster, req.topologiesDir).catch(() => undefined);
+    throw new TopogitError('TOPOGIT_SANDBOX', `the router did not start, so the sandbox was taken down again (servers stopped, files removed): ${(e as Error).message}`, `see ${path.join(router.dir, 'haproxy.log')} while it exists, or run \`haproxy -c -f\` on a config like it`);
+  }
+  return { state, router: { spec: router, pid }, topologyFile, ms: Date.now() - started };
 }
 
 async function requireBinary(env: NodeJS.ProcessEnv): Promise<ServerBinary> {
@@ -129,13 +204,23 @@ export function imageFlavor(env: NodeJS.ProcessEnv): Flavor {
 
 const isDocker = (state: SandboxState | undefined) => state?.backend === 'docker';
 
-export async function sandboxDown(ctx: SandboxContext, cluster: string, topologiesDir?: string): Promise<number> {
+export interface DownResult {
+  /** Servers that were running and were stopped. */
+  readonly servers: number;
+  /** The pid of the router that was running and was stopped. */
+  readonly router?: number;
+}
+
+export async function sandboxDown(ctx: SandboxContext, cluster: string, topologiesDir?: string): Promise<DownResult> {
   let state: SandboxState | undefined;
   try {
     state = await readState(ctx, cluster);
   } catch {
     state = undefined;
   }
+  // The router first (applications lose their way in before the servers go), wherever the state
+  // says it is, else where `up` starts it: an `up` that failed halfway may not have recorded it.
+  const routerPid = await stopHaproxy(state?.router?.dir ?? path.join(ctx.stateDir, cluster, 'haproxy'));
   let stopped = 0;
   if (state && isDocker(state)) stopped = await (await containers()).removeContainers(state);
   for (const i of isDocker(state) ? [] : (state?.instances ?? [])) {
@@ -149,7 +234,7 @@ export async function sandboxDown(ctx: SandboxContext, cluster: string, topologi
   }
   await rm(path.join(ctx.stateDir, cluster), { recursive: true, force: true });
   if (topologiesDir) await rm(path.join(topologiesDir, `${cluster}.yaml`), { force: true });
-  return stopped;
+  return { servers: stopped, ...(routerPid !== undefined ? { router: routerPid } : {}) };
 }
 
 export type Fault = 'kill' | 'stop' | 'start' | 'freeze' | 'thaw';
@@ -238,4 +323,12 @@ export async function sandboxList(ctx: SandboxContext, cluster: string): Promise
       return { instance, ...(pid ? { pid } : {}), frozen: /\) T /.test(stat) };
     }),
   );
+}
+
+/** The sandbox's router (`up --router`), and its pid while it runs; undefined when it has none. */
+export async function sandboxRouter(ctx: SandboxContext, cluster: string): Promise<{ readonly router: SandboxRouter; readonly pid?: number } | undefined> {
+  const state = await readState(ctx, cluster);
+  if (!state.router) return undefined;
+  const pid = await haproxyPid(state.router.dir);
+  return { router: state.router, ...(pid !== undefined ? { pid } : {}) };
 }
