@@ -310,6 +310,7 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
         failover: l.report?.failover ?? null,
         drift: l.driftSteps,
         history: historyOf(l.spec.cluster, l.switchovers),
+        routers: l.routers,
       };
     });
     return { startedAt, ready: loaded && [...loops.values()].every((l) => l.probedOnce), role: lease.isActive() ? 'active' : 'standby', clusters };

@@ -11,6 +11,7 @@ import { readinessJson, type ReadinessJson } from '../core/report.js';
 import type { Shape } from '../core/shapes.js';
 import type { Maintenance } from '../core/state.js';
 import type { HistoryEntry } from '../core/history.js';
+import type { RouterStatus } from '../core/report.js';
 import type { Metrics } from './metrics.js';
 import { PAGE_CSS, PAGE_JS } from './page/assets.js';
 import { sessionCookieName, tokenCheck, type TokenCheck } from './page/auth.js';
@@ -83,6 +84,8 @@ export interface ClusterJson {
   readonly drift: readonly string[];
   /** Recent failovers, relocations and switchovers, newest first (from Git, and this daemon's switchovers). */
   readonly history: readonly HistoryEntry[];
+  /** The routers after the last pass (in step, or why not); empty without a routing section. */
+  readonly routers: readonly RouterStatus[];
 }
 
 export interface ClustersJson {
@@ -134,6 +137,7 @@ export function clusterJson(c: ClusterSnapshot): ClusterJson {
     failover: c.failover ? readinessJson(c.failover) : null,
     drift: c.drift,
     history: c.history,
+    routers: c.routers,
   };
 }
 

@@ -15,6 +15,7 @@ import type { ReconcileEvent, ReconcileResult } from '../engine/reconcile.js';
 import type { FailoverEvent } from '../engine/failover.js';
 import type { Condition, ConditionType, FailoverSummary, MetricsSink, PassSummary } from './model.js';
 import type { HistoryEntry } from '../core/history.js';
+import type { RouterStatus } from '../core/report.js';
 
 /** What one active pass asks of the engine; the daemon turns it into a reconcileOnce call. */
 export interface PassRequest {
@@ -92,6 +93,8 @@ export class ClusterLoop {
   driftSteps: string[] = [];
   /** Switchovers this daemon applied from a committed change of the file's primary. */
   switchovers: HistoryEntry[] = [];
+  /** The routers after the last pass (the file's `routing:`), as the page and the API show them. */
+  routers: RouterStatus[] = [];
   probedOnce = false;
   private conds = new Map<ConditionType, Condition>();
   /** The last pass's fenced and maintenance marks, for a view drawn before the pass ends. */
@@ -316,6 +319,11 @@ export class ClusterLoop {
     this.setCondition('Drifted', this.driftCount > 0 || !this.view.inSync, this.driftCount > 0 ? `${this.driftCount} correction(s) ${r.applied ? 'applied' : 'pending'}` : this.view.inSync ? 'live tree matches the file' : 'live tree differs from the file');
     this.setCondition('FailoverBlocked', r.blocked !== undefined, r.blocked ?? 'not blocked');
     this.setCondition('Ready', this.view.healthy && this.view.inSync, `${r.analysis.code}: ${r.analysis.summary}`);
+    this.routers = !r.routing
+      ? []
+      : !r.routing.checked
+        ? (spec.routing ?? []).map((x) => ({ router: `${x.kind} ${x.address}`, inStep: false, detail: `not checked: ${r.routing?.why ?? ''}` }))
+        : r.routing.routers.map((x) => ({ router: `${x.router.kind} ${x.router.address}`, inStep: x.inStep, detail: x.error ?? '' }));
     if (r.routing) {
       const stale = r.routing.routers.filter((x) => !x.inStep);
       const reason = !r.routing.checked ? (r.routing.why ?? 'not checked') : stale.length > 0 ? stale.map((x) => `${x.router.kind} ${x.router.address}: ${x.error ?? 'not in step'}`).join('; ') : 'every router in step with the primary';

@@ -5,6 +5,7 @@ import type { AnalysisCode } from '../core/analysis.js';
 import type { Readiness } from '../core/readiness.js';
 import type { Shape, ShapeCode } from '../core/shapes.js';
 import type { HistoryEntry } from '../core/history.js';
+import type { RouterStatus } from '../core/report.js';
 
 export type ConditionType = 'Ready' | 'Degraded' | 'Drifted' | 'FailoverBlocked' | 'FileInvalid' | 'RoutingStale';
 
@@ -53,6 +54,8 @@ export interface ClusterSnapshot {
   readonly drift: readonly string[];
   /** Recent failovers, relocations and switchovers, newest first. */
   readonly history: readonly HistoryEntry[];
+  /** The routers after the last pass; empty without a routing section. */
+  readonly routers: readonly RouterStatus[];
 }
 
 export interface DaemonSnapshot {

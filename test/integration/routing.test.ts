@@ -109,6 +109,9 @@ describe('routing through a real HAProxy', () => {
     expect(await writer()).toBe('db001 ready, db002 maint, db003 maint');
     expect(await reader()).toBe('db001 maint, db002 ready, db003 ready');
     expect(await writerServerId()).toBe(1);
+    // The daemon's page shows it.
+    const page = await (await fetch(`${api}/`)).text();
+    expect(page).toContain(`haproxy ${address()}: <span class="health ok">in step</span>`);
     // `status` reads the router too (and changes nothing).
     const st = await fleet.run('status');
     expect(st.out).toContain(`router haproxy ${address()}: in step`);

@@ -119,6 +119,7 @@ const SHOP: ClusterSnapshot = {
   failover: { ready: true, candidate: 'db002', reasons: ['would promote db002 (promotion: prefer, 42s behind)'] },
   drift: [],
   history: [],
+  routers: [],
 };
 
 const BILLING: ClusterSnapshot = {
@@ -136,6 +137,7 @@ const BILLING: ClusterSnapshot = {
   failover: null,
   drift: [],
   history: [],
+  routers: [],
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -242,7 +244,7 @@ describe('startHttp', () => {
 
     const shop = body.clusters[0] as ClusterJson;
     expect(Object.keys(shop).sort()).toEqual(
-      ['name', 'file', 'analysis', 'health', 'primary', 'livePrimaries', 'tree', 'conditions', 'lastPass', 'lastFailover', 'fileValid', 'fileIssues', 'driftCount', 'shapes', 'failover', 'drift', 'history'].sort(),
+      ['name', 'file', 'analysis', 'health', 'primary', 'livePrimaries', 'tree', 'conditions', 'lastPass', 'lastFailover', 'fileValid', 'fileIssues', 'driftCount', 'shapes', 'failover', 'drift', 'history', 'routers'].sort(),
     );
     expect(shop).toMatchObject({
       name: 'shop',

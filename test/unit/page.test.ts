@@ -62,6 +62,7 @@ function cluster(over: Partial<ClusterJson> = {}): ClusterJson {
     failover: null,
     drift: [],
     history: [],
+    routers: [],
     ...over,
   };
 }
@@ -106,6 +107,13 @@ describe('rendering', () => {
     expect(html.slice(at('db002'), at('db003'))).toContain('data-instance="db004"');
     expect(html).toMatch(/data-instance="db003" data-health="Unreachable"/);
     expect(html).toContain('<span class="health bad">Unreachable</span>');
+  });
+
+  it('shows the routers: in step, or not with why (escaped)', () => {
+    const html = renderCluster(cluster({ routers: [{ router: 'haproxy 127.0.0.1:9999', inStep: true, detail: '' }, { router: 'haproxy /run/h.sock', inStep: false, detail: `backend ${HOSTILE} does not exist` }] }), 'active');
+    expect(html).toContain('<li data-router="haproxy 127.0.0.1:9999">haproxy 127.0.0.1:9999: <span class="health ok">in step</span></li>');
+    expect(html).toContain('<span class="health bad">not in step</span> backend &lt;img');
+    expect(renderCluster(cluster(), 'active')).not.toContain('Routers');
   });
 
   it('says "Recovery needed" with the analysis when the primary is not reachable', () => {
@@ -233,6 +241,7 @@ function shop(health: 'OK' | 'Unreachable'): ClusterSnapshot {
     failover: null,
     drift: [],
     history: [],
+    routers: [],
   };
 }
 

@@ -129,6 +129,7 @@ export function renderCluster(c: ClusterJson, role: 'active' | 'standby', o: Pag
     (conditions ? `<ul class="conditions">${conditions}</ul>` : '') +
     `<h3>Topology</h3>${tree(c.tree)}${readiness}` +
     `<h3>Drift</h3>${drift}` +
+    (c.routers.length ? `<h3>Routers</h3><ul class="routers">${c.routers.map((r) => `<li data-router="${esc(r.router)}">${esc(r.router)}: ${r.inStep ? '<span class="health ok">in step</span>' : `<span class="health bad">not in step</span> ${esc(r.detail)}`}</li>`).join('')}</ul>` : '') +
     `<h3>History</h3>${historyTable(c.history, o)}` +
     `</section>`
   );
