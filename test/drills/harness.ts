@@ -1,6 +1,7 @@
 // Fault drills: a fresh sandbox, its topology in a repository with a bare remote, a real `topogit
-// watch` daemon, a writer that inserts numbered rows into whichever instance the daemon names as
-// primary (about 50 a second, every acknowledged id recorded) and a sampler that reads read_only
+// watch` daemon, a real HAProxy that the daemon keeps on the primary (the file's routing section),
+// a writer that inserts numbered rows through HAProxy's writer frontend as an application would
+// (about 50 a second, every acknowledged id recorded) and a sampler that reads read_only
 // on every instance every 50 ms. A drill injects one fault and reports what an operator would ask.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
@@ -10,6 +11,7 @@ import mysql from 'mysql2/promise';
 import { startFleet, TEST_PASSWORD, type Fleet } from '../integration/fleet.js';
 import { primaryOfText, withFailover } from '../support/spec.js';
 import { waitFor } from '../support/wait.js';
+import { startHaproxy, type RunningHaproxy } from '../../src/adapters/sandbox/haproxy.js';
 import { isShapedDrill, runShapedDrill } from './shaped-drills.js';
 
 const exec = promisify(execFile);
@@ -65,8 +67,10 @@ export class DrillEnv {
   private nextId = 1;
   /** read_only samples taken so far. */
   samples = 0;
-  private primaryName = 'db001';
-  private conns = new Map<string, mysql.Connection>();
+  /** The application's one way in: HAProxy's writer frontend, which topogit keeps on the primary. */
+  haproxy?: RunningHaproxy;
+  frontend = '';
+  private app?: { c: mysql.Connection; server: string };
   twoWritable = 0;
   private loops: Promise<void>[] = [];
 
@@ -92,8 +96,18 @@ export class DrillEnv {
     await exec('git', ['init', '-q', '--bare', '-b', 'main', this.bare]);
     await exec('git', ['clone', '-q', this.bare, work]);
     await mkdir(path.join(work, 'topologies'), { recursive: true });
+    // HAProxy in front of the servers (the first free address after them, 4 up: .110 is the
+    // minority drill's forwarder): the writer writes through it, as an application would.
+    this.frontend = `127.0.0.${this.baseOctet + 4}`;
+    this.haproxy = await startHaproxy({
+      dir: path.join(this.fleet.dir, 'haproxy'),
+      runtime: { host: this.frontend, port: 9999 },
+      writer: { bind: { host: this.frontend, port: 3306 }, backend: 'mysql_rw' },
+      servers: Object.entries(this.hosts).map(([name, host]) => ({ name, host, port: 3306 })),
+      primary: 'db001',
+    });
     const text = withFailover(await readFile(path.join(this.fleet.dir, 'topologies', 'drill.yaml'), 'utf8'), `  auto: true\n  blockSeconds: 0\n  detection: { intervalMs: ${this.intervalMs} }\n`);
-    await writeFile(path.join(work, 'topologies', 'drill.yaml'), text);
+    await writeFile(path.join(work, 'topologies', 'drill.yaml'), `${text}routing:\n  - haproxy: ${this.frontend}:9999\n    writer: mysql_rw\n`);
     await writeFile(path.join(work, '.gitignore'), '.topogit/\n');
     await this.git(work, 'add', '.');
     await this.git(work, 'commit', '-qm', 'drill');
@@ -147,38 +161,46 @@ export class DrillEnv {
     }
   }
 
-  private async conn(name: string): Promise<mysql.Connection> {
-    let c = this.conns.get(name);
-    if (!c) {
-      // The application's user: it cannot write to a read-only server, as a real application.
-      c = await mysql.createConnection({ host: this.hosts[name], port: 3306, user: 'app', password: TEST_PASSWORD, connectTimeout: 500 });
-      c.on('error', () => this.conns.delete(name));
-      this.conns.set(name, c);
+  /**
+   * The application's connection, through HAProxy's writer frontend, and the server it reached
+   * (asked once per connection: HAProxy keeps a connection on one server; topogit cuts it when
+   * that server stops being the primary).
+   */
+  private async appConnection(): Promise<{ c: mysql.Connection; server: string }> {
+    if (this.app) return this.app;
+    // The application's user: it cannot write to a read-only server, as a real application.
+    const c = await mysql.createConnection({ host: this.frontend, port: 3306, user: 'app', password: TEST_PASSWORD, connectTimeout: 500 });
+    c.on('error', () => {
+      if (this.app?.c === c) this.app = undefined;
+    });
+    try {
+      const [rows] = (await c.query({ sql: 'SELECT @@server_id AS id', timeout: 1000 })) as unknown as [{ id: number }[]];
+      const server = `db${String(Number(rows[0]?.id)).padStart(3, '0')}`;
+      this.app = { c, server };
+      return this.app;
+    } catch (e) {
+      c.destroy();
+      throw e;
     }
-    return c;
   }
 
-  /** About 50 writes a second to whichever instance the daemon names as primary. */
+
+
+  /** About 50 writes a second through HAProxy's writer frontend, which topogit keeps on the primary. */
   startWriter(): void {
     this.writerStop = false;
     this.loops.push(
       (async () => {
-        let lastPoll = 0;
         while (!this.writerStop) {
-          if (Date.now() - lastPoll > 200) {
-            lastPoll = Date.now();
-            this.primaryName = (await this.primaryFromDaemon()) ?? this.primaryName;
-          }
           const id = this.nextId++;
           try {
-            const c = await this.conn(this.primaryName);
-            await c.query({ sql: 'INSERT INTO topogit_demo.drill (id) VALUES (?)', values: [id], timeout: 1000 });
+            const app = await this.appConnection();
+            await app.c.query({ sql: 'INSERT INTO topogit_demo.drill (id) VALUES (?)', values: [id], timeout: 1000 });
             this.acked.push(id);
-            this.lastAck.set(this.primaryName, id);
+            this.lastAck.set(app.server, id);
           } catch {
-            const c = this.conns.get(this.primaryName);
-            this.conns.delete(this.primaryName);
-            c?.destroy();
+            this.app?.c.destroy();
+            this.app = undefined;
           }
           await new Promise((r) => setTimeout(r, 20)); // pacing: about 50 writes a second is the load the drill applies
         }
@@ -225,8 +247,8 @@ export class DrillEnv {
     this.samplerStop = true;
     await Promise.all(this.loops);
     this.loops = [];
-    for (const c of this.conns.values()) c.destroy();
-    this.conns.clear();
+    this.app?.c.destroy();
+    this.app = undefined;
   }
 
   failoverCommits = async (): Promise<number> => {
@@ -381,6 +403,7 @@ export class DrillEnv {
     if (process.env.TOPOGIT_DRILL_LOG) await writeFile(process.env.TOPOGIT_DRILL_LOG, this.daemonLog).catch(() => undefined);
     await this.stopLoad().catch(() => undefined);
     await this.stopDaemon('SIGKILL').catch(() => undefined);
+    await this.haproxy?.stop().catch(() => undefined);
     await exec('nft', ['delete', 'table', 'inet', 'topogit_drill']).catch(() => undefined);
     await this.fleet?.down();
   }
