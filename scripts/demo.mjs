@@ -54,10 +54,10 @@ const instance = (name) => statusJson().clusters[0]?.instances.find((i) => i.nam
 
 let failed = false;
 try {
-  say('1. Three real servers on 127.0.0.11-13, GTID replication, db001 the primary');
+  say('1. Three real servers on 127.0.0.11-13, GTID replication, db001 the primary; HAProxy on 127.0.0.14 in front of them');
   git(dir, 'init', '-q', '--bare', '-b', 'main', bare);
   git(dir, 'clone', '-q', bare, work);
-  const up = topogit(work, 'sandbox', 'up', '--cluster', 'shop');
+  const up = topogit(work, 'sandbox', 'up', '--cluster', 'shop', '--router', 'haproxy');
   if (up.status !== 0) throw new Error('sandbox up failed');
 
   say('2. The topology goes into Git: automatic failover on, db003 never promoted');
@@ -83,15 +83,39 @@ try {
   process.stdout.write(`daemon ready: http://127.0.0.1:${port}/api/clusters, /metrics, /healthz\n`);
   topogit(ops, 'status');
 
-  say('4. An application writes to db001; then the primary is killed (SIGKILL), as `docker stop db001` did in the walkthrough');
+  say('4. An application writes through HAProxy (127.0.0.14:3306, never a server address), every 20 ms; then the primary is killed (SIGKILL), as `docker stop db001` did in the walkthrough');
   const mysql = (await import('mysql2/promise')).default;
-  const conn = async (host) => mysql.createConnection({ host, port: 3306, user: 'topogit', password: env.TOPOGIT_PASSWORD });
-  const c1 = await conn('127.0.0.11');
+  const FRONTEND = '127.0.0.14';
+  const conn = async () => mysql.createConnection({ host: FRONTEND, port: 3306, user: 'topogit', password: env.TOPOGIT_PASSWORD, connectTimeout: 500 });
+  const c1 = await conn();
   await c1.query('CREATE DATABASE topogit_demo');
-  await c1.query('CREATE TABLE topogit_demo.orders (id INT AUTO_INCREMENT PRIMARY KEY, item VARCHAR(20))');
-  await c1.query("INSERT INTO topogit_demo.orders (item) VALUES ('apple'), ('pear'), ('plum')");
+  await c1.query('CREATE TABLE topogit_demo.orders (id INT AUTO_INCREMENT PRIMARY KEY, item VARCHAR(20), server_id INT, at DATETIME(6) DEFAULT NOW(6))');
   await c1.end();
-  process.stdout.write('3 orders written to db001\n');
+  // The application: one connection, reopened after an error, an order every 20 ms.
+  let app;
+  let appErrors = 0;
+  let acked = 0;
+  let writing = true;
+  const writer = (async () => {
+    while (writing) {
+      try {
+        app ??= await conn();
+        await app.query({ sql: "INSERT INTO topogit_demo.orders (item, server_id) VALUES ('order', @@server_id)", timeout: 1000 });
+        acked++;
+      } catch {
+        appErrors++;
+        app?.destroy();
+        app = undefined;
+      }
+      await sleep(20); // the application's pace
+    }
+  })();
+  await until('the application wrote its first orders', async () => {
+    const c = await conn();
+    const [[{ n }]] = await c.query('SELECT COUNT(*) AS n FROM topogit_demo.orders');
+    await c.end();
+    return n >= 10;
+  });
   topogit(work, 'sandbox', 'kill', 'db001');
   const killed = Date.now();
   await until('the daemon pushed its failover commit', () => /^failover\(shop\)/.test(run('git', ['--git-dir', bare, 'log', '-1', '--format=%s'], dir, { show: false, quiet: true }).stdout));
@@ -99,14 +123,27 @@ try {
   // The held connection's close (the event that started the pass), then each failover step.
   const steps = daemonLog.split('\n').filter((l) => l.includes('"step"') || /"msg":"connection to db001 lost/.test(l)).map((l) => JSON.parse(l));
   for (const s of steps) process.stdout.write(`  daemon: ${s.msg}\n`);
+  await until('the application wrote to db002 for a moment', async () => {
+    const c = await conn();
+    const [[{ n }]] = await c.query('SELECT COUNT(*) AS n FROM topogit_demo.orders WHERE server_id = 2');
+    await c.end();
+    return n >= 10;
+  });
+  writing = false;
+  await writer;
+  app?.destroy();
   git(work, 'pull', '-q', '--ff-only');
   process.stdout.write('$ git log -p -1\n');
   process.stdout.write(run('git', ['log', '-p', '-1', '--format=commit %h%nAuthor: %an <%ae>%n%n%B'], work, { show: false, quiet: true }).stdout);
-  const c2 = await conn('127.0.0.12');
-  const [[{ n }]] = await c2.query('SELECT COUNT(*) AS n FROM topogit_demo.orders');
-  await c2.query("INSERT INTO topogit_demo.orders (item) VALUES ('fig')");
+  // What the application lived through, read from the rows themselves (the servers' clocks).
+  const c2 = await conn();
+  const [rows] = await c2.query('SELECT server_id, UNIX_TIMESTAMP(at) * 1000 AS t FROM topogit_demo.orders ORDER BY at');
   await c2.end();
-  process.stdout.write(`db002 has all ${n} orders written to db001, and takes new writes\n`);
+  let gap = 0;
+  for (let i = 1; i < rows.length; i++) gap = Math.max(gap, Number(rows[i].t) - Number(rows[i - 1].t));
+  const on = (id) => rows.filter((r) => Number(r.server_id) === id).length;
+  process.stdout.write(`the application kept its one address (${FRONTEND}:3306): ${on(1)} orders went to db001, then ${on(2)} to db002; its longest pause between two orders around the kill: ${Math.round(gap)} ms (${appErrors} failed attempts, retried)\n`);
+  process.stdout.write(rows.length >= acked ? `db002 has every order the application saw acknowledged (${acked}), and took the new ones\n` : `db002 has ${rows.length} of the ${acked} orders the application saw acknowledged: the last ${acked - rows.length} never left db001 (asynchronous replication)\n`);
   topogit(ops, 'status');
 
   say('5. Bring db001 back: it restarts read-only (--read-only); the daemon finds no errant GTIDs and rejoins it under db002');
