@@ -3,8 +3,8 @@
 // clusters' locks in a fixed order, check that what was shown still holds, and run the plans.
 import type { ClusterSpec } from '../core/model.js';
 import { unobservable } from '../core/observable.js';
-import type { ClusterPlan, PlanOptions } from '../core/plan.js';
-import type { Timeouts } from '../core/ports.js';
+import type { ClusterPlan, PlanOptions, RouterRead } from '../core/plan.js';
+import type { RouterPort, Timeouts } from '../core/ports.js';
 import { TopogitError } from '../core/errors.js';
 import { resolveCredentials } from '../config/load.js';
 import { acquireLock, type Lock, type LockHolder } from '../adapters/lock.js';
@@ -27,7 +27,22 @@ export async function gatherLive(specs: readonly ClusterSpec[], c: ChangeContext
   const [{ gather }, { probe }, { fencedByCluster, maintenanceByCluster }] = await Promise.all([import('./gather.js'), import('../adapters/mysql/probe.js'), import('../adapters/state.js')]);
   const fenced = await fencedByCluster(topogitPaths(c.cwd).state, specs.map((s) => s.cluster));
   const maintenance = await maintenanceByCluster(topogitPaths(c.cwd).state, specs.map((s) => s.cluster), Date.now());
-  return gather(specs, { env: c.env, timeouts: c.timeouts, concurrency: c.concurrency, probe, fenced, maintenance });
+  const observations = await gather(specs, { env: c.env, timeouts: c.timeouts, concurrency: c.concurrency, probe, fenced, maintenance });
+  // The routers are read too, so that a plan corrects their drift (nothing is changed here).
+  if (!specs.some((s) => (s.routing?.length ?? 0) > 0)) return observations;
+  const { haproxyRouter } = await import('../adapters/haproxy.js');
+  return Promise.all(observations.map(async (o) => ((o.spec.routing?.length ?? 0) > 0 ? { ...o, routers: await readRouters(o.spec, haproxyRouter, c.timeouts.queryMs) } : o)));
+}
+
+async function readRouters(spec: ClusterSpec, port: RouterPort, timeoutMs: number): Promise<RouterRead[]> {
+  return Promise.all(
+    (spec.routing ?? []).map((router) =>
+      port.read(router, [router.writer, ...(router.reader ? [router.reader] : [])], timeoutMs).then(
+        (servers) => ({ router, servers }),
+        (e: Error) => ({ router, error: e.message.split('\n')[0] ?? 'failed' }),
+      ),
+    ),
+  );
 }
 
 /** Like gatherLive, but refuses (nothing is changed) when a cluster cannot be observed or refuses the credentials. */

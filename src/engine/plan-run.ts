@@ -9,7 +9,7 @@ import { leaveAlone } from '../core/maintenance.js';
 import type { ClusterSpec, ProbeResult } from '../core/model.js';
 import type { Maintenance } from '../core/state.js';
 import type { StatusJson } from '../core/status-document.js';
-import { planCluster, type ClusterPlan, type PlanOptions, type Step } from '../core/plan.js';
+import { planCluster, withRouterSteps, type ClusterPlan, type PlanOptions, type Step } from '../core/plan.js';
 import { resolveCredentials } from '../config/load.js';
 import { countChanges, viewPlan, type PlanBasis, type PlanDocument, type PlanStepView } from '../core/plan-document.js';
 import { displayAction } from '../adapters/mysql/actions.js';
@@ -21,7 +21,8 @@ export function planObservations(observations: readonly Observation[], opts: Pla
     const fenced = new Map(o.view.instances.filter((i) => i.health === 'Fenced').map((i) => [i.name, i.problems[0]?.detail ?? 'fenced']));
     // Nor is an instance in maintenance touched (status shows it).
     const maintenance = new Map(o.view.instances.flatMap((i) => (i.maintenance ? [[i.name, i.maintenance] as const] : [])));
-    return leaveAlone(planCluster(o.spec, o.probes, fenced.size ? { ...opts, fenced } : opts), o.spec, maintenance);
+    const planned = leaveAlone(planCluster(o.spec, o.probes, fenced.size ? { ...opts, fenced } : opts), o.spec, maintenance);
+    return o.routers ? withRouterSteps(planned, o.spec, o.probes, o.routers) : planned;
   });
   const views = plans.map((p, n) => {
     const o = observations[n] as Observation;

@@ -209,4 +209,20 @@ describe('routing through a real HAProxy', () => {
     await fleet.git(['commit', '-qam', `switchover to ${to}`]);
     await fleet.git(['push', '-q']);
   });
+
+  it('without the daemon: plan shows the router drift, apply corrects it, as it does the servers', async () => {
+    daemon.kill('SIGKILL');
+    // The file's primary: the instance without a source.
+    const primary = /^ {2}(db\d+): \{ host: [\d.]+, port: 3306 \}$/m.exec(await readFile(path.join(fleet.dir, 'topologies', 'shop.yaml'), 'utf8'))?.[1] ?? '';
+    expect(primary).toMatch(/^db00\d$/);
+    // A reload enabled every server for writes.
+    for (const n of fleet.names) await runtimeCommand(address(), `set server mysql_rw/${n} state ready`, 1000);
+    const plan = await fleet.run('plan', '--detailed-exitcode');
+    expect(plan.code, plan.err + plan.out).toBe(2);
+    for (const n of fleet.names.filter((x) => x !== primary)) expect(plan.out).toContain(`haproxy ${address()}: mysql_rw/${n} -> maint, sessions shut down`);
+    const applied = await fleet.run('apply', '--yes');
+    expect(applied.code, applied.err + applied.out).toBe(0);
+    expect(await writer()).toBe(fleet.names.map((n) => `${n} ${n === primary ? 'ready' : 'maint'}`).join(', '));
+    expect((await fleet.run('plan', '--detailed-exitcode')).code).toBe(0);
+  });
 });

@@ -3,6 +3,8 @@
 // with a router's backends.
 import { describe, expect, it } from 'vitest';
 import { formatIssue, parseTopologyText } from '../../src/config/load.js';
+import { withRouterSteps, type ClusterPlan } from '../../src/core/plan.js';
+import { FixtureRows, probeUp } from '../support/rows.js';
 import { haproxyBackends, routerChanges, routerProblems, type RoutedInstance, type RouterServer, type RouterSpec } from '../../src/core/routing.js';
 
 const FILE = (routing: string) => `cluster: shop
@@ -106,5 +108,44 @@ describe('haproxyBackends (topogit routes)', () => {
         '',
       ].join('\n'),
     );
+  });
+});
+
+describe('withRouterSteps (plan and apply correct router drift)', () => {
+  const { spec } = parseTopologyText(FILE('routing:\n  - { haproxy: 127.0.0.1:9999, writer: rw, reader: ro }\n'), 'topologies/shop.yaml');
+  if (!spec) throw new Error('the test file must validate');
+  const primary = FixtureRows.of('mariadb-10.11-primary');
+  const replica = FixtureRows.of('mariadb-10.11-replica-ok');
+  const probes = new Map([probeUp(spec, 'db001', primary), probeUp(spec, 'db002', replica), probeUp(spec, 'db003', replica.as(3))]);
+  const empty: ClusterPlan = { cluster: 'shop', file: spec.file, flavor: 'mariadb', steps: [], notices: [] };
+  const R = spec.routing?.[0] as RouterSpec;
+  const all = ['db001', 'db002', 'db003'];
+
+  it('a reload that enabled every server: one step per correction, writes away from the replicas first', () => {
+    const servers = all.flatMap((n) => [srv('rw', n, 'ready'), srv('ro', n, 'ready')]);
+    const plan = withRouterSteps(empty, spec, probes, [{ router: R, servers }]);
+    expect(plan.steps.map((s) => `${s.id}. ${s.summary}`)).toEqual([
+      '1. haproxy 127.0.0.1:9999: rw/db002 -> maint, sessions shut down',
+      '2. haproxy 127.0.0.1:9999: rw/db003 -> maint, sessions shut down',
+      '3. haproxy 127.0.0.1:9999: ro/db001 -> maint',
+    ]);
+    expect(plan.steps[0]?.actions).toEqual([{ kind: 'route', instance: 'db002', router: R, backend: 'rw', to: 'maint', shutdownSessions: true }]);
+  });
+
+  it('a router that cannot be read, or that lacks a backend, is a notice, never a step', () => {
+    const unread = withRouterSteps(empty, spec, probes, [{ router: R, error: 'haproxy 127.0.0.1:9999: cannot connect: ECONNREFUSED' }]);
+    expect(unread.steps).toEqual([]);
+    expect(unread.notices.map((n) => n.message)).toEqual(['router haproxy 127.0.0.1:9999 cannot be read (haproxy 127.0.0.1:9999: cannot connect: ECONNREFUSED); not changed']);
+    const noReader = withRouterSteps(empty, spec, probes, [{ router: R, servers: all.map((n) => srv('rw', n, n === 'db001' ? 'ready' : 'maint')) }]);
+    expect(noReader.steps).toEqual([]);
+    expect(noReader.notices.map((n) => n.message)).toEqual(['haproxy 127.0.0.1:9999: backend ro has no servers (is the name right?)']);
+  });
+
+  it('no writable primary seen (the primary is down): the router is left as it is', () => {
+    const down = new Map(probes);
+    down.set('db001', { ok: false, endpoint: { host: '127.0.0.11', port: 3306 }, error: 'connection refused', code: 'ECONNREFUSED', ms: 1 });
+    const plan = withRouterSteps(empty, spec, down, [{ router: R, servers: all.map((n) => srv('rw', n, 'maint')) }]);
+    expect(plan.steps).toEqual([]);
+    expect(plan.notices[0]?.message).toMatch(/no writable primary seen from here: routers left as they are/);
   });
 });
