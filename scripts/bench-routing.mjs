@@ -397,8 +397,13 @@ async function main() {
         const from = await nowOn(old);
         // The operator's way: the file names the new primary, committed and pushed; the daemon pulls it.
         await must('git', ['pull', '-q', '--ff-only'], work);
-        const text = readFileSync(file(work), 'utf8');
-        writeFileSync(file(work), editSources(text, new Map(names.map((n) => [n, n === to ? null : to]))));
+        const text = editSources(readFileSync(file(work), 'utf8'), new Map(names.map((n) => [n, n === to ? null : to])));
+        // A comment naming the event makes every commit's text new. Without it, a switchover back to
+        // the primary the last failover chose gives, byte for byte, the text of that failover's
+        // write-back, which the daemon takes for its own write-back (src/daemon/reload.ts compares
+        // the text with the last one it wrote) and never runs: seen at the 3rd switchover after 10 drills.
+        const stamp = `# bench: switchover ${k + 1} to ${to}\n`;
+        writeFileSync(file(work), text.replace(/^# bench: switchover .*\n/m, '').replace(/^(.*\n)/, `$1${stamp}`));
         await must('git', ['commit', '-qam', `bench: switchover to ${to}`], work);
         const pushedAt = Date.now();
         await must('git', ['push', '-q', 'origin', 'main'], work);
@@ -434,6 +439,13 @@ async function main() {
           `errors pool ${errs('pool')}; cli ${errs('cli')}; skipped ticks pool ${r.clients.pool.skipped}, cli ${r.clients.cli.skipped}`,
       );
     }
+  } catch (e) {
+    // Keep what the daemon said (test-results/ is not committed) and the cluster as it saw it.
+    mkdirSync(path.join(root, 'test-results'), { recursive: true });
+    writeFileSync(path.join(root, 'test-results', 'bench-routing-daemon.log'), log);
+    const c = await fetch(`${api}/api/clusters`).then((r) => r.json(), () => undefined);
+    console.error(`failed: ${e.message}\nthe daemon's conditions: ${JSON.stringify(c?.clusters?.[0]?.conditions)}\nits log: test-results/bench-routing-daemon.log`);
+    throw e;
   } finally {
     if (worker) {
       clientTotals = await new Promise((resolve) => {
@@ -480,7 +492,7 @@ async function main() {
       ];
     }),
   );
-  console.log(`\nWrites through HAProxy (${FRONT}:3306), both clients every ${writeMs} ms; gaps read from the rows' NOW(6); switchovers: the file's primary edited, committed and pushed in the work clone, run by the daemon.`);
+  console.log(`\nWrites through HAProxy (${FRONT}:3306), both clients every ${writeMs} ms; gaps read from the rows' NOW(6); switchovers: the file's primary edited (and a comment naming the event), committed and pushed in the work clone, run by the daemon.`);
   console.log(`Baseline with no event (5 s): longest gap pool ${baseline?.gapMs.pool} ms, cli ${baseline?.gapMs.cli} ms.\n`);
   console.log('| kind | events | longest write gap, pool: median / max | cli: median / max | both clients: median / max | rows on the old primary after the new primary\'s first | client errors pool / cli | skipped ticks pool / cli | topogit writable, median |');
   console.log('|---|---|---|---|---|---|---|---|---|');
@@ -508,6 +520,6 @@ async function main() {
   mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
   writeFileSync(
     path.join(root, 'bench', 'results', 'routing.json'),
-    JSON.stringify({ date: new Date().toISOString(), durationS: Math.round((Date.now() - started) / 1000), writeMs, frontend: `${FRONT}:3306`, switchoverMethod: 'file edited in the work clone, committed and pushed; the daemon pulls (--pull-interval 1000) and runs it', baseline, summary, goals, clientTotals, events }, null, 2) + '\n',
+    JSON.stringify({ date: new Date().toISOString(), durationS: Math.round((Date.now() - started) / 1000), writeMs, frontend: `${FRONT}:3306`, switchoverMethod: "the file's primary edited in the work clone with a comment naming the event (see the comment at the edit), committed and pushed; the daemon pulls (--pull-interval 1000) and runs it", baseline, summary, goals, clientTotals, events }, null, 2) + '\n',
   );
 }
