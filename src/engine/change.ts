@@ -3,7 +3,8 @@
 // clusters' locks in a fixed order, check that what was shown still holds, and run the plans.
 import type { ClusterSpec } from '../core/model.js';
 import { unobservable } from '../core/observable.js';
-import type { ClusterPlan, PlanOptions, RouterRead } from '../core/plan.js';
+import type { ClusterPlan, PlanOptions } from '../core/plan.js';
+import type { RouterRead } from '../core/route-plan.js';
 import type { RouterPort, Timeouts } from '../core/ports.js';
 import { TopogitError } from '../core/errors.js';
 import { resolveCredentials } from '../config/load.js';

@@ -1,7 +1,7 @@
 // gather: probe every instance of the selected clusters at once (bounded), one round, and
 // classify each cluster from it, with what is wrong with it as a whole (failure shapes) and
 // whether it could fail over now.
-import type { RouterRead } from '../core/plan.js';
+import type { RouterRead } from '../core/route-plan.js';
 import type { ClusterSpec, ProbeResult } from '../core/model.js';
 import { classifyCluster, type ClassifyOptions, type ClusterView, DEFAULT_CLASSIFY } from '../core/classify.js';
 import { reportCluster, type ClusterReport } from '../core/report.js';

@@ -3,7 +3,8 @@
 // with a router's backends.
 import { describe, expect, it } from 'vitest';
 import { formatIssue, parseTopologyText } from '../../src/config/load.js';
-import { withRouterSteps, type ClusterPlan } from '../../src/core/plan.js';
+import type { ClusterPlan } from '../../src/core/plan.js';
+import { withRouterSteps } from '../../src/core/route-plan.js';
 import { FixtureRows, probeUp } from '../support/rows.js';
 import { haproxyBackends, routerChanges, routerProblems, type RoutedInstance, type RouterServer, type RouterSpec } from '../../src/core/routing.js';
 
