@@ -227,6 +227,7 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
     const facts: ReloadFacts = { files, running: new Set(loops.keys()), specs: result.specs, issues, texts, selfWritten };
     const committed = new Map(await Promise.all(committedTextWanted(facts).map(async (f) => [f, await committedText(o.repoDir, f)] as const)));
     const plan = planReload({ ...facts, committed: (f) => committed.get(f) });
+    for (const f of plan.consumed) selfWritten.delete(f);
     files.clear();
     for (const [f, st] of plan.files) files.set(f, st);
     for (const a of plan.actions) await apply(a, reason);

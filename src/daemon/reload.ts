@@ -55,6 +55,9 @@ export type ReloadAction =
 export interface ReloadPlan {
   readonly files: Map<string, FileState>;
   readonly actions: ReloadAction[];
+  /** Files whose text was our own write-back, seen now: that record is used up (a human who later
+   *  commits the same text, a switchover back, say, is a human). */
+  readonly consumed: readonly string[];
 }
 
 /** Groups issue lines by file, in the order they come. */
@@ -73,6 +76,7 @@ export function planReload(input: ReloadInput): ReloadPlan {
   const files = new Map(input.files);
   const running = new Set(input.running);
   const actions: ReloadAction[] = [];
+  const consumed: string[] = [];
   const seen = loadedFiles(input);
   for (const file of seen) {
     const prev = input.files.get(file) ?? { issues: [] };
@@ -100,6 +104,7 @@ export function planReload(input: ReloadInput): ReloadPlan {
       continue;
     }
     const ours = input.selfWritten.get(file) === text;
+    if (ours) consumed.push(file);
     // Only a committed change may move the primary: an edit not yet committed in the daemon's own
     // working tree is reconciled like any change, but never allowed a switchover.
     const committed = !ours && text !== undefined && input.committed(file) === text;
@@ -116,7 +121,7 @@ export function planReload(input: ReloadInput): ReloadPlan {
       running.delete(st.spec.cluster);
     }
   }
-  return { files, actions };
+  return { files, actions, consumed };
 }
 
 /** The files whose HEAD text planReload will ask for (valid, changed, and not our own write-back). */

@@ -39,6 +39,8 @@ interface Row {
   readonly files: Record<string, FileState>;
   /** The files whose HEAD text the decision needs. */
   readonly asks?: string[];
+  /** Files whose own write-back record is used up. */
+  readonly consumed?: string[];
 }
 
 function facts(r: Row): ReloadFacts {
@@ -102,6 +104,7 @@ const ROWS: Row[] = [
     actions: [{ kind: 'update', file: A, spec: shopA, byHuman: false, committed: false }],
     files: { [A]: { spec: shopA, text: 'v2', issues: [] } },
     asks: [],
+    consumed: [A],
   },
   {
     name: 'a human edit after our write-back is a human edit again',
@@ -218,6 +221,16 @@ const ROWS: Row[] = [
 ];
 
 describe('planReload', () => {
+  it('a human who commits the text of our last write-back later (a switchover back) is a human: the record is used up', () => {
+    const first = planReload({ ...facts({ name: 'ours', prev: { [A]: { spec: shopA, text: 'v1', issues: [] } }, running: ['shop'], specs: [shopA], texts: { [A]: 'v2' }, selfWritten: { [A]: 'v2' }, actions: [], files: {} }), committed: () => 'v2' });
+    expect(first.consumed).toEqual([A]);
+    const selfWritten = new Map([[A, 'v2']]);
+    for (const f of first.consumed) selfWritten.delete(f);
+    // A human moves the primary away (v3), then back: the text is v2 again, and it is theirs.
+    const back = planReload({ files: new Map([[A, { spec: shopA, text: 'v3', issues: [] }]]), running: new Set(['shop']), specs: [shopA], issues: new Map(), texts: new Map([[A, 'v2']]), selfWritten, committed: () => 'v2' });
+    expect(back.actions).toEqual([{ kind: 'update', file: A, spec: shopA, byHuman: true, committed: true }]);
+  });
+
   it.each(ROWS.map((r) => [r.name, r] as const))('%s', (_name, r) => {
     const f = facts(r);
     const asked: string[] = [];
@@ -231,6 +244,7 @@ describe('planReload', () => {
     expect(plan.actions).toEqual(r.actions);
     expect(Object.fromEntries(plan.files)).toEqual(r.files);
     expect(asked).toEqual(r.asks ?? []);
+    expect(plan.consumed).toEqual(r.consumed ?? []);
     expect(committedTextWanted(f)).toEqual(r.asks ?? []);
   });
 
