@@ -163,8 +163,10 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
         await lock.release();
       }
     },
-    onSelfWrite: async (file: string) => {
-      selfWritten.set(file, await readFile(path.resolve(o.repoDir, file), 'utf8').catch(() => ''));
+    // The write-back's own edit recorded the text it wrote (ports.writeBack above); recording it
+    // again here, after a reload may already have used the record up, would make a human's later
+    // commit of the same text look like ours. Only the history is read again.
+    onSelfWrite: async (_file: string) => {
       void refreshHistory();
     },
     onObserved: (cluster: string) => requestPublish(cluster),
