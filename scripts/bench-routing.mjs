@@ -490,7 +490,7 @@ async function main() {
       ];
     }),
   );
-  console.log(`\nWrites through HAProxy (${FRONT}:3306), both clients every ${writeMs} ms; gaps read from the rows' NOW(6); switchovers: the file's primary edited (and a comment naming the event), committed and pushed in the work clone, run by the daemon.`);
+  console.log(`\nWrites through HAProxy (${FRONT}:3306), both clients every ${writeMs} ms; gaps read from the rows' NOW(6); switchovers: the file's primary edited, committed and pushed in the work clone, run by the daemon.`);
   console.log(`Baseline with no event (5 s): longest gap pool ${baseline?.gapMs.pool} ms, cli ${baseline?.gapMs.cli} ms.\n`);
   console.log('| kind | events | longest write gap, pool: median / max | cli: median / max | both clients: median / max | rows on the old primary after the new primary\'s first | client errors pool / cli | skipped ticks pool / cli | topogit writable, median |');
   console.log('|---|---|---|---|---|---|---|---|---|');
@@ -518,6 +518,6 @@ async function main() {
   mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
   writeFileSync(
     path.join(root, 'bench', 'results', 'routing.json'),
-    JSON.stringify({ date: new Date().toISOString(), durationS: Math.round((Date.now() - started) / 1000), writeMs, frontend: `${FRONT}:3306`, switchoverMethod: "the file's primary edited in the work clone with a comment naming the event (see the comment at the edit), committed and pushed; the daemon pulls (--pull-interval 1000) and runs it", baseline, summary, goals, clientTotals, events }, null, 2) + '\n',
+    JSON.stringify({ date: new Date().toISOString(), durationS: Math.round((Date.now() - started) / 1000), writeMs, frontend: `${FRONT}:3306`, switchoverMethod: "the file's primary edited in the work clone, committed and pushed; the daemon pulls (--pull-interval 1000) and runs it", baseline, summary, goals, clientTotals, events }, null, 2) + '\n',
   );
 }
