@@ -13,7 +13,7 @@ export function reportLines(r: ClusterReport): string[] {
   const bypass = r.readOnlyBypass?.length
     ? [`  ! accounts that can write through read_only (READ ONLY ADMIN; SUPER before MariaDB 10.11): ${r.readOnlyBypass.join(', ')} (a fence kills their sessions, not their next ones: keep the privilege away from applications)`]
     : [];
-  const routers = (r.routers ?? []).map((x) => (x.inStep ? `  router ${x.router}: in step` : `  ! router ${x.router}: not in step: ${x.detail}`));
+  const routers = (r.routers ?? []).map((x) => (x.inStep ? `  router ${x.router}: in step` : `  ! RoutingStale: router ${x.router} not in step: ${x.detail}`));
   return [failover, ...r.shapes.map((s) => `  ! ${s.code}: ${s.summary}`), ...bypass, ...routers];
 }
 

@@ -109,6 +109,9 @@ describe('routing through a real HAProxy', () => {
     expect(await writer()).toBe('db001 ready, db002 maint, db003 maint');
     expect(await reader()).toBe('db001 maint, db002 ready, db003 ready');
     expect(await writerServerId()).toBe(1);
+    // The metric says so.
+    const metrics = await (await fetch(`${api}/metrics`)).text();
+    expect(metrics).toContain(`topogit_router_in_step{cluster="shop",router="haproxy ${address()}"} 1`);
     // The daemon's page shows it.
     const page = await (await fetch(`${api}/`)).text();
     expect(page).toContain(`haproxy ${address()}: <span class="health ok">in step</span>`);
@@ -121,7 +124,7 @@ describe('routing through a real HAProxy', () => {
     const text = await readFile(path.join(fleet.dir, 'topologies', 'shop.yaml'), 'utf8');
     await writeFile(path.join(fleet.dir, 'bad.yaml'), text.replace('writer: mysql_rw', 'writer: mysql_nope'));
     const bad = await fleet.run('status', '-f', 'bad.yaml');
-    expect(bad.out).toContain(`! router haproxy ${address()}: not in step: haproxy ${address()}: backend mysql_nope does not exist`);
+    expect(bad.out).toContain(`! RoutingStale: router haproxy ${address()} not in step: haproxy ${address()}: backend mysql_nope does not exist`);
     await writeFile(path.join(fleet.dir, 'bad.yaml'), text.replace(`haproxy: ${address()}`, 'haproxy: not an address'));
     const invalid = await fleet.run('validate', 'bad.yaml');
     expect(invalid.code).not.toBe(0);
@@ -164,6 +167,7 @@ describe('routing through a real HAProxy', () => {
     const to = (await remoteHead()).slice(-5);
     const stale = await waitFor('RoutingStale', () => condition('RoutingStale'), (c) => c?.status === true, 10_000);
     expect(stale?.reason).toMatch(/ECONNREFUSED|cannot connect/);
+    expect(await (await fetch(`${api}/metrics`)).text()).toContain(`topogit_router_in_step{cluster="shop",router="haproxy ${address()}"} 0`);
     // The router comes back as its config says: the first primary enabled, the wrong one now.
     haproxy = await startRouter('db001');
     await waitFor('the writer backend put in step', writer, (w) => w === fleet.names.map((n) => `${n} ${n === to ? 'ready' : 'maint'}`).join(', '), 10_000);
