@@ -247,6 +247,8 @@ async function login(req: IncomingMessage, auth: TokenCheck | undefined): Promis
   if (!auth) return { ...home, headers: { location: '/' } };
   if (req.method === 'GET' || req.method === 'HEAD') return auth.allows(req) ? { ...home, headers: { location: '/' } } : html(200, renderLogin(false));
   if (req.method !== 'POST') return json(405, { error: 'method not allowed' }, { allow: 'GET, HEAD, POST' });
+  // A sign-in form is a few bytes: anything announced larger is refused without reading it.
+  if (Number(req.headers['content-length'] ?? 0) > 4096) return json(413, { error: 'too large' }, { connection: 'close' });
   const body = await readSmallBody(req, 4096);
   const token = body === undefined ? undefined : new URLSearchParams(body).get('token');
   if (token === undefined || token === null || !auth.matches(token)) return html(401, renderLogin(true));

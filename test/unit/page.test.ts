@@ -287,6 +287,8 @@ describe('the page over HTTP', () => {
   it('signs a browser in with a posted token: a cookie that is not the token, then the page and its stream', async () => {
     const { port } = await serve(() => snapshotOf([shop('OK')]), TOKEN);
     const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    const huge = await call(port, '/login', { method: 'POST', headers: form, body: `token=${'x'.repeat(10_000)}` });
+    expect(huge.status).toBe(413);
     const wrong = await call(port, '/login', { method: 'POST', headers: form, body: 'token=nope' });
     expect(wrong.status).toBe(401);
     expect(wrong.headers['set-cookie']).toBeUndefined();
