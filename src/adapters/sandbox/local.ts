@@ -136,7 +136,10 @@ async function template(bin: ServerBinary, stateDir: string): Promise<string> {
       await run(bin.server, ['--no-defaults', '--initialize-insecure', `--datadir=${data}`, ...user], { timeout: 180_000 });
     }
   } catch (e) {
-    throw new TopogitError('TOPOGIT_SANDBOX', `bootstrapping a data directory with ${bin.installDb ?? bin.server} failed: ${(e as Error).message.split('\n')[0]}`);
+    // Its own words say why (a full disk, a bad option, a signal): the last lines of what it printed.
+    const x = e as Error & { stderr?: string; stdout?: string; signal?: string; code?: number | string };
+    const said = `${x.stderr ?? ''}\n${x.stdout ?? ''}`.split('\n').map((l) => l.trim()).filter(Boolean).slice(-3).join(' | ');
+    throw new TopogitError('TOPOGIT_SANDBOX', `bootstrapping a data directory with ${bin.installDb ?? bin.server} failed (${x.signal ? `signal ${x.signal}` : `exit ${x.code ?? '?'}`}): ${said || (x.message.split('\n')[0] ?? '')}`);
   }
   await writeFile(ready, new Date().toISOString());
   return dir;
