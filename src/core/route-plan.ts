@@ -17,9 +17,9 @@ export interface RouterRead {
  * switchover step; the routers' other corrections wait for the next plan then. A router that could
  * not be read, or a tree that is not one writable primary seen from here, is a notice, no step.
  */
-export function withRouterSteps(plan: ClusterPlan, spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>, reads: readonly RouterRead[]): ClusterPlan {
+export function withRouterSteps(plan: ClusterPlan, spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>, reads: readonly RouterRead[], exclude: ReadonlySet<string> = new Set()): ClusterPlan {
   if (reads.length === 0 || plan.steps.some(isSwitchover)) return plan;
-  const live = routedInstances(spec, probes, spec.failover.maxLagSeconds);
+  const live = routedInstances(spec, probes, spec.failover.maxLagSeconds, { exclude });
   const notices: Notice[] = [];
   const steps: Step[] = [];
   for (const r of reads) {

@@ -77,6 +77,8 @@ export function routerChanges(r: RouterSpec, actual: readonly RouterServer[], li
 /** What is wrong with a router's backends for this file (missing backend, an instance with no server). */
 export function routerProblems(r: RouterSpec, actual: readonly RouterServer[], instances: readonly string[]): string[] {
   const problems: string[] = [];
+  const strangers = actual.filter((s) => s.backend === r.writer && !instances.includes(s.server) && s.admin !== 'maint');
+  for (const s of strangers) problems.push(`${endpointOfRouter(r)}: server ${s.server} in ${r.writer} is not an instance of the file and takes connections: it could take writes (set it to maint, or remove it)`);
   for (const backend of [r.writer, ...(r.reader ? [r.reader] : [])]) {
     const servers = actual.filter((s) => s.backend === backend).map((s) => s.server);
     if (servers.length === 0) {
@@ -91,11 +93,20 @@ export function routerProblems(r: RouterSpec, actual: readonly RouterServer[], i
 
 /**
  * What the routers should follow, from one probe round: exactly one writable instance that
- * replicates from nobody (the primary) and the replicas that replicate without error within
- * `maxLagSeconds` from an instance of the file. Anything else (the primary unreachable from here,
- * two writable instances) is not a tree to route by: routers are left as they are, and why is said.
+ * replicates from nobody, and it must be the primary topogit expects (the file's, or the one a
+ * failover just promoted): a writable old primary that came back, a new instance nobody seeded,
+ * must never get the writes. Anything else (the primary unreachable from here, two writable
+ * instances, the wrong one) is not a tree to route by: the routers are left as they are, and why
+ * is said. Readers: replicas that replicate without error, without delay and within
+ * `maxLagSeconds` from the primary, directly or through healthy replicas; never an instance in
+ * `exclude` (fenced former primaries, instances in maintenance).
  */
-export function routedInstances(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>, maxLagSeconds: number): { readonly ok: true; readonly instances: RoutedInstance[] } | { readonly ok: false; readonly why: string } {
+export function routedInstances(
+  spec: ClusterSpec,
+  probes: ReadonlyMap<string, ProbeResult>,
+  maxLagSeconds: number,
+  o: { readonly expectedPrimary?: string; readonly exclude?: ReadonlySet<string> } = {},
+): { readonly ok: true; readonly instances: RoutedInstance[] } | { readonly ok: false; readonly why: string } {
   const writable = spec.instances.filter((i) => {
     const p = probes.get(i.name);
     return p?.ok === true && !p.state.readOnly && p.state.replication.length === 0;
@@ -103,26 +114,35 @@ export function routedInstances(spec: ClusterSpec, probes: ReadonlyMap<string, P
   if (writable.length !== 1) {
     return { ok: false, why: writable.length === 0 ? 'no writable primary seen from here: routers left as they are' : `${writable.map((w) => w.name).join(' and ')} are all writable: routers left as they are` };
   }
-  const endpoints = new Set(spec.instances.map((i) => endpointKey(i)));
-  const primary = writable[0]?.name;
-  return {
-    ok: true,
-    instances: spec.instances.map((i) => {
-      const p = probes.get(i.name);
-      const ch = p?.ok ? p.state.replication[0] : undefined;
-      const healthy =
-        ch !== undefined &&
-        endpoints.has(`${ch.sourceHost}:${ch.sourcePort}`) &&
-        ch.ioThread === 'yes' &&
-        ch.sqlThread === 'yes' &&
-        ch.lastSqlErrno === 0 &&
-        ch.lastIoErrno === 0 &&
-        ch.secondsBehindSource !== null &&
-        ch.secondsBehindSource - (ch.sqlDelay ?? 0) <= maxLagSeconds &&
-        (ch.sqlDelay ?? 0) === 0;
-      return { name: i.name, primary: i.name === primary, healthyReplica: healthy };
-    }),
+  const primary = writable[0]?.name as string;
+  const expected = o.expectedPrimary ?? spec.instances.find((i) => i.source === undefined)?.name;
+  if (primary !== expected) return { ok: false, why: `${primary} is the writable one, but the primary is ${expected ?? '(none)'}: routers left as they are` };
+  if (o.exclude?.has(primary)) return { ok: false, why: `${primary} is fenced or in maintenance: routers left as they are` };
+  const byEndpoint = new Map(spec.instances.map((i) => [endpointKey(i), i.name]));
+  const direct = new Map<string, string | undefined>();
+  for (const i of spec.instances) {
+    const p = probes.get(i.name);
+    const ch = p?.ok ? p.state.replication[0] : undefined;
+    const ok =
+      ch !== undefined &&
+      ch.ioThread === 'yes' &&
+      ch.sqlThread === 'yes' &&
+      ch.lastSqlErrno === 0 &&
+      ch.lastIoErrno === 0 &&
+      ch.secondsBehindSource !== null &&
+      ch.secondsBehindSource <= maxLagSeconds &&
+      (ch.sqlDelay ?? 0) === 0 &&
+      !o.exclude?.has(i.name);
+    direct.set(i.name, ok && ch ? byEndpoint.get(`${ch.sourceHost}:${ch.sourcePort}`) : undefined);
+  }
+  // Healthy: a chain of healthy replicas up to the primary (a stalled intermediate spoils its subtree).
+  const healthy = (name: string, seen = new Set<string>()): boolean => {
+    const source = direct.get(name);
+    if (source === undefined || seen.has(name)) return false;
+    seen.add(name);
+    return source === primary || healthy(source, seen);
   };
+  return { ok: true, instances: spec.instances.map((i) => ({ name: i.name, primary: i.name === primary, healthyReplica: i.name !== primary && healthy(i.name) })) };
 }
 
 /**

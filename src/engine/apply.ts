@@ -46,16 +46,20 @@ export async function applyPlan(plan: ClusterPlan, ctx: ApplyContext): Promise<A
       // primary its writes back (checked: only if nothing else is writable), so a failed
       // switchover never leaves the cluster without a writable primary.
       const fenced = doneActions.find((a) => a.kind === 'set-read-only' && a.readOnly);
+      // The old primary takes writes again only if it is writable again: read_only first, then the routers.
+      let oldWritable = fenced === undefined;
       if (isSwitchover(step) && fenced && !doneActions.some((a) => a.kind === 'promote')) {
         try {
           await runAction({ kind: 'set-read-only', instance: fenced.instance, readOnly: false }, ctx);
           error += `; rolled back: ${fenced.instance} accepts writes again`;
+          oldWritable = true;
         } catch (r) {
           error += `; rolling back ${fenced.instance} failed too (${(r as Error).message}): it is read-only`;
         }
       }
-      // Writes taken away at a router before anything was promoted go back to the old primary.
-      if (isSwitchover(step) && !doneActions.some((a) => a.kind === 'promote')) {
+      // Writes taken away at a router before anything was promoted go back to the old primary,
+      // and only then (a failed promote may have left the candidate writable: never both).
+      if (isSwitchover(step) && oldWritable && !doneActions.some((a) => a.kind === 'promote')) {
         for (const a of doneActions) {
           if (a.kind !== 'route' || a.to !== 'maint') continue;
           try {

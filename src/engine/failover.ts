@@ -181,6 +181,12 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
           break;
         }
         case 'fence-old':
+          // Writes are taken away at the routers first (best effort, writer backends only, no
+          // server ready): an application with a read_only bypass must not keep writing to it.
+          if ((spec.routing?.length ?? 0) > 0) {
+            const none = spec.instances.map((i) => ({ name: i.name, primary: false, healthyReplica: false }));
+            await syncRouters(spec.routing ?? [], spec.instances.map((i) => i.name), none, ports.router, { timeoutMs: ROUTER_TIMEOUT_MS, writerOnly: true });
+          }
           await fence(ctx, step.instance);
           // Its last commits must reach the replicas before their IO threads stop.
           for (const r of step.replicas) {

@@ -23,7 +23,8 @@ export function planObservations(observations: readonly Observation[], opts: Pla
     // Nor is an instance in maintenance touched (status shows it).
     const maintenance = new Map(o.view.instances.flatMap((i) => (i.maintenance ? [[i.name, i.maintenance] as const] : [])));
     const planned = leaveAlone(planCluster(o.spec, o.probes, fenced.size ? { ...opts, fenced } : opts), o.spec, maintenance);
-    return o.routers ? withRouterSteps(planned, o.spec, o.probes, o.routers) : planned;
+    // Fenced and maintenance instances never take reads (nor the writes) through a router.
+    return o.routers ? withRouterSteps(planned, o.spec, o.probes, o.routers, new Set([...fenced.keys(), ...maintenance.keys()])) : planned;
   });
   const views = plans.map((p, n) => {
     const o = observations[n] as Observation;

@@ -90,7 +90,14 @@ export async function reconcileOnce(req: ReconcileRequest): Promise<ReconcileRes
 async function routeAfterPass(req: ReconcileRequest, r: ReconcileResult): Promise<RoutingReport | undefined> {
   const routers = req.spec.routing ?? [];
   if (routers.length === 0) return undefined;
-  const live = routedInstances(req.spec, r.probes, req.spec.failover.maxLagSeconds);
+  // Only after a pass that ended on a known tree: not blocked, not stopped on an error, and any
+  // failover finished; the writes then go to the primary the file names or the one just promoted.
+  if (r.blocked !== undefined) return { checked: false, why: `the pass is blocked (${r.blocked}): routers left as they are`, routers: [] };
+  if (r.error !== undefined) return { checked: false, why: `the pass stopped on an error: routers left as they are`, routers: [] };
+  if (r.failover && r.failover.kind !== 'done') return { checked: false, why: 'the failover did not finish: routers left as they are', routers: [] };
+  const expectedPrimary = r.failover?.kind === 'done' ? r.failover.record.to : undefined;
+  const exclude = new Set([...r.fenced.keys(), ...(r.maintenance?.keys() ?? [])]);
+  const live = routedInstances(req.spec, r.probes, req.spec.failover.maxLagSeconds, { ...(expectedPrimary ? { expectedPrimary } : {}), exclude });
   if (!live.ok) return { checked: false, why: live.why, routers: [] };
   const dryRun = req.spec.failover.reconcile === 'report' || (req.ports.mayAct !== undefined && !req.ports.mayAct());
   const outcomes = await syncRouters(routers, req.spec.instances.map((i) => i.name), live.instances, req.ports.router, { timeoutMs: ROUTER_PASS_TIMEOUT_MS, dryRun });

@@ -2,7 +2,7 @@
 // decides (routerChanges: writes leave every wrong server before the primary is enabled), read
 // back and check. Routers are independent and handled in parallel; one that cannot be reached is
 // reported, never thrown: a failover or a pass goes on without it and tries again later.
-import { endpointOfRouter, routedInstances, routerChanges, routerProblems, type RoutedInstance, type RouterChange, type RouterSpec } from '../core/routing.js';
+import { endpointOfRouter, routedInstances, routerChanges, routerProblems, type RoutedInstance, type RouterChange, type RouterServer, type RouterSpec } from '../core/routing.js';
 import type { ClusterSpec, ProbeResult } from '../core/model.js';
 import type { RouterStatus } from '../core/report.js';
 import type { RouterPort } from '../core/ports.js';
@@ -35,17 +35,21 @@ function withoutReader(r: RouterSpec): RouterSpec {
 
 async function syncOne(r: RouterSpec, instances: readonly string[], live: readonly RoutedInstance[], port: RouterPort | undefined, o: RouteOptions): Promise<Omit<RouterOutcome, 'router'>> {
   if (!port) return { inStep: false, applied: [], error: 'no router adapter in this process' };
-  const backends = [r.writer, ...(r.reader ? [r.reader] : [])];
   const applied: RouterChange[] = [];
   try {
-    const before = await port.read(r, backends, o.timeoutMs);
-    const problems = routerProblems(r, before, instances);
+    // The writer backend first and on its own: a reader backend that cannot be read (a wrong
+    // name) must not keep the writes where they should not be.
+    const writer = await port.read(r, [r.writer], o.timeoutMs);
+    const reader = r.reader ? await port.read(r, [r.reader], o.timeoutMs).then((x) => ({ servers: x }), (e: Error) => ({ servers: [] as RouterServer[], error: e.message.split('\n')[0] ?? 'failed' })) : { servers: [] as RouterServer[] };
+    const before = [...writer, ...reader.servers];
+    const problems = [...routerProblems(r.reader && 'error' in reader ? { kind: r.kind, address: r.address, writer: r.writer } : r, before, instances), ...('error' in reader && reader.error ? [reader.error] : [])];
     const changes = routerChanges(r, before, live);
     if (o.dryRun) return { inStep: changes.length === 0 && problems.length === 0, applied: [], ...(problems.length ? { error: problems.join('; ') } : changes.length ? { error: `${changes.length} change(s) pending: ${changes.map(describeChange).join(', ')}` } : {}) };
     for (const c of changes) {
       await port.apply(r, c, o.timeoutMs);
       applied.push(c);
     }
+    const backends = [r.writer, ...(r.reader && !('error' in reader) ? [r.reader] : [])];
     const after = changes.length > 0 ? await port.read(r, backends, o.timeoutMs) : before;
     const left = routerChanges(r, after, live);
     if (left.length > 0) return { inStep: false, applied, error: `read back, still not in step: ${left.map(describeChange).join(', ')}` };

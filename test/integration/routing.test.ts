@@ -186,8 +186,7 @@ describe('routing through a real HAProxy', () => {
     const app = await mysql.createConnection({ host: FRONT, port: 3306, user: 'topogit', password: TEST_PASSWORD });
     const [before] = (await app.query('SELECT @@server_id AS id')) as unknown as [{ id: number }[]];
     expect(Number(before[0]?.id)).toBe(Number(from.slice(-1)));
-    let appError = '';
-    app.on('error', (e: Error) => (appError = e.message));
+    app.on('error', () => undefined); // the cut below is expected: the assertion is on the next query
     const r = await fleet.run('switchover', 'shop', '--to', to, '--yes');
     expect(r.code, r.err + r.out).toBe(0);
     // The router steps are in the plan it ran, around the servers' own steps.
@@ -206,8 +205,7 @@ describe('routing through a real HAProxy', () => {
     }
     expect(r.out).toMatch(/preFailover hook .* exited 0/);
     // The old session was cut: it cannot write to the old primary any more.
-    await expect(app.query('SELECT 1')).rejects.toThrow();
-    expect(appError === '' || /closed|lost|ECONNRESET|PROTOCOL_CONNECTION_LOST/i.test(appError)).toBe(true);
+    await expect(app.query('SELECT 1')).rejects.toThrow(/closed|lost|ECONNRESET|PROTOCOL_CONNECTION_LOST|enqueue/i);
     app.destroy();
     // The operator commits what the switchover wrote, as the README says.
     await fleet.git(['commit', '-qam', `switchover to ${to}`]);

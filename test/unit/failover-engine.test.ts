@@ -71,6 +71,31 @@ describe('failover engine', () => {
     expect(seen).toEqual(['./post.sh after promoted (0 write-backs) new primary db002']);
   });
 
+  it.each(['promoted', 'routed'])('with a router, killed right after %s: the resumed run puts the router in step', async (phase) => {
+    const c = fakeCluster(ROUTED);
+    c.kill('db001');
+    c.onPhase = (p) => {
+      if (p === phase) throw new SimulatedCrash(`killed after ${p}`);
+    };
+    expect((await run(c, ROUTED)).outcome).toMatchObject({ kind: 'failed', step: phase });
+    c.onPhase = () => undefined;
+    expect((await reconcilePass(c, ROUTED)).failover?.kind).toBe('done');
+    expect(Object.fromEntries(c.backends.get('rw') ?? [])).toEqual({ db001: 'maint', db002: 'ready', db003: 'maint' });
+  });
+
+  it('a forced failover of a primary that answers takes the writes away at the router before fencing it', async () => {
+    const c = fakeCluster(ROUTED);
+    const seen: string[] = [];
+    c.onStatement = (server, sql) => {
+      if (server.name === 'db001' && /read_only/i.test(sql) && seen.length === 0) seen.push(`read_only on db001 with the router at ${JSON.stringify(Object.fromEntries(c.backends.get('rw') ?? []))}`);
+    };
+    const { outcome } = await run(c, ROUTED, { trigger: 'manual', force: true });
+    expect(outcome.kind).toBe('done');
+    expect(seen).toEqual(['read_only on db001 with the router at {"db001":"maint","db002":"maint","db003":"maint"}']);
+    expect(c.routerLog.slice(0, 2)).toEqual(['rw/db001 maint shutdown', 'rw/db002 ready']);
+    expect(Object.fromEntries(c.backends.get('rw') ?? [])).toEqual({ db001: 'maint', db002: 'ready', db003: 'maint' });
+  });
+
   it('a router that cannot be reached does not stop the failover: noted, left for the passes that follow', async () => {
     const c = fakeCluster(ROUTED);
     c.routerUp = false;
