@@ -105,7 +105,7 @@ export function routedInstances(
   spec: ClusterSpec,
   probes: ReadonlyMap<string, ProbeResult>,
   maxLagSeconds: number,
-  o: { readonly expectedPrimary?: string; readonly exclude?: ReadonlySet<string> } = {},
+  o: { readonly expectedPrimary?: string | readonly string[]; readonly exclude?: ReadonlySet<string> } = {},
 ): { readonly ok: true; readonly instances: RoutedInstance[] } | { readonly ok: false; readonly why: string } {
   const writable = spec.instances.filter((i) => {
     const p = probes.get(i.name);
@@ -115,8 +115,9 @@ export function routedInstances(
     return { ok: false, why: writable.length === 0 ? 'no writable primary seen from here: routers left as they are' : `${writable.map((w) => w.name).join(' and ')} are all writable: routers left as they are` };
   }
   const primary = writable[0]?.name as string;
-  const expected = o.expectedPrimary ?? spec.instances.find((i) => i.source === undefined)?.name;
-  if (primary !== expected) return { ok: false, why: `${primary} is the writable one, but the primary is ${expected ?? '(none)'}: routers left as they are` };
+  const fileP = spec.instances.find((i) => i.source === undefined)?.name;
+  const expected = o.expectedPrimary === undefined ? (fileP ? [fileP] : []) : typeof o.expectedPrimary === 'string' ? [o.expectedPrimary] : o.expectedPrimary;
+  if (!expected.includes(primary)) return { ok: false, why: `${primary} is the writable one, but the primary is ${expected.join(' or ') || '(none)'}: routers left as they are` };
   if (o.exclude?.has(primary)) return { ok: false, why: `${primary} is fenced or in maintenance: routers left as they are` };
   const byEndpoint = new Map(spec.instances.map((i) => [endpointKey(i), i.name]));
   const direct = new Map<string, string | undefined>();

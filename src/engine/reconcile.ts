@@ -95,9 +95,17 @@ async function routeAfterPass(req: ReconcileRequest, r: ReconcileResult): Promis
   if (r.blocked !== undefined) return { checked: false, why: `the pass is blocked (${r.blocked}): routers left as they are`, routers: [] };
   if (r.error !== undefined) return { checked: false, why: `the pass stopped on an error: routers left as they are`, routers: [] };
   if (r.failover && r.failover.kind !== 'done') return { checked: false, why: 'the failover did not finish: routers left as they are', routers: [] };
-  const expectedPrimary = r.failover?.kind === 'done' ? r.failover.record.to : undefined;
+  // The file may not have caught up with the last failover yet (the write-back is reloaded a moment
+  // later, or it could not be pushed): then the primary that failover promoted is the expected one.
+  // Never a former primary that has not rejoined (it may come back writable).
+  const filePrimary = req.spec.instances.find((i) => i.source === undefined)?.name;
+  const state = await req.ports.state.read(req.spec.cluster);
+  const former = new Set(state.formerPrimaries.map((f) => f.name));
+  const last = state.lastFailover;
+  const expectedPrimary =
+    r.failover?.kind === 'done' ? [r.failover.record.to] : [filePrimary, ...(last && last.from === filePrimary ? [last.to] : [])].filter((n): n is string => n !== undefined && !former.has(n));
   const exclude = new Set([...r.fenced.keys(), ...(r.maintenance?.keys() ?? [])]);
-  const live = routedInstances(req.spec, r.probes, req.spec.failover.maxLagSeconds, { ...(expectedPrimary ? { expectedPrimary } : {}), exclude });
+  const live = routedInstances(req.spec, r.probes, req.spec.failover.maxLagSeconds, { expectedPrimary, exclude });
   if (!live.ok) return { checked: false, why: live.why, routers: [] };
   const dryRun = req.spec.failover.reconcile === 'report' || (req.ports.mayAct !== undefined && !req.ports.mayAct());
   const outcomes = await syncRouters(routers, req.spec.instances.map((i) => i.name), live.instances, req.ports.router, { timeoutMs: ROUTER_PASS_TIMEOUT_MS, dryRun });

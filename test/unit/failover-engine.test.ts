@@ -83,6 +83,24 @@ describe('failover engine', () => {
     expect(Object.fromEntries(c.backends.get('rw') ?? [])).toEqual({ db001: 'maint', db002: 'ready', db003: 'maint' });
   });
 
+  it('an old primary back writable while the new one is unreachable never gets the writes back', async () => {
+    const c = fakeCluster({ ...ROUTED, failover: { ...ROUTED.failover, blockSeconds: 3600 } });
+    const s: ClusterSpec = { ...ROUTED, failover: { ...ROUTED.failover, blockSeconds: 3600 } };
+    c.kill('db001');
+    expect((await run(c, s)).outcome.kind).toBe('done');
+    expect(Object.fromEntries(c.backends.get('rw') ?? [])).toEqual({ db001: 'maint', db002: 'ready', db003: 'maint' });
+    // db002 dies; db001 comes back writable (no --read-only), the file still names it; anti-flapping blocks a second failover.
+    c.kill('db002');
+    c.revive('db001');
+    c.byName('db001').readOnly = false;
+    // An operator put it in maintenance to look at it: it is never fenced then.
+    await c.ports.state.update('shop', (x) => startMaintenance(x, 'db001', c.ports.now(), { reason: 'post-mortem' }));
+    const r = await reconcilePass(c, s);
+    expect(c.byName('db001').readOnly).toBe(false);
+    expect(r.routing?.checked).toBe(false);
+    expect(Object.fromEntries(c.backends.get('rw') ?? [])).toEqual({ db001: 'maint', db002: 'ready', db003: 'maint' });
+  });
+
   it('a forced failover of a primary that answers takes the writes away at the router before fencing it', async () => {
     const c = fakeCluster(ROUTED);
     const seen: string[] = [];
