@@ -145,9 +145,13 @@ describe('the status page in a real browser', () => {
   });
 
   it('a hostile error string from a server is shown as text, never run', async () => {
+    // Keyboard focus on the failover's commit link survives the section being replaced below.
+    await page.focus('[data-cluster="shop"] tr[data-kind="failover"] a');
+    const focused = await page.evaluate('document.activeElement.getAttribute("href")');
     // db003's replication user becomes markup; its IO thread fails with that name in the error.
     await fleet.sql(fleet.host('db003'), 'STOP SLAVE', `CHANGE MASTER TO MASTER_USER='${HOSTILE}'`, 'START SLAVE');
     await until('the error naming the hostile user on the page', `document.querySelector('[data-instance="db003"]')?.textContent.includes(${JSON.stringify(HOSTILE)})`, 15_000);
+    expect(await page.evaluate('document.activeElement.getAttribute("href")')).toBe(focused);
     const probe = await page.evaluate(`({ pwned: window.__pwned === undefined ? 'no' : 'yes', imgs: document.querySelectorAll('main img').length })`);
     expect(probe).toEqual({ pwned: 'no', imgs: 0 });
     await screenshot(page, 'hostile');

@@ -33,13 +33,22 @@ nav ul{display:flex;flex-wrap:wrap;gap:12px;list-style:none;padding:0}
 
 export const PAGE_JS = `(function(){
 var live=document.getElementById('live');
+var updated=document.getElementById('updated');
 if(!window.EventSource||!live)return;
-function say(t){live.textContent=t;}
-function swap(id,html){var t=document.createElement('template');t.innerHTML=html;var n=t.content.firstElementChild;var old=document.getElementById(id);if(n&&old){old.replaceWith(n);}}
+var state='';
+function say(t){if(t!==state){state=t;live.textContent=t;}}
+function stamp(what){if(updated)updated.textContent='Last update '+new Date().toLocaleTimeString()+(what?' ('+what+')':'')+'.';}
+function swap(id,html){
+var old=document.getElementById(id);if(!old)return;
+var a=document.activeElement;var href=a&&old.contains(a)?a.getAttribute('href'):null;
+var t=document.createElement('template');t.innerHTML=html;var n=t.content.firstElementChild;if(!n)return;
+old.replaceWith(n);
+if(href){var links=n.querySelectorAll('a[href]');for(var i=0;i<links.length;i++){if(links[i].getAttribute('href')===href){links[i].focus();break;}}}
+}
 var es=new EventSource('/api/events');
 es.addEventListener('open',function(){say('Live: updates arrive as the daemon sees them.');});
 es.addEventListener('error',function(){say('Connection to the daemon lost; retrying. What is shown may be out of date.');if(es.readyState===2){setTimeout(function(){location.reload();},3000);}});
-es.addEventListener('cluster',function(e){var d=JSON.parse(e.data);swap(d.id,d.html);say('Live: last update '+new Date().toLocaleTimeString()+' ('+d.name+').');});
-es.addEventListener('main',function(e){var d=JSON.parse(e.data);swap('main',d.html);say('Live: last update '+new Date().toLocaleTimeString()+'.');});
+es.addEventListener('cluster',function(e){var d=JSON.parse(e.data);swap(d.id,d.html);stamp(d.name);});
+es.addEventListener('main',function(e){var d=JSON.parse(e.data);swap('main',d.html);stamp('');});
 })();
 `;

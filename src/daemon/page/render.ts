@@ -123,9 +123,9 @@ export function renderCluster(c: ClusterJson, role: 'active' | 'standby', o: Pag
   return (
     `<section class="cluster" id="${id}" data-cluster="${esc(c.name)}" aria-labelledby="${id}-h">` +
     `<h2 id="${id}-h">${esc(c.name)} ${health(c.health)}</h2>` +
-    (needed ? `<p class="alert" role="alert">Recovery needed: ${esc(c.analysis)}${blocked ? ` (blocked: ${esc(blocked.reason)})` : ''}</p>` : '') +
+    (needed ? `<p class="alert">Recovery needed: ${esc(c.analysis)}${blocked ? ` (blocked: ${esc(blocked.reason)})` : ''}</p>` : '') +
     `<p class="meta">file <code>${esc(c.file)}</code> · primary in the file <strong>${esc(c.primary ?? '-')}</strong> · live writable ${esc(c.livePrimaries.join(', ') || 'none')} · analysis ${esc(c.analysis ?? '-')} · led by ${role === 'active' ? 'this daemon (it holds the lease)' : 'another daemon (this one stands by)'}</p>` +
-    (c.fileValid ? '' : `<div class="alert" role="alert"><p>The file does not validate; the last valid version is in force:</p><ul>${c.fileIssues.map((i) => `<li>${esc(i)}</li>`).join('')}</ul></div>`) +
+    (c.fileValid ? '' : `<div class="alert"><p>The file does not validate; the last valid version is in force:</p><ul>${c.fileIssues.map((i) => `<li>${esc(i)}</li>`).join('')}</ul></div>`) +
     (conditions ? `<ul class="conditions">${conditions}</ul>` : '') +
     `<h3>Topology</h3>${tree(c.tree)}${readiness}` +
     `<h3>Drift</h3>${drift}` +
@@ -153,7 +153,7 @@ export function renderPage(s: ClustersJson, o: PageOptions = {}): string {
     '<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">' +
     `<title>topogit</title><link rel="stylesheet" href="/assets/page.css"><script src="/assets/page.js" defer></script>` +
     `<noscript><meta http-equiv="refresh" content="${refresh}"></noscript></head>` +
-    `<body><a class="skip" href="#main">Skip to the clusters</a><header><h1>topogit</h1><p id="live" class="muted" aria-live="polite">Rendered at ${esc(new Date().toISOString())}; without JavaScript this page reloads every ${refresh} s.</p></header>` +
+    `<body><a class="skip" href="#main">Skip to the clusters</a><header><h1>topogit</h1><p id="live" class="muted" aria-live="polite">Rendered at ${esc(new Date().toISOString())}; without JavaScript this page reloads every ${refresh} s.</p><p id="updated" class="muted"></p></header>` +
     renderMain(s, o) +
     '</body></html>'
   );
