@@ -185,7 +185,7 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
           // server ready): an application with a read_only bypass must not keep writing to it.
           if ((spec.routing?.length ?? 0) > 0) {
             const none = spec.instances.map((i) => ({ name: i.name, primary: false, healthyReplica: false }));
-            await syncRouters(spec.routing ?? [], spec.instances.map((i) => i.name), none, ports.router, { timeoutMs: ROUTER_TIMEOUT_MS, writerOnly: true });
+            await syncRouters(spec.routing ?? [], spec.instances.map((i) => i.name), none, ports.router, { timeoutMs: ROUTER_TIMEOUT_MS, writerOnly: true, ...(ports.mayAct ? { mayAct: ports.mayAct } : {}) });
           }
           await fence(ctx, step.instance);
           // Its last commits must reach the replicas before their IO threads stop.
@@ -240,7 +240,7 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
         case 'route': {
           mustAct('changing the routers');
           const live = spec.instances.map((i) => ({ name: i.name, primary: i.name === step.newPrimary, healthyReplica: false }));
-          const outcomes = await syncRouters(step.routers, spec.instances.map((i) => i.name), live, ports.router, { timeoutMs: ROUTER_TIMEOUT_MS, writerOnly: true });
+          const outcomes = await syncRouters(step.routers, spec.instances.map((i) => i.name), live, ports.router, { timeoutMs: ROUTER_TIMEOUT_MS, writerOnly: true, ...(ports.mayAct ? { mayAct: ports.mayAct } : {}) });
           const stale = outcomes.filter((x) => !x.inStep);
           const done = outcomes.filter((x) => x.inStep).map((x) => `${endpointOfRouter(x.router)} ${x.router.writer} -> ${step.newPrimary}`);
           let notes = state.journal?.notes ?? [];

@@ -108,7 +108,7 @@ async function routeAfterPass(req: ReconcileRequest, r: ReconcileResult): Promis
   const live = routedInstances(req.spec, r.probes, req.spec.failover.maxLagSeconds, { expectedPrimary, exclude });
   if (!live.ok) return { checked: false, why: live.why, routers: [] };
   const dryRun = req.spec.failover.reconcile === 'report' || (req.ports.mayAct !== undefined && !req.ports.mayAct());
-  const outcomes = await syncRouters(routers, req.spec.instances.map((i) => i.name), live.instances, req.ports.router, { timeoutMs: ROUTER_PASS_TIMEOUT_MS, dryRun });
+  const outcomes = await syncRouters(routers, req.spec.instances.map((i) => i.name), live.instances, req.ports.router, { timeoutMs: ROUTER_PASS_TIMEOUT_MS, dryRun, ...(req.ports.mayAct ? { mayAct: req.ports.mayAct } : {}) });
   for (const o of outcomes) for (const c of o.applied) req.onEvent({ type: 'routed', router: endpointOfRouter(o.router), change: describeChange(c), why: c.why });
   return { checked: true, routers: outcomes };
 }

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { formatIssue, parseTopologyText } from '../../src/config/load.js';
 import type { ClusterPlan } from '../../src/core/plan.js';
 import { withRouterSteps } from '../../src/core/route-plan.js';
+import { syncRouters } from '../../src/engine/route.js';
 import { FixtureRows, probeDown, probeUp } from '../support/rows.js';
 import { haproxyBackends, routedInstances, routerChanges, routerProblems, type RoutedInstance, type RouterServer, type RouterSpec } from '../../src/core/routing.js';
 
@@ -181,5 +182,20 @@ describe('routedInstances: who the routers follow', () => {
     const probes = new Map([probeUp(chain, 'db001', primary), probeUp(chain, 'db002', replica.status({ Slave_SQL_Running: 'No' })), probeUp(chain, 'db003', replica.as(3).from(2))]);
     const r = routedInstances(chain, probes, 10);
     expect(r.ok && r.instances.map((i) => `${i.name} ${i.healthyReplica}`)).toEqual(['db001 false', 'db002 false', 'db003 false']);
+  });
+});
+
+describe('syncRouters', () => {
+  it('asks before every change whether this process may still act (the lease): once it may not, nothing more changes', async () => {
+    const backends = new Map([['rw', new Map<string, RouterServer['admin']>([['db001', 'ready'], ['db002', 'ready'], ['db003', 'ready']])]]);
+    const port = {
+      read: async (_r: RouterSpec, names: readonly string[]) => names.flatMap((b) => [...(backends.get(b) ?? [])].map(([server, admin]) => ({ backend: b, server, admin, up: true }))),
+      apply: async (_r: RouterSpec, c: { backend: string; server: string; to: 'ready' | 'maint' }) => void backends.get(c.backend)?.set(c.server, c.to),
+    };
+    let changes = 0;
+    const [out] = await syncRouters([{ kind: 'haproxy', address: '127.0.0.1:9999', writer: 'rw' }], ['db001', 'db002', 'db003'], live('db001', []), port, { timeoutMs: 100, mayAct: () => changes++ < 1 });
+    expect(out?.inStep).toBe(false);
+    expect(out?.error).toMatch(/no longer holds the lease/);
+    expect(Object.fromEntries(backends.get('rw') ?? [])).toEqual({ db001: 'ready', db002: 'maint', db003: 'ready' });
   });
 });
