@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { median, p95, sleep, until } from './lib/bench.mjs';
 
 const { values } = parseArgs({ options: { drills: { type: 'string', default: '5' }, 'interval-ms': { type: 'string' }, 'base-ip': { type: 'string', default: '11' } } });
 const drills = Number(values.drills);
@@ -33,20 +34,6 @@ const env = {
 };
 const sh = (cmd, args, cwd) => spawnSync(cmd, args, { cwd, env, encoding: 'utf8' });
 const topogit = (cwd, ...args) => sh(process.execPath, [bin, ...args], cwd);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function until(what, fn, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await fn()) return;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting until ${what}`);
-}
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const p95 = (xs) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(xs.length * 0.95) - 1)];
 
 const work = path.join(dir, 'work');
 const ops = path.join(dir, 'ops');

@@ -7,12 +7,12 @@
 // writes bench/results/page-latency.json.   node scripts/bench-page-latency.mjs [--drills 10] [--base-ip 11]
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import puppeteer from 'puppeteer-core';
+import { freePort, median, sleep, until } from './lib/bench.mjs';
 
 const { values } = parseArgs({ options: { drills: { type: 'string', default: '10' }, 'base-ip': { type: 'string', default: '11' } } });
 const drills = Number(values.drills);
@@ -22,28 +22,6 @@ const dir = mkdtempSync(path.join(tmpdir(), 'topogit-bench-page-latency-'));
 const env = { ...process.env, TOPOGIT_SANDBOX_DIR: path.join(dir, '.sandbox'), TOPOGIT_PASSWORD: 'bench-pw', TOPOGIT_REPL_PASSWORD: 'bench-repl', TOPOGIT_LOG_JSON: '1', GIT_AUTHOR_NAME: 'bench', GIT_AUTHOR_EMAIL: 'bench@localhost', GIT_COMMITTER_NAME: 'bench', GIT_COMMITTER_EMAIL: 'bench@localhost' };
 const sh = (cmd, args, cwd) => spawnSync(cmd, args, { cwd, env, encoding: 'utf8' });
 const topogit = (cwd, ...args) => sh(process.execPath, [bin, ...args], cwd);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function until(what, fn, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await fn()) return;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting until ${what}`);
-}
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const freePort = () =>
-  new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 const chromium = ['chromium', 'chromium-browser'].map((n) => sh('sh', ['-c', `command -v ${n}`], dir).stdout.trim()).find(Boolean) ?? process.env.TOPOGIT_CHROMIUM;
 if (!chromium) throw new Error('no chromium: run bash scripts/ensure-chromium.sh');
 

@@ -25,13 +25,13 @@
 // Prints markdown tables and writes bench/results/routing.json.
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import mysql from 'mysql2/promise';
+import { freePort, median, sleep, until } from './lib/bench.mjs';
 
 const INSERT = (client) => `INSERT INTO bench.w (client, server_id) VALUES ('${client}', @@server_id)`;
 
@@ -152,37 +152,7 @@ async function main() {
     return r.stdout;
   };
   const topogit = (cwd, ...args) => must(process.execPath, [bin, ...args], cwd);
-  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-  async function until(what, fn, ms = 30_000) {
-    const deadline = Date.now() + ms;
-    let last;
-    for (;;) {
-      try {
-        const v = await fn();
-        if (v) return v;
-        last = v;
-      } catch (e) {
-        last = e.message;
-      }
-      if (Date.now() >= deadline) throw new Error(`timed out after ${ms} ms waiting until ${what}; last: ${JSON.stringify(last)?.slice(0, 400)}`);
-      await sleep(100);
-    }
-  }
-  const median = (xs) => {
-    if (xs.length === 0) return null;
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-  };
   const max = (xs) => (xs.length ? Math.max(...xs) : null);
-  const freePort = () =>
-    new Promise((resolve, reject) => {
-      const s = net.createServer();
-      s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => {
-        const { port } = s.address();
-        s.close(() => resolve(port));
-      });
-    });
 
   // Direct connections to the servers (the bench's own reads, never through HAProxy).
   const conns = new Map();
