@@ -39,6 +39,21 @@ function inst(over: Partial<InstanceJson> & Pick<InstanceJson, 'name'>): Instanc
   };
 }
 
+/** A cluster with nothing to say beyond its tree: no condition, drift, history or router. */
+const QUIET = {
+  conditions: [],
+  lastPass: null,
+  lastFailover: null,
+  fileValid: true,
+  fileIssues: [],
+  driftCount: 0,
+  shapes: [],
+  failover: null,
+  drift: [],
+  history: [],
+  routers: [],
+} as const;
+
 function cluster(over: Partial<ClusterJson> = {}): ClusterJson {
   return {
     name: 'shop',
@@ -52,17 +67,7 @@ function cluster(over: Partial<ClusterJson> = {}): ClusterJson {
       inst({ name: 'db002' }),
       inst({ name: 'db003', liveRole: 'unknown', liveSource: null, health: 'Unreachable', readOnly: null, gtid: null, error: 'connect ECONNREFUSED 127.0.0.1:3306' }),
     ],
-    conditions: [],
-    lastPass: null,
-    lastFailover: null,
-    fileValid: true,
-    fileIssues: [],
-    driftCount: 0,
-    shapes: [],
-    failover: null,
-    drift: [],
-    history: [],
-    routers: [],
+    ...QUIET,
     ...over,
   };
 }
@@ -231,17 +236,7 @@ function shop(health: 'OK' | 'Unreachable'): ClusterSnapshot {
       notes: [],
     } as never,
     analysis: health === 'OK' ? 'PrimaryReachable' : 'DeadPrimary',
-    conditions: [],
-    lastPass: null,
-    lastFailover: null,
-    fileValid: true,
-    fileIssues: [],
-    driftCount: 0,
-    shapes: [],
-    failover: null,
-    drift: [],
-    history: [],
-    routers: [],
+    ...QUIET,
   };
 }
 
