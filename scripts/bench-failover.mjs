@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { median, p95, sleep, until } from './lib/bench.mjs';
+import { benchEnv, gitSandbox, median, p95, sleep, until } from './lib/bench.mjs';
 
 const { values } = parseArgs({ options: { drills: { type: 'string', default: '5' }, 'interval-ms': { type: 'string' }, 'base-ip': { type: 'string', default: '11' } } });
 const drills = Number(values.drills);
@@ -21,37 +21,18 @@ const names = ['db001', 'db002', 'db003'];
 const host = (n) => `127.0.0.${base + names.indexOf(n)}`;
 const bin = fileURLToPath(new URL('../bin/topogit.js', import.meta.url));
 const dir = mkdtempSync(path.join(tmpdir(), 'topogit-bench-failover-'));
-const env = {
-  ...process.env,
-  TOPOGIT_SANDBOX_DIR: path.join(dir, '.sandbox'),
-  TOPOGIT_PASSWORD: 'bench-pw',
-  TOPOGIT_REPL_PASSWORD: 'bench-repl',
-  TOPOGIT_LOG_JSON: '1',
-  GIT_AUTHOR_NAME: 'bench',
-  GIT_AUTHOR_EMAIL: 'bench@localhost',
-  GIT_COMMITTER_NAME: 'bench',
-  GIT_COMMITTER_EMAIL: 'bench@localhost',
-};
+const env = benchEnv(dir);
 const sh = (cmd, args, cwd) => spawnSync(cmd, args, { cwd, env, encoding: 'utf8' });
 const topogit = (cwd, ...args) => sh(process.execPath, [bin, ...args], cwd);
 
-const work = path.join(dir, 'work');
-const ops = path.join(dir, 'ops');
-const bare = path.join(dir, 'remote.git');
+let work = path.join(dir, 'work');
+let ops = path.join(dir, 'ops');
+let bare = path.join(dir, 'remote.git');
 let daemon;
 let log = '';
 const results = [];
 try {
-  sh('git', ['init', '-q', '--bare', '-b', 'main', bare], dir);
-  sh('git', ['clone', '-q', bare, work], dir);
-  if (topogit(work, 'sandbox', 'up', '--cluster', 'bench', '--base-ip', String(base)).status !== 0) throw new Error('sandbox up failed');
-  const file = path.join(work, 'topologies', 'bench.yaml');
-  writeFileSync(file, readFileSync(file, 'utf8').replace(/^failover:\n(?: {2}.*\n)+/m, `failover:\n  auto: true\n  blockSeconds: 0\n${intervalMs === undefined ? '' : `  detection: { intervalMs: ${intervalMs} }\n`}`));
-  writeFileSync(path.join(work, '.gitignore'), '.topogit/\n');
-  sh('git', ['add', '.'], work);
-  sh('git', ['commit', '-qm', 'bench'], work);
-  sh('git', ['push', '-q', 'origin', 'main'], work);
-  sh('git', ['clone', '-q', bare, ops], dir);
+  ({ work, ops, bare } = gitSandbox({ dir, sh, topogit, base, failover: `failover:\n  auto: true\n  blockSeconds: 0\n${intervalMs === undefined ? '' : `  detection: { intervalMs: ${intervalMs} }\n`}` }));
   daemon = spawn(process.execPath, [bin, 'watch', '--pull-interval', '1000'], { cwd: ops, env, stdio: ['ignore', 'pipe', 'pipe'] });
   daemon.stdout.on('data', (d) => (log += d));
   daemon.stderr.on('data', (d) => (log += d));

@@ -31,7 +31,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import mysql from 'mysql2/promise';
-import { freePort, median, sleep, until } from './lib/bench.mjs';
+import { benchEnv, freePort, median, sleep, until } from './lib/bench.mjs';
 
 const INSERT = (client) => `INSERT INTO bench.w (client, server_id) VALUES ('${client}', @@server_id)`;
 
@@ -125,17 +125,7 @@ async function main() {
   const { editSources } = await import(new URL('../dist/config/edit.js', import.meta.url).href);
   const PW = 'bench-pw';
   const dir = mkdtempSync(path.join(tmpdir(), 'topogit-bench-routing-'));
-  const env = {
-    ...process.env,
-    TOPOGIT_SANDBOX_DIR: path.join(dir, '.sandbox'),
-    TOPOGIT_PASSWORD: PW,
-    TOPOGIT_REPL_PASSWORD: 'bench-repl',
-    TOPOGIT_LOG_JSON: '1',
-    GIT_AUTHOR_NAME: 'bench',
-    GIT_AUTHOR_EMAIL: 'bench@localhost',
-    GIT_COMMITTER_NAME: 'bench',
-    GIT_COMMITTER_EMAIL: 'bench@localhost',
-  };
+  const env = benchEnv(dir);
   // Everything runs asynchronously: a synchronous child would stop this thread (not the clients').
   const exec = promisify(execFile);
   const sh = async (cmd, args, cwd) => {

@@ -1,5 +1,6 @@
 // Helpers the benchmark scripts share: awaiting a condition (it throws, naming what it awaited and
 // the last value, when the condition never holds), medians and percentiles, a free loopback port.
+import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -43,4 +44,41 @@ export function freePort(host = '127.0.0.1') {
       s.close(() => resolve(port));
     });
   });
+}
+
+/** The environment a benchmark's topogit, servers and git run with: a sandbox in `dir`, fixed test passwords, JSON logs, a committer. */
+export function benchEnv(dir) {
+  return {
+    ...process.env,
+    TOPOGIT_SANDBOX_DIR: `${dir}/.sandbox`,
+    TOPOGIT_PASSWORD: 'bench-pw',
+    TOPOGIT_REPL_PASSWORD: 'bench-repl',
+    TOPOGIT_LOG_JSON: '1',
+    GIT_AUTHOR_NAME: 'bench',
+    GIT_AUTHOR_EMAIL: 'bench@localhost',
+    GIT_COMMITTER_NAME: 'bench',
+    GIT_COMMITTER_EMAIL: 'bench@localhost',
+  };
+}
+
+/**
+ * A sandbox cluster `bench` whose topology lives in Git as an operator would keep it: a bare remote,
+ * the operator's clone `work` (sandbox up there, the failover block replaced by `failover`, committed
+ * and pushed) and the daemon's clone `ops`. `sh(cmd, args, cwd)` runs a command synchronously.
+ */
+export function gitSandbox({ dir, sh, topogit, base, failover, upArgs = [] }) {
+  const work = `${dir}/work`;
+  const ops = `${dir}/ops`;
+  const bare = `${dir}/remote.git`;
+  sh('git', ['init', '-q', '--bare', '-b', 'main', bare], dir);
+  sh('git', ['clone', '-q', bare, work], dir);
+  if (topogit(work, 'sandbox', 'up', '--cluster', 'bench', '--base-ip', String(base), ...upArgs).status !== 0) throw new Error('sandbox up failed');
+  const file = `${work}/topologies/bench.yaml`;
+  writeFileSync(file, readFileSync(file, 'utf8').replace(/^failover:\n(?: {2}.*\n)+/m, failover));
+  writeFileSync(`${work}/.gitignore`, '.topogit/\n');
+  sh('git', ['add', '.'], work);
+  sh('git', ['commit', '-qm', 'bench'], work);
+  sh('git', ['push', '-q', 'origin', 'main'], work);
+  sh('git', ['clone', '-q', bare, ops], dir);
+  return { work, ops, bare };
 }
