@@ -95,8 +95,9 @@ export interface FailoverPorts extends ServerPorts {
   readonly runHook: (command: string, env: Record<string, string>, timeoutMs?: number) => Promise<HookResult>;
   /** Called after each journaled step; tests kill the process here (TOPOGIT_FAULT_AFTER). */
   readonly faultPoint: (step: string) => void;
-  /** May this process still act (the daemon's lease)? Checked before each irreversible step. */
-  readonly mayAct?: () => boolean;
+  /** May this process still act on this cluster (the daemon's lease, or the coordinator's fencing
+   *  check: an etcd transaction proving its leadership)? Asked before each irreversible step. */
+  readonly mayAct?: () => boolean | Promise<boolean>;
   /** The routers' runtime interface (the file's `routing:`); without it routers are reported, not changed. */
   readonly router?: RouterPort;
 }

@@ -114,8 +114,8 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
       return false;
     }
   };
-  const mustAct = (next: string) => {
-    if (ports.mayAct && !ports.mayAct()) throw new StepFailed(`lost the lease before ${next}; the active daemon finishes from the journal`);
+  const mustAct = async (next: string): Promise<void> => {
+    if (ports.mayAct && !(await ports.mayAct())) throw new StepFailed(`lost the lease before ${next}; the active daemon finishes from the journal`);
   };
 
   try {
@@ -167,6 +167,7 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
           state = await ports.state.update(spec.cluster, withoutJournal);
           return step.kind === 'undo' ? { kind: 'undone', reason: step.reason } : { kind: 'refused', reason: step.reason, analysis };
         case 'stonith': {
+          await mustAct('the fence commands');
           // The old primary must be powered off or cut off before a replica that only a minority
           // vouched for is promoted; any failure leaves everything as it is.
           for (const command of step.commands) {
@@ -181,6 +182,7 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
           break;
         }
         case 'fence-old':
+          await mustAct('fencing the old primary');
           // Writes are taken away at the routers first (best effort, writer backends only, no
           // server ready): an application with a read_only bypass must not keep writing to it.
           if ((spec.routing?.length ?? 0) > 0) {
@@ -195,6 +197,7 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
           await mark('fenced-old', `${step.instance} set read-only before the failover`);
           break;
         case 'drain': {
+          await mustAct('stopping the replicas');
           // A half-dead primary must not keep feeding replicas while we decide; each applies what it
           // has. One that cannot finish in time is not promoted, but does not block the others.
           const results = await Promise.all([
@@ -210,6 +213,7 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
           break;
         }
         case 'undelay':
+          await mustAct('undelaying');
           await runAction({ kind: 'undelay', instance: step.instance, timeoutSeconds: DRAIN_SECONDS }, ctx);
           await mark('undelayed', `${step.instance} applied its relay log without its delay (it held transactions no other replica had)`);
           break;
@@ -218,6 +222,7 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
           await mark('chosen', `${step.candidate}: ${step.reason}`, { candidate: step.candidate, ranked: step.ranked });
           break;
         case 'catch-up': {
+          await mustAct('catching up');
           const d = instance(spec, step.donor);
           const ok = await unlessCandidateDied(step.candidate, async () => {
             // Without any delay the candidate may have: it is caught up, not waited out.
@@ -228,7 +233,7 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
           break;
         }
         case 'promote': {
-          mustAct('promoting');
+          await mustAct('promoting');
           const ok = await unlessCandidateDied(step.candidate, () => runAction({ kind: 'promote', instance: step.candidate }, ctx));
           if (!ok) break;
           await mark('promoted', `${step.candidate} is writable and replicates from nobody`);
@@ -238,7 +243,7 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
           break;
         }
         case 'route': {
-          mustAct('changing the routers');
+          await mustAct('changing the routers');
           const live = spec.instances.map((i) => ({ name: i.name, primary: i.name === step.newPrimary, healthyReplica: false }));
           const outcomes = await syncRouters(step.routers, spec.instances.map((i) => i.name), live, ports.router, { timeoutMs: ROUTER_TIMEOUT_MS, writerOnly: true, ...(ports.mayAct ? { mayAct: ports.mayAct } : {}) });
           const stale = outcomes.filter((x) => !x.inStep);
@@ -250,7 +255,7 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
           continue;
         }
         case 'repoint': {
-          mustAct('repointing');
+          await mustAct('repointing');
           // Their own subtrees stay under them.
           const np = instance(spec, step.newPrimary);
           for (const r of step.moves) {
@@ -263,6 +268,7 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
           continue;
         }
         case 'fence-attempt': {
+          await mustAct('fencing the old primary');
           // The old primary may be merely partitioned: try to stop its writes (it is fenced on return too).
           // (Not one an operator is working on: it is in maintenance.)
           const fenced = step.skip === undefined && (await tryFence(ctx, step.instance));
@@ -270,7 +276,7 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
           continue;
         }
         case 'write-back': {
-          mustAct('the write-back');
+          await mustAct('the write-back');
           const j = journal();
           const record = failoverRecord(j, step.newPrimary, new Date(ports.now()).toISOString(), lostOf(state, j, probes, step.newPrimary), null);
           const message = failoverCommitMessage(spec, j, record, { detectedToWritableMs: (writableAt ?? ports.now()) - detectedAt, detectedToRepointedMs: (repointedAt ?? ports.now()) - detectedAt });

@@ -107,7 +107,7 @@ async function routeAfterPass(req: ReconcileRequest, r: ReconcileResult): Promis
   const exclude = new Set([...r.fenced.keys(), ...(r.maintenance?.keys() ?? [])]);
   const live = routedInstances(req.spec, r.probes, req.spec.failover.maxLagSeconds, { expectedPrimary, exclude });
   if (!live.ok) return { checked: false, why: live.why, routers: [] };
-  const dryRun = req.spec.failover.reconcile === 'report' || (req.ports.mayAct !== undefined && !req.ports.mayAct());
+  const dryRun = req.spec.failover.reconcile === 'report' || (req.ports.mayAct !== undefined && !(await req.ports.mayAct()));
   const outcomes = await syncRouters(routers, req.spec.instances.map((i) => i.name), live.instances, req.ports.router, { timeoutMs: ROUTER_PASS_TIMEOUT_MS, dryRun, ...(req.ports.mayAct ? { mayAct: req.ports.mayAct } : {}) });
   for (const o of outcomes) for (const c of o.applied) req.onEvent({ type: 'routed', router: endpointOfRouter(o.router), change: describeChange(c), why: c.why });
   return { checked: true, routers: outcomes };
@@ -119,6 +119,8 @@ async function reconcileSteps(req: ReconcileRequest): Promise<ReconcileResult> {
   let state: ClusterState = await ports.state.read(spec.cluster);
   const failoverReq = { spec, ctx: req.ctx, ports, repoDir: req.repoDir, onEvent: req.onEvent, ...(req.detectedAt !== undefined ? { detectedAt: req.detectedAt } : {}) };
   let probes = await probeCluster(ctx);
+  // The lease (or the coordinator's fencing check) is asked right before each change to a server.
+  const mayStillAct = async (): Promise<boolean> => ports.mayAct === undefined || (await ports.mayAct());
   const primaryId = (s: ClusterState) => s.serverIds?.[spec.instances.find((x) => x.source === undefined)?.name ?? ''];
   const analysis = analyzeCluster(spec, probes, primaryId(state));
   if (!state.journal) {
@@ -151,7 +153,7 @@ async function reconcileSteps(req: ReconcileRequest): Promise<ReconcileResult> {
           req.onEvent({ type: 'failover-blocked', reason: step.reason });
           return { analysis, blocked: step.reason, fenced: fencedMap(state), probes };
         case 'relocate': {
-          if (ports.mayAct && !ports.mayAct()) return { analysis, fenced: fencedMap(state), probes };
+          if (!(await mayStillAct())) return { analysis, fenced: fencedMap(state), probes };
           const target = spec.instances.find((x) => x.name === step.target) as ClusterSpec['instances'][number];
           for (const m of step.moves) {
             await runAction({ kind: 'change-source', instance: m.name, source: target.name, host: target.host, port: target.port, settings: DEFAULT_PLAN.replication, waitForSource: m.waitForTarget }, ctx);
@@ -173,9 +175,11 @@ async function reconcileSteps(req: ReconcileRequest): Promise<ReconcileResult> {
           state = await ports.state.update(spec.cluster, (s) => ({ ...s, formerPrimaries: s.formerPrimaries.filter((x) => x.name !== step.instance) }));
           continue;
         case 'fence-former':
+          if (!(await mayStillAct())) return { analysis, fenced: fencedMap(state), probes };
           await fence(ctx, step.instance);
           break;
         case 'rejoin-former': {
+          if (!(await mayStillAct())) return { analysis, fenced: fencedMap(state), probes };
           const src = spec.instances.find((x) => x.name === step.source) as ClusterSpec['instances'][number];
           await runAction({ kind: 'change-source', instance: step.instance, source: src.name, host: src.host, port: src.port, settings: DEFAULT_PLAN.replication, waitForSource: false }, ctx);
           req.onEvent({ type: 'rejoined', instance: step.instance, source: src.name });
@@ -192,7 +196,7 @@ async function reconcileSteps(req: ReconcileRequest): Promise<ReconcileResult> {
           const fenced = fencedMap(state);
           if (step.plan.steps.length === 0) return { analysis, plan: step.plan, fenced, probes };
           req.onEvent({ type: 'drift', plan: step.plan, applied: step.apply });
-          if (!step.apply) return { analysis, plan: step.plan, fenced, probes };
+          if (!step.apply || !(await mayStillAct())) return { analysis, plan: step.plan, fenced, probes };
           const applied = await applyPlan(step.plan, ctx);
           return { analysis, plan: step.plan, applied, fenced, probes: await probeCluster(ctx) };
         }

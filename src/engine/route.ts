@@ -24,7 +24,7 @@ export interface RouteOptions {
   /** Report what would change, change nothing (`reconcile: report`). */
   readonly dryRun?: boolean;
   /** May this process still act (the daemon's lease)? Asked before every change. */
-  readonly mayAct?: () => boolean;
+  readonly mayAct?: () => boolean | Promise<boolean>;
 }
 
 export async function syncRouters(routers: readonly RouterSpec[], instances: readonly string[], live: readonly RoutedInstance[], port: RouterPort | undefined, o: RouteOptions): Promise<RouterOutcome[]> {
@@ -48,7 +48,7 @@ async function syncOne(r: RouterSpec, instances: readonly string[], live: readon
     const changes = routerChanges(r, before, live);
     if (o.dryRun) return { inStep: changes.length === 0 && problems.length === 0, applied: [], ...(problems.length ? { error: problems.join('; ') } : changes.length ? { error: `${changes.length} change(s) pending: ${changes.map(describeChange).join(', ')}` } : {}) };
     for (const c of changes) {
-      if (o.mayAct && !o.mayAct()) throw new Error('this process no longer holds the lease: the rest is left to the one that does');
+      if (o.mayAct && !(await o.mayAct())) throw new Error('this process no longer holds the lease: the rest is left to the one that does');
       await port.apply(r, c, o.timeoutMs);
       applied.push(c);
     }
