@@ -278,17 +278,30 @@ describe('failover engine', () => {
     expect(c.state().journal?.candidate).toBe('db002');
   });
 
-  it('stops before promoting when the lease is lost, and the journal lets the holder finish', async () => {
+  it('stops before its first change to a server when the lease is lost, and the journal lets the holder finish', async () => {
     const s = spec();
     const c = fakeCluster(s);
     c.kill('db001');
     c.mayAct = () => false;
     const { outcome } = await run(c, s);
-    expect(outcome).toMatchObject({ kind: 'failed', step: 'chosen', error: expect.stringMatching(/lost the lease before promoting/) });
+    expect(outcome).toMatchObject({ kind: 'failed', step: 'started', error: expect.stringMatching(/lost the lease before stopping the replicas/) });
     expect(c.writableCount()).toBe(0);
+    expect(c.statements.filter((x) => /STOP REPLICA/.test(x))).toEqual([]);
     c.mayAct = () => true;
     expect((await run(c, s)).outcome.kind).toBe('done');
     expect(c.writableCount()).toBe(1);
+  });
+
+  it('asks before every step: a lease lost after the choice stops it before promoting', async () => {
+    const s = spec();
+    const c = fakeCluster(s);
+    c.kill('db001');
+    const asked: string[] = [];
+    c.onPhase = (phase) => asked.push(phase);
+    c.mayAct = () => !asked.includes('chosen');
+    const { outcome } = await run(c, s);
+    expect(outcome).toMatchObject({ kind: 'failed', step: 'chosen', error: expect.stringMatching(/lost the lease before promoting/) });
+    expect(c.writableCount()).toBe(0);
   });
 
   it('never makes a second writable primary: a member that became writable behind its back stops the promotion', async () => {
