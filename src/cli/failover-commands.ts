@@ -1,8 +1,8 @@
 // `topogit failover`, `topogit reconcile` and `topogit ack`: wiring and rendering only.
 import type { Command } from 'commander';
 import { TopogitError } from '../core/errors.js';
-import { topogitPaths } from '../adapters/paths.js';
 import type { ClusterSpec } from '../core/model.js';
+import type { Coordinator } from '../coordination/coordinator.js';
 import type { Timeouts } from '../core/ports.js';
 import type { FailoverOutcome } from '../engine/failover.js';
 import { failoverPorts } from '../adapters/ports.js';
@@ -14,6 +14,7 @@ export interface FailoverCommandDeps {
   readonly io: Io;
   readonly setCode: (c: number) => void;
   readonly timeouts: () => Timeouts;
+  readonly coordinator: () => Coordinator;
 }
 
 export function renderFailoverEvent(e: EngineEvent): string {
@@ -77,6 +78,7 @@ export function renderOutcome(o: FailoverOutcome): string {
 
 export function registerFailoverCommands(program: Command, d: FailoverCommandDeps): void {
   const { io } = d;
+  const waiting = (cluster: string) => (holder: string, ms: number) => io.err(`waiting for the lock on ${cluster}, held by ${holder} (${Math.round(ms / 1000)}s of 30s)\n`);
   const credentialsFor = async (spec: ClusterSpec) => (await import('../config/load.js')).resolveCredentials(spec, io.env);
 
   program
@@ -100,14 +102,14 @@ export function registerFailoverCommands(program: Command, d: FailoverCommandDep
         }
       }
       const { failover } = await import('../engine/failover.js');
-      const { acquireLock } = await import('../adapters/lock.js');
-      const lock = await acquireLock(cluster, { dir: topogitPaths(io.cwd).locks, timeoutMs: 30_000, command: `topogit failover ${cluster}` });
+      const coordinator = d.coordinator();
+      const lock = await coordinator.lockCluster(cluster, { timeoutMs: 30_000, command: `topogit failover ${cluster}`, onWait: waiting(cluster) });
       try {
         const creds = await credentialsFor(spec);
         const outcome = await failover({
           spec,
           ctx: { admin: creds.admin, replication: creds.replication, timeouts: d.timeouts() },
-          ports: await failoverPorts(io.cwd, io.env),
+          ports: { ...(await failoverPorts(io.cwd, io.env)), state: coordinator.stateFor(lock), mayAct: () => lock.confirm() },
           trigger: 'manual',
           ...(o.to ? { to: o.to } : {}),
           ...(o.force ? { force: true } : {}),
@@ -131,11 +133,12 @@ export function registerFailoverCommands(program: Command, d: FailoverCommandDep
     .action(async (o: { cluster?: string; files: string[] }) => {
       const specs = await loadValid(o.files, io, o.cluster);
       const { reconcileOnce } = await import('../engine/reconcile.js');
-      const { acquireLock } = await import('../adapters/lock.js');
-      const ports = await failoverPorts(io.cwd, io.env);
+      const coordinator = d.coordinator();
+      const real = await failoverPorts(io.cwd, io.env);
       let failed = false;
       for (const spec of specs) {
-        const lock = await acquireLock(spec.cluster, { dir: topogitPaths(io.cwd).locks, timeoutMs: 30_000, command: 'topogit reconcile' });
+        const lock = await coordinator.lockCluster(spec.cluster, { timeoutMs: 30_000, command: 'topogit reconcile', onWait: waiting(spec.cluster) });
+        const ports = { ...real, state: coordinator.stateFor(lock), mayAct: () => lock.confirm() };
         try {
           const creds = await credentialsFor(spec);
           io.out(`cluster ${spec.cluster}: `);
@@ -165,14 +168,12 @@ export function registerFailoverCommands(program: Command, d: FailoverCommandDep
     .option('-f, --files <path...>', 'topology files or directories', ['topologies'])
     .action(async (cluster: string, o: { files: string[] }) => {
       await loadValid(o.files, io, cluster);
-      const { StateStore } = await import('../adapters/state.js');
-      const store = new StateStore(topogitPaths(io.cwd).state);
-      const { acquireLock } = await import('../adapters/lock.js');
-      // Under the cluster lock: the state file is also written by a failover in progress.
-      const lock = await acquireLock(cluster, { dir: topogitPaths(io.cwd).locks, timeoutMs: 30_000, command: `topogit ack ${cluster}` });
+      const coordinator = d.coordinator();
+      // Under the cluster lock: the state is also written by a failover in progress.
+      const lock = await coordinator.lockCluster(cluster, { timeoutMs: 30_000, command: `topogit ack ${cluster}`, onWait: waiting(cluster) });
       let s;
       try {
-        s = await store.update(cluster, (x) => ({ ...x, ackedAt: new Date().toISOString() }));
+        s = await coordinator.stateFor(lock).update(cluster, (x) => ({ ...x, ackedAt: new Date().toISOString() }));
       } finally {
         await lock.release();
       }

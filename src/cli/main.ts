@@ -9,12 +9,12 @@ import { registerMaintenanceCommand } from './maintenance-command.js';
 import { registerRoutesCommand } from './routes-command.js';
 import { registerWatchCommand } from './watch-command.js';
 import { isTopogitError, TopogitError } from '../core/errors.js';
-import { topogitPaths } from '../adapters/paths.js';
 import { DEFAULT_ADMIN_USER } from '../config/defaults.js';
 import { createInterface } from 'node:readline/promises';
 import { endpointKey, type ClusterSpec } from '../core/model.js';
 import type { Timeouts } from '../core/ports.js';
 import type { Fault } from '../adapters/sandbox/sandbox.js';
+import { DEFAULT_PREFIX, DEFAULT_TTL_SECONDS, lazyCoordinator, openCoordinator, parseCoordinatorUrl, type Coordinator } from '../coordination/coordinator.js';
 
 // Commands load what they need when they run: `--help`, `validate` and `sandbox` start faster
 // without mysql2, and `status` without the sandbox code.
@@ -45,9 +45,14 @@ const defaultIo: Io = {
 /** Exit codes: 0 ok, 1 error (bad input, unreachable, invalid files), 2 unhealthy or drifted (status). */
 export async function main(argv: readonly string[], io: Io = defaultIo): Promise<number> {
   let code = 0;
-  const program = buildProgram(io, (c) => {
-    code = c;
-  });
+  let coordinator: Coordinator | undefined;
+  const program = buildProgram(
+    io,
+    (c) => {
+      code = c;
+    },
+    (c) => (coordinator = c),
+  );
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return code;
@@ -63,11 +68,14 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
     }
     io.err(`topogit: internal error: ${(e as Error).stack ?? String(e)}\n`);
     return 1;
+  } finally {
+    // The etcd client holds sockets open: the process could not end while it is open.
+    await coordinator?.close().catch(() => undefined);
   }
 }
 
 
-function buildProgram(io: Io, setCode: (c: number) => void): Command {
+function buildProgram(io: Io, setCode: (c: number) => void, made: (c: Coordinator) => void): Command {
   const program = new Command('topogit')
     .description('MySQL/MariaDB replication topologies as code: YAML in Git, reconciled against live servers')
     .version('0.1.0')
@@ -77,7 +85,25 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .addOption(new Option('--connect-timeout <ms>', 'connect timeout per server').default(1000).argParser(int('--connect-timeout', 50, 600_000)))
     .addOption(new Option('--query-timeout <ms>', 'query timeout per statement').default(1000).argParser(int('--query-timeout', 50, 600_000)))
     .addOption(new Option('--concurrency <n>', 'servers probed at the same time').default(32).argParser(int('--concurrency', 1, 4096)))
-    .addOption(new Option('--local-address <ip>', 'connect to servers from this local address'));
+    .addOption(new Option('--local-address <ip>', 'connect to servers from this local address'))
+    .addOption(new Option('--coordinator <url>', 'who may act on which cluster and where its state lives: file (this clone), or etcd://HOST:PORT[,HOST:PORT...] (etcds:// for TLS)').env('TOPOGIT_COORDINATOR').default('file'))
+    .addOption(new Option('--coordinator-prefix <prefix>', 'etcd keys live under this prefix').default(DEFAULT_PREFIX))
+    .addOption(new Option('--coordinator-ttl <s>', "etcd lease TTL: a daemon or command that stops renewing loses its role after this long").default(DEFAULT_TTL_SECONDS).argParser(int('--coordinator-ttl', 2, 600)))
+    .addOption(new Option('--etcd-ca <file>', 'etcds://: the CA certificate'))
+    .addOption(new Option('--etcd-cert <file>', 'etcds://: this client\'s certificate'))
+    .addOption(new Option('--etcd-key <file>', 'etcds://: this client\'s key'));
+  let opened: Coordinator | undefined;
+  /** The coordinator the global options name, opened on first use and closed when main returns. */
+  const coordinator = (): Coordinator => {
+    if (opened) return opened;
+    const g = program.opts<{ coordinator: string; coordinatorPrefix: string; coordinatorTtl: number; etcdCa?: string; etcdCert?: string; etcdKey?: string }>();
+    const tls = g.etcdCa || g.etcdCert || g.etcdKey ? { ...(g.etcdCa ? { ca: g.etcdCa } : {}), ...(g.etcdCert ? { cert: g.etcdCert } : {}), ...(g.etcdKey ? { key: g.etcdKey } : {}) } : undefined;
+    const config = { url: g.coordinator, prefix: g.coordinatorPrefix, ttlSeconds: g.coordinatorTtl, ...(tls ? { tls } : {}) };
+    const kind = parseCoordinatorUrl(config.url).kind;
+    opened = lazyCoordinator(kind, () => openCoordinator(config, io.cwd, io.env));
+    made(opened);
+    return opened;
+  };
   const timeouts = (): Timeouts => {
     const o = program.opts<{ connectTimeout: number; queryTimeout: number; localAddress?: string }>();
     return { connectMs: o.connectTimeout, queryMs: o.queryTimeout, ...(o.localAddress ? { localAddress: o.localAddress } : {}) };
@@ -105,8 +131,8 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .action(async (o: { cluster?: string; json?: boolean; files: string[] }) => {
       const specs = await loadValid(o.files, io, o.cluster);
       const [{ gather }, { probe }, { renderStatusText }, { statusJson }] = await Promise.all([import('../engine/gather.js'), probeMod(), import('./render-status.js'), import('../core/status-document.js')]);
-      const { statesByCluster } = await import('../adapters/state.js');
-      const states = await statesByCluster(topogitPaths(io.cwd).state, specs.map((s) => s.cluster));
+      const c = coordinator();
+      const states = new Map(await Promise.all(specs.map(async (s) => [s.cluster, await c.state.read(s.cluster)] as const)));
       const gathered = await gather(specs, { env: io.env, timeouts: timeouts(), concurrency: concurrency(), probe, states });
       const [{ readOnlyBypass }, { openSession }, { resolveCredentials }] = await Promise.all([import('../engine/audit.js'), import('../adapters/mysql/session.js'), config()]);
       const bypass = await readOnlyBypass(gathered, (x) => resolveCredentials(x.spec, io.env).admin, openSession, timeouts());
@@ -211,11 +237,11 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
         io.out((await sandboxFault(await ctx(), await pickCluster(await ctx(), o.cluster), fault, name)) + '\n');
       });
   }
-  registerPlanCommands(program, { io, setCode, timeouts, concurrency });
-  registerFailoverCommands(program, { io, setCode, timeouts });
-  registerMaintenanceCommand(program, { io });
+  registerPlanCommands(program, { io, setCode, timeouts, concurrency, coordinator });
+  registerFailoverCommands(program, { io, setCode, timeouts, coordinator });
+  registerMaintenanceCommand(program, { io, coordinator });
   registerRoutesCommand(program, { io });
-  registerWatchCommand(program, { io, setCode, timeouts });
+  registerWatchCommand(program, { io, setCode, timeouts, coordinator });
   return program;
 }
 

@@ -1,15 +1,16 @@
 // `topogit maintenance`: an operator tells topogit that an instance is being worked on (restarted,
 // upgraded) on purpose. Kept in the cluster's state record under the cluster's apply lock, so the
 // daemon sees it on its next pass. Wiring and rendering only; the rules are in src/core/maintenance.ts.
+import type { Coordinator } from '../coordination/coordinator.js';
 import type { Command } from 'commander';
 import { TopogitError } from '../core/errors.js';
 import { describeMaintenance, endMaintenance, parseDuration, startMaintenance } from '../core/maintenance.js';
 import { activeMaintenance } from '../core/state.js';
-import { topogitPaths } from '../adapters/paths.js';
 import { loadValid, type Io } from './shared.js';
 
 export interface MaintenanceCommandDeps {
   readonly io: Io;
+  readonly coordinator: () => Coordinator;
 }
 
 const MAX_REASON = 200;
@@ -28,11 +29,10 @@ export function registerMaintenanceCommand(program: Command, d: MaintenanceComma
     .action(async (cluster: string, instance: string | undefined, onOff: string | undefined, o: { for?: string; reason?: string; files: string[] }) => {
       const [spec] = await loadValid(o.files, io, cluster);
       if (!spec) return;
-      const { StateStore } = await import('../adapters/state.js');
-      const store = new StateStore(topogitPaths(io.cwd).state);
+      const coordinator = d.coordinator();
       if (instance === undefined) {
         if (o.for !== undefined || o.reason !== undefined) throw new TopogitError('TOPOGIT_USAGE', '--for and --reason need an instance and `on`', `e.g. topogit maintenance ${cluster} ${spec.instances[0]?.name ?? 'db001'} on --for 30m`);
-        const active = activeMaintenance(await store.read(cluster), Date.now());
+        const active = activeMaintenance(await coordinator.state.read(cluster), Date.now());
         if (active.size === 0) io.out(`${cluster}: no instance is in maintenance\n`);
         for (const [name, m] of active) io.out(`${cluster}: ${describeMaintenance(name, m)}, since ${m.since}\n`);
         return;
@@ -47,14 +47,13 @@ export function registerMaintenanceCommand(program: Command, d: MaintenanceComma
       if (o.reason !== undefined && (o.reason.length > MAX_REASON || /[\u0000-\u001f\u007f]/.test(o.reason))) {
         throw new TopogitError('TOPOGIT_USAGE', `--reason must be one line of at most ${MAX_REASON} characters`);
       }
-      const { acquireLock } = await import('../adapters/lock.js');
-      // Under the cluster lock: the daemon's pass and a failover in progress write the state file too.
-      const lock = await acquireLock(cluster, {
-        dir: topogitPaths(io.cwd).locks,
+      // Under the cluster lock: the daemon's pass and a failover in progress write the state too.
+      const lock = await coordinator.lockCluster(cluster, {
         timeoutMs: 30_000,
         command: `topogit maintenance ${cluster} ${instance} ${onOff}`,
-        onWait: (h, ms) => io.err(`waiting for the lock on ${cluster}, held by ${h ? `pid ${h.pid} (${h.command})` : 'another command'} (${Math.round(ms / 1000)}s of 30s)\n`),
+        onWait: (holder, ms) => io.err(`waiting for the lock on ${cluster}, held by ${holder} (${Math.round(ms / 1000)}s of 30s)\n`),
       });
+      const store = coordinator.stateFor(lock);
       const now = Date.now();
       let was;
       let s;

@@ -10,6 +10,7 @@ import { unobservable } from '../core/observable.js';
 import type { Observation } from '../engine/gather.js';
 import type { ApplyEvent, ApplyReport } from '../engine/apply.js';
 import type { ChangeContext } from '../engine/change.js';
+import type { Coordinator } from '../coordination/coordinator.js';
 import type { PlanDocument } from '../core/plan-document.js';
 import { int, loadValid, type Io } from './shared.js';
 
@@ -18,13 +19,14 @@ export interface PlanCommandDeps {
   readonly setCode: (c: number) => void;
   readonly timeouts: () => Timeouts;
   readonly concurrency: () => number;
+  readonly coordinator: () => Coordinator;
 }
 
 type Format = 'text' | 'markdown' | 'json';
 
 export function registerPlanCommands(program: Command, d: PlanCommandDeps): void {
   const { io } = d;
-  const change = (): ChangeContext => ({ cwd: io.cwd, env: io.env, timeouts: d.timeouts(), concurrency: d.concurrency(), warn: (line) => io.err(`${line}\n`) });
+  const change = (): ChangeContext => ({ cwd: io.cwd, env: io.env, timeouts: d.timeouts(), concurrency: d.concurrency(), coordinator: d.coordinator(), warn: (line) => io.err(`${line}\n`) });
   const engine = () => import('../engine/change.js');
   const planOptions = (o: { catchUpTimeout: number; maxLag: number }): PlanOptions => ({ ...DEFAULT_PLAN, catchUpTimeoutSeconds: o.catchUpTimeout, maxSwitchoverLagSeconds: o.maxLag });
 

@@ -1,5 +1,7 @@
 // `topogit watch`: parse, build the logger, start the daemon, stop it cleanly on a signal.
+import { hostname } from 'node:os';
 import path from 'node:path';
+import type { Coordinator } from '../coordination/coordinator.js';
 import type { Command } from 'commander';
 import { TopogitError } from '../core/errors.js';
 import type { Timeouts } from '../core/ports.js';
@@ -9,6 +11,7 @@ export interface WatchCommandDeps {
   readonly io: Io;
   readonly setCode: (c: number) => void;
   readonly timeouts: () => Timeouts;
+  readonly coordinator: () => Coordinator;
 }
 
 /** Keys whose values never reach a log line, whatever object they sit in. */
@@ -47,7 +50,9 @@ export function registerWatchCommand(program: Command, d: WatchCommandDeps): voi
     .option('--commit-url <template>', "link commits on the page, e.g. 'https://git.example.com/ops/topologies/commit/{sha}'")
     .option('--pull-interval <ms>', 'how often to pull the upstream (fast-forward only)', int('--pull-interval', 200, 3_600_000), 3000)
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
-    .action(async (o: { repo: string; topologies: string; http?: string; httpTokenFile?: string; commitUrl?: string; pullInterval: number; logLevel: string }) => {
+    .option('--name <name>', "this daemon's name among the daemons sharing a coordinator (default host:pid)")
+    .action(async (o: { repo: string; topologies: string; http?: string; httpTokenFile?: string; commitUrl?: string; pullInterval: number; logLevel: string; name?: string }) => {
+      if (o.name !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,62}$/.test(o.name)) throw new TopogitError('TOPOGIT_USAGE', `--name ${o.name}: letters, digits and . _ : @ - (at most 63)`, 'e.g. --name topogit-a');
       if ((o.httpTokenFile || o.commitUrl) && !o.http) throw new TopogitError('TOPOGIT_USAGE', `${o.httpTokenFile ? '--http-token-file' : '--commit-url'} needs --http`, 'e.g. --http 127.0.0.1:9860');
       if (o.commitUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(o.commitUrl)) throw new TopogitError('TOPOGIT_USAGE', `--commit-url ${o.commitUrl}: expected an http(s) URL with {sha} where the commit goes`, "e.g. --commit-url 'https://git.example.com/ops/topologies/commit/{sha}'");
       if (o.commitUrl !== undefined && !o.commitUrl.includes('{sha}')) throw new TopogitError('TOPOGIT_USAGE', `--commit-url ${o.commitUrl}: it has no {sha} where the commit goes`, "e.g. --commit-url 'https://git.example.com/ops/topologies/commit/{sha}'");
@@ -67,6 +72,8 @@ export function registerWatchCommand(program: Command, d: WatchCommandDeps): voi
         timeouts: d.timeouts(),
         log,
         pullIntervalMs: o.pullInterval,
+        coordinator: d.coordinator(),
+        name: o.name ?? `${hostname()}:${process.pid}`,
         ...(o.http ? { http: { ...parseListen(o.http), ...(token ? { token } : {}), ...(o.commitUrl ? { commitUrl: o.commitUrl } : {}) } } : {}),
       });
       await new Promise<void>((resolve) => {

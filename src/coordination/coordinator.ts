@@ -141,3 +141,33 @@ export async function openCoordinator(c: CoordinatorConfig, cwd: string, env: No
     cwd,
   });
 }
+
+/**
+ * A coordinator opened on first use (a command that needs no lock and no state never loads the
+ * etcd client), closed by whoever made it.
+ */
+export function lazyCoordinator(kind: 'file' | 'etcd', open: () => Promise<Coordinator>): Coordinator & { readonly opened: boolean } {
+  let opening: Promise<Coordinator> | undefined;
+  const get = () => (opening ??= open());
+  return {
+    kind,
+    get opened() {
+      return opening !== undefined;
+    },
+    state: {
+      read: async (cluster) => (await get()).state.read(cluster),
+      update: async (cluster, f) => (await get()).state.update(cluster, f),
+    },
+    stateFor(hold) {
+      return {
+        read: async (cluster) => (await get()).stateFor(hold).read(cluster),
+        update: async (cluster, f) => (await get()).stateFor(hold).update(cluster, f),
+      };
+    },
+    lockCluster: async (cluster, r) => (await get()).lockCluster(cluster, r),
+    elections: async (o) => (await get()).elections(o),
+    close: async () => {
+      if (opening) await (await opening.catch(() => undefined))?.close();
+    },
+  };
+}

@@ -29,7 +29,7 @@ export class FileCoordinator implements Coordinator {
       dir: topogitPaths(this.cwd).locks,
       timeoutMs: r.timeoutMs,
       command: r.command,
-      ...(r.onWait ? { onWait: (h, ms) => r.onWait?.(h ? `pid ${h.pid} on ${h.host} (${h.command})` : 'an unknown holder', ms) } : {}),
+      ...(r.onWait ? { onWait: (h, ms) => r.onWait?.(h ? `pid ${h.pid} (${h.command})` : "another command", ms) } : {}),
     });
     return { confirm: async () => true, refusal: undefined, release: () => lock.release() };
   }

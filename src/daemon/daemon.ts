@@ -1,23 +1,22 @@
 // `topogit watch`: keeps the live servers and the Git repository in agreement. Files come from the
-// working tree (chokidar, debounced) and from the upstream (fast-forward pulls); one loop per
-// cluster does the work; a lease decides which of several daemons acts; HTTP reports health.
-import { randomUUID } from 'node:crypto';
+// working tree (chokidar, debounced) and from the upstream (pulls: a fast-forward, or a rebase of
+// unpushed local commits); one loop per cluster does the work; a lease decides which of several
+// daemons acts; HTTP reports health.
 import { readFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import { formatIssue, loadTopologies, resolveCredentials } from '../config/load.js';
-import { committedText, headCommit, pullFastForward, recentCommits } from '../adapters/git.js';
+import { committedText, headCommit, recentCommits } from '../adapters/git.js';
+import { describePendingWriteBack } from '../core/write-back.js';
+import { GitKeeper } from './git-keeper.js';
 import { clusterHistory, type CommitText, type HistoryEntry } from '../core/history.js';
-import { acquireLock } from '../adapters/lock.js';
 import { HeldConnections } from '../adapters/mysql/held.js';
 import { failoverPorts } from '../adapters/ports.js';
-import { topogitPaths } from '../adapters/paths.js';
 import type { Timeouts } from '../core/ports.js';
 import { reconcileOnce } from '../engine/reconcile.js';
 import { startHttp } from './http.js';
-import { Lease } from './lease.js';
+import type { ClusterHold, Coordinator } from '../coordination/coordinator.js';
 import { ClusterLoop, type PassRequest } from './loop.js';
 import { committedTextWanted, issuesByFile, loadedFiles, planReload, type FileState, type ReloadAction, type ReloadFacts } from './reload.js';
 import { Metrics } from './metrics.js';
@@ -33,6 +32,10 @@ export interface WatchOptions {
   readonly http?: { readonly host: string; readonly port: number; readonly token?: string; readonly commitUrl?: string };
   readonly pullIntervalMs: number;
   readonly debounceMs?: number;
+  /** Who may act on which cluster, and where the state lives (`--coordinator`). */
+  readonly coordinator: Coordinator;
+  /** This daemon's name among the others (`--name`, default host:pid). */
+  readonly name: string;
 }
 
 export interface RunningDaemon {
@@ -70,21 +73,38 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
       if (w) metrics.statements(w.loop.spec.cluster, w.instance, kind, n);
     },
   });
+  // Git in the daemon's clone: one operation at a time (a pass's write-back, the pull, the retry
+  // of pending write-backs, which runs after every pass and on its own backoff timer).
+  const keeper = new GitKeeper({
+    repoDir: o.repoDir,
+    log: o.log,
+    state: o.coordinator.state,
+    mayAct: (cluster) => elections.leads(cluster) && !stopping,
+    reload: (reason) => reload(reason),
+    onSelfWrite: (file, text) => selfWritten.set(file, text),
+    onPending: (cluster, pending) => {
+      loops.get(cluster)?.setCondition('WriteBackPending', pending.length > 0, pending.length > 0 ? pending.map(describePendingWriteBack).join('; ') : 'every write-back is on the upstream');
+      metrics.setWriteBackPending(cluster, pending.length);
+      requestPublish(cluster);
+    },
+  });
   // Our own write-back must not look like a human's commit when the watcher sees the file change:
   // remember the text before it reaches the disk.
   const ports = {
     ...real,
+    state: o.coordinator.state,
     probe: held.probe,
-    mayAct: () => lease.isActive(),
     writeBack: (req: Parameters<typeof real.writeBack>[0]) =>
-      real.writeBack({
-        ...req,
-        edit: (text: string) => {
-          const out = req.edit(text);
-          selfWritten.set(req.file, out);
-          return out;
-        },
-      }),
+      keeper.serial(() =>
+        real.writeBack({
+          ...req,
+          edit: (text: string) => {
+            const out = req.edit(text);
+            selfWritten.set(req.file, out);
+            return out;
+          },
+        }),
+      ),
   };
   const topoDir = path.resolve(o.repoDir, o.topologies);
   // The page's history comes from Git: topogit's own commits under the topology directory, read
@@ -120,18 +140,29 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
   let loaded = false;
   let stopping = false;
 
-  const lease = new Lease({
-    dir: topogitPaths(o.repoDir).lease,
-    ttlMs: 3000,
-    renewEveryMs: 1000,
-    identity: { id: randomUUID(), pid: process.pid, host: hostname() },
-    onChange: (role, holder) => {
-      o.log.warn({ role, holder: holder ? `${holder.pid}@${holder.host}` : null }, role === 'active' ? 'this daemon holds the lease and acts' : 'standing by: another daemon holds the lease');
+  // Who acts on which cluster: with the file coordinator one lease for all of them, with etcd a
+  // leader per cluster spread across the daemons. A pass holds its cluster (`holds`): every step
+  // is proven to the coordinator first, and the state it writes is fenced by the same hold.
+  const holds = new Map<string, ClusterHold>();
+  const elections = await o.coordinator.elections({
+    name: o.name,
+    busy: (cluster) => {
+      const l = loops.get(cluster);
+      return l !== undefined && (l.analysis !== undefined && l.analysis !== 'PrimaryReachable');
+    },
+    onChange: (cluster, leads, why) => {
+      if (cluster === '') o.log.warn({ role: leads ? 'active' : 'standby' }, why);
+      else o.log.warn({ cluster, leads, coordinator: o.coordinator.kind }, why);
+      if (leads && cluster !== '') loops.get(cluster)?.trigger('this daemon leads it now');
+      requestPublish(cluster);
+    },
+    onHealth: (healthy, problem) => {
+      if (healthy) o.log.warn({ coordinator: o.coordinator.kind }, 'the coordinator answers again: acting on the clusters this daemon leads');
+      else o.log.error({ coordinator: o.coordinator.kind, problem }, `cannot reach the coordinator: not acting on any cluster until it answers (${problem})`);
       requestPublish();
     },
   });
-  await lease.tick();
-  lease.start();
+  await elections.start();
 
   const loopDeps = {
     env: o.env,
@@ -139,30 +170,29 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
     probe: ports.probe,
     metrics,
     readState: (cluster: string) => ports.state.read(cluster),
-    reconcile: (p: PassRequest) =>
-      reconcileOnce({
+    reconcile: (p: PassRequest) => {
+      const hold = holds.get(p.spec.cluster);
+      return reconcileOnce({
         spec: p.spec,
         ctx: { admin: p.credentials.admin, replication: p.credentials.replication, timeouts: o.timeouts },
-        ports,
+        ports: hold ? { ...ports, state: o.coordinator.stateFor(hold), mayAct: () => hold.confirm() } : { ...ports, mayAct: async () => false },
         repoDir: o.repoDir,
         allowSwitchover: p.allowSwitchover,
         ...(p.detectedAt !== undefined ? { detectedAt: p.detectedAt } : {}),
         onEvent: p.onEvent,
-      }),
-    isActive: () => lease.isActive() && !stopping,
-    withClusterLock: async <T>(cluster: string, fn: () => Promise<T>): Promise<T | undefined> => {
-      let lock;
-      try {
-        lock = await acquireLock(cluster, { dir: topogitPaths(o.repoDir).locks, timeoutMs: 0, command: 'topogit watch' });
-      } catch {
-        return undefined;
-      }
-      try {
-        return await fn();
-      } finally {
-        await lock.release();
-      }
+      }).finally(() => keeper.kick(p.spec));
     },
+    isActive: (cluster: string) => elections.leads(cluster) && !stopping,
+    standbyReason: (cluster: string) => elections.whyNot(cluster),
+    withClusterLock: <T>(cluster: string, fn: () => Promise<T>): Promise<T | undefined> =>
+      elections.pass(cluster, async (hold) => {
+        holds.set(cluster, hold);
+        try {
+          return await fn();
+        } finally {
+          holds.delete(cluster);
+        }
+      }),
     // The write-back's own edit recorded the text it wrote (ports.writeBack above); recording it
     // again here, after a reload may already have used the record up, would make a human's later
     // commit of the same text look like ours. Only the history is read again.
@@ -186,6 +216,7 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
       case 'stop':
         await loops.get(a.cluster)?.stop();
         loops.delete(a.cluster);
+        keeper.forget(a.cluster);
         metrics.forgetCluster(a.cluster);
         if (a.why === 'renamed') o.log.warn({ file: a.file }, `${a.file} renamed cluster ${a.cluster} to ${a.to}`);
         else o.log.warn({ file: a.file }, `${a.file} was removed: cluster ${a.cluster} is no longer managed`);
@@ -244,6 +275,7 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
         }
       }),
     );
+    elections.setClusters([...loops.keys()]);
     loaded = true;
   };
   // One reload at a time: each decides from what the one before it left.
@@ -266,19 +298,15 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
     debounce = setTimeout(() => void reload(`file ${path.relative(o.repoDir, p)} changed`), o.debounceMs ?? 200);
   });
 
-  // A `git push` reaches the daemon through fast-forward pulls of the upstream.
+  // A `git push` reaches the daemon through pulls of the upstream.
   let pulling = false;
   const pull = async () => {
-    if (pulling || stopping || !lease.isActive()) return;
+    // With the file coordinator the daemons share one clone: only the active one pulls.
+    if (pulling || stopping || (o.coordinator.kind === 'file' && !elections.leads(''))) return;
     pulling = true;
     try {
-      const r = await pullFastForward(o.repoDir);
-      if (r.pulled) {
-        o.log.info({ from: r.from.slice(0, 12), to: r.to.slice(0, 12) }, 'pulled new commits');
-        await reload(`pulled ${r.to.slice(0, 12)}`);
-      }
-    } catch (e) {
-      o.log.warn(`git pull --ff-only failed: ${(e as Error).message.split('\n')[0]}`);
+      // A fast-forward, or a rebase of unpushed local commits (a pending write-back) onto the upstream.
+      await keeper.pull();
     } finally {
       pulling = false;
     }
@@ -316,7 +344,9 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
         routers: l.routers,
       };
     });
-    return { startedAt, ready: loaded && [...loops.values()].every((l) => l.probedOnce), role: lease.isActive() ? 'active' : 'standby', clusters };
+    const coordination = elections.view();
+    const role = o.coordinator.kind === 'file' ? (elections.leads('') ? 'active' : 'standby') : coordination.clusters.some((c) => c.mine) ? 'active' : 'standby';
+    return { startedAt, ready: loaded && [...loops.values()].every((l) => l.probedOnce), role, clusters, coordination };
   };
 
   const http = o.http
@@ -345,9 +375,10 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
       if (debounce) clearTimeout(debounce);
       await watcher.close();
       await Promise.all([...loops.values()].map((l) => l.stop()));
+      await keeper.stop();
       await http?.close();
       await held.close();
-      await lease.stop();
+      await elections.stop();
     },
   };
 }

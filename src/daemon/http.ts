@@ -86,6 +86,8 @@ export interface ClusterJson {
   readonly history: readonly HistoryEntry[];
   /** The routers after the last pass (in step, or why not); empty without a routing section. */
   readonly routers: readonly RouterStatus[];
+  /** Which daemon leads this cluster (the coordinator), and whether it is this one. */
+  readonly leader?: { readonly name: string | null; readonly mine: boolean };
 }
 
 export interface ClustersJson {
@@ -142,7 +144,15 @@ export function clusterJson(c: ClusterSnapshot): ClusterJson {
 }
 
 export function clustersJson(s: DaemonSnapshot): ClustersJson {
-  return { role: s.role, startedAt: s.startedAt, clusters: s.clusters.map(clusterJson) };
+  const leaders = new Map((s.coordination?.clusters ?? []).map((c) => [c.cluster, { name: c.leader, mine: c.mine }]));
+  return {
+    role: s.role,
+    startedAt: s.startedAt,
+    clusters: s.clusters.map((c) => {
+      const leader = leaders.get(c.name);
+      return leader ? { ...clusterJson(c), leader } : clusterJson(c);
+    }),
+  };
 }
 
 /** Why the daemon is not ready yet, in one line. */
@@ -197,6 +207,11 @@ function route(path: string, o: HttpOptions): Handler | null {
       return async () => ({ status: 200, body: await o.metrics.render(), contentType: o.metrics.contentType });
     case '/api/clusters':
       return () => json(200, clustersJson(o.snapshot()));
+    case '/api/coordination':
+      return () => {
+        const c = o.snapshot().coordination;
+        return c ? json(200, c) : json(404, { error: 'no coordinator in this process' });
+      };
     case '/':
       return o.page ? () => html(200, renderPage(clustersJson(o.snapshot()), o.page)) : null;
     case '/assets/page.css':

@@ -50,8 +50,10 @@ export interface LoopDeps {
   readonly log: Logger;
   /** One reconcile pass (reconcileOnce, wired by the daemon with its ports and repository). */
   readonly reconcile: (req: PassRequest) => Promise<ReconcileResult>;
-  /** Act only while this daemon holds the lease; otherwise observe. */
-  readonly isActive: () => boolean;
+  /** Act only while this daemon leads the cluster (the lease, or its etcd election); otherwise observe. */
+  readonly isActive: (cluster: string) => boolean;
+  /** Why it does not lead the cluster (for the pass's detail). */
+  readonly standbyReason?: (cluster: string) => string;
   /** Runs `fn` holding the cluster's apply lock, or returns undefined when someone else holds it. */
   readonly withClusterLock: <T>(cluster: string, fn: () => Promise<T>) => Promise<T | undefined>;
   /** After a pass wrote the file back to Git: its new text, so the reload it causes is not a trigger. */
@@ -189,7 +191,7 @@ export class ClusterLoop {
     const spec = this.spec;
     try {
       const creds = resolveCredentials(spec, this.deps.env);
-      const active = this.deps.isActive();
+      const active = this.deps.isActive(spec.cluster);
       const result = active
         ? await this.deps.withClusterLock(spec.cluster, () =>
             this.deps.reconcile({
@@ -213,7 +215,7 @@ export class ClusterLoop {
       }
       if (!result) {
         await this.observe(spec, creds.admin, log);
-        this.finish(id, started, 'standby', 'standing by: another daemon holds the lease', log);
+        this.finish(id, started, 'standby', this.deps.standbyReason?.(spec.cluster) || 'standing by: another daemon holds the lease', log);
         return;
       }
       this.errors = 0;
@@ -280,6 +282,10 @@ export class ClusterLoop {
     this.report = report;
     this.deps.metrics.setFailoverReady(spec.cluster, report.failover.ready);
     this.deps.metrics.setShapes(spec.cluster, report.shapes.map((s) => s.code));
+    // Read from the state every observation (a standby sees what the active daemon recorded).
+    const pending = report.writeBackPending;
+    this.setCondition('WriteBackPending', pending.length > 0, pending.length > 0 ? pending.map((p) => p.reason).join('; ') : 'every write-back is on the upstream');
+    this.deps.metrics.setWriteBackPending?.(spec.cluster, pending.length);
   }
 
   private async record(spec: ClusterSpec, r: ReconcileResult, started: number, log: Logger): Promise<void> {

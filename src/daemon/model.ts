@@ -1,5 +1,6 @@
 // What the daemon knows about each cluster at a moment: the data behind /readyz, /metrics and
 // /api/clusters. Plain data, updated by the cluster loops and read by the HTTP server.
+import type { CoordinationView } from '../coordination/coordinator.js';
 import type { ClusterView } from '../core/classify.js';
 import type { AnalysisCode } from '../core/analysis.js';
 import type { Readiness } from '../core/readiness.js';
@@ -7,7 +8,7 @@ import type { Shape, ShapeCode } from '../core/shapes.js';
 import type { HistoryEntry } from '../core/history.js';
 import type { RouterStatus } from '../core/report.js';
 
-export type ConditionType = 'Ready' | 'Degraded' | 'Drifted' | 'FailoverBlocked' | 'FileInvalid' | 'RoutingStale';
+export type ConditionType = 'Ready' | 'Degraded' | 'Drifted' | 'FailoverBlocked' | 'FileInvalid' | 'RoutingStale' | 'WriteBackPending';
 
 export interface Condition {
   readonly type: ConditionType;
@@ -65,6 +66,8 @@ export interface DaemonSnapshot {
   /** Does this daemon hold the lease (acts), or stand by? */
   readonly role: 'active' | 'standby';
   readonly clusters: readonly ClusterSnapshot[];
+  /** Who leads what (`/api/coordination`); absent in tests that build snapshots by hand. */
+  readonly coordination?: CoordinationView;
 }
 
 /** Counters and observations the metrics endpoint exposes; the loops call these. */
@@ -80,6 +83,8 @@ export interface MetricsSink {
   setFailoverReady(cluster: string, ready: boolean): void;
   /** Is this router in step with the primary after the pass (topogit_router_in_step)? */
   setRouterInStep?(cluster: string, router: string, inStep: boolean): void;
+  /** How many write-backs of the cluster are not on the upstream yet (topogit_write_back_pending). */
+  setWriteBackPending?(cluster: string, pending: number): void;
   /** The failure shapes present now; any other shape the cluster had goes to 0. */
   setShapes(cluster: string, present: readonly ShapeCode[]): void;
 }

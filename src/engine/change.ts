@@ -8,8 +8,8 @@ import type { RouterRead } from '../core/route-plan.js';
 import type { RouterPort, Timeouts } from '../core/ports.js';
 import { TopogitError } from '../core/errors.js';
 import { resolveCredentials } from '../config/load.js';
-import { acquireLock, type Lock, type LockHolder } from '../adapters/lock.js';
-import { topogitPaths } from '../adapters/paths.js';
+import type { ClusterHold, Coordinator } from '../coordination/coordinator.js';
+import { activeMaintenance, fencedMap } from '../core/state.js';
 import { applyPlan, type ApplyEvent, type ApplyReport } from './apply.js';
 import type { Observation } from './gather.js';
 import { liveFingerprint, planObservations, stalePlanReasons } from './plan-run.js';
@@ -19,15 +19,18 @@ export interface ChangeContext {
   readonly env: NodeJS.ProcessEnv;
   readonly timeouts: Timeouts;
   readonly concurrency: number;
+  /** Where the locks and the state are (`--coordinator`). */
+  readonly coordinator: Coordinator;
   /** One line for the operator (a cluster that cannot be observed, a lock being waited for, a changed state). */
   readonly warn: (line: string) => void;
 }
 
 /** One probe round of the clusters, with the former primaries the state keeps fenced and the instances in maintenance. */
 export async function gatherLive(specs: readonly ClusterSpec[], c: ChangeContext): Promise<Observation[]> {
-  const [{ gather }, { probe }, { fencedByCluster, maintenanceByCluster }] = await Promise.all([import('./gather.js'), import('../adapters/mysql/probe.js'), import('../adapters/state.js')]);
-  const fenced = await fencedByCluster(topogitPaths(c.cwd).state, specs.map((s) => s.cluster));
-  const maintenance = await maintenanceByCluster(topogitPaths(c.cwd).state, specs.map((s) => s.cluster), Date.now());
+  const [{ gather }, { probe }] = await Promise.all([import('./gather.js'), import('../adapters/mysql/probe.js')]);
+  const states = await Promise.all(specs.map(async (s) => [s.cluster, await c.coordinator.state.read(s.cluster)] as const));
+  const fenced = new Map(states.map(([n, st]) => [n, fencedMap(st)]));
+  const maintenance = new Map(states.map(([n, st]) => [n, activeMaintenance(st, Date.now())]));
   const observations = await gather(specs, { env: c.env, timeouts: c.timeouts, concurrency: c.concurrency, probe, fenced, maintenance });
   // The routers are read too, so that a plan corrects their drift (nothing is changed here).
   if (!specs.some((s) => (s.routing?.length ?? 0) > 0)) return observations;
@@ -62,17 +65,15 @@ export function makePlans(observations: readonly Observation[], opts: PlanOption
 }
 
 /** Takes every cluster's apply lock, sorted by name so two commands over overlapping clusters cannot deadlock. */
-export async function lockClusters(clusters: readonly string[], c: ChangeContext, o: { timeoutMs: number; command: string }): Promise<Lock[]> {
-  const locks: Lock[] = [];
+export async function lockClusters(clusters: readonly string[], c: ChangeContext, o: { timeoutMs: number; command: string }): Promise<ClusterHold[]> {
+  const locks: ClusterHold[] = [];
   try {
     for (const cluster of [...clusters].sort((a, b) => a.localeCompare(b))) {
       locks.push(
-        await acquireLock(cluster, {
-          dir: topogitPaths(c.cwd).locks,
+        await c.coordinator.lockCluster(cluster, {
           timeoutMs: o.timeoutMs,
           command: o.command,
-          onWait: (h: LockHolder | undefined, ms: number) =>
-            c.warn(`waiting for the lock on ${cluster}, held by ${h ? `pid ${h.pid} (${h.command})` : 'another apply'} (${Math.round(ms / 1000)}s of ${Math.round(o.timeoutMs / 1000)}s)`),
+          onWait: (holder, ms) => c.warn(`waiting for the lock on ${cluster}, held by ${holder} (${Math.round(ms / 1000)}s of ${Math.round(o.timeoutMs / 1000)}s)`),
         }),
       );
     }
@@ -83,7 +84,7 @@ export async function lockClusters(clusters: readonly string[], c: ChangeContext
   }
 }
 
-export async function releaseAll(locks: readonly Lock[]): Promise<void> {
+export async function releaseAll(locks: readonly ClusterHold[]): Promise<void> {
   for (const l of locks) await l.release();
 }
 
