@@ -14,7 +14,8 @@ export function reportLines(r: ClusterReport): string[] {
     ? [`  ! accounts that can write through read_only (READ ONLY ADMIN; SUPER before MariaDB 10.11): ${r.readOnlyBypass.join(', ')} (a fence kills their sessions, not their next ones: keep the privilege away from applications)`]
     : [];
   const routers = (r.routers ?? []).map((x) => (x.inStep ? `  router ${x.router}: in step` : `  ! RoutingStale: router ${x.router} not in step: ${x.detail}`));
-  return [failover, ...r.shapes.map((s) => `  ! ${s.code}: ${s.summary}`), ...bypass, ...routers];
+  const pending = (r.writeBackPending ?? []).map((p) => `  ! WriteBackPending: ${p.reason}`);
+  return [failover, ...r.shapes.map((s) => `  ! ${s.code}: ${s.summary}`), ...bypass, ...routers, ...pending];
 }
 
 function renderCluster(v: ClusterView, report: ClusterReport | undefined): string {

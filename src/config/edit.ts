@@ -80,16 +80,6 @@ function editOne(text: string, map: YAMLMap, source: string | null): Edit | unde
   return { start: at, end: at, text: `${prefix}${' '.repeat(indent)}source: ${source}\n` };
 }
 
-/**
- * The edits that make `newPrimary` the primary of the file's tree: it loses its source; the old
- * primary and the new primary's former siblings (the old primary's other direct replicas) get
- * `source: newPrimary`. Deeper subtrees stay under their intermediate sources.
- */
-export function promotionEdits(instances: readonly { name: string; source?: string }[], newPrimary: string): Map<string, string | null> {
-  const old = instances.find((i) => i.source === undefined);
-  const edits = new Map<string, string | null>([[newPrimary, null]]);
-  if (!old || old.name === newPrimary) return edits;
-  edits.set(old.name, newPrimary);
-  for (const i of instances) if (i.source === old.name && i.name !== newPrimary) edits.set(i.name, newPrimary);
-  return edits;
-}
+// The promotion's edit is pure data about the tree; it lives in the core, where the daemon's
+// view of a file that has not caught up (core/write-back.ts effectiveSpec) needs it too.
+export { promotionEdits } from '../core/write-back.js';

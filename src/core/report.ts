@@ -6,6 +6,7 @@ import type { ClusterSpec, ProbeResult } from './model.js';
 import { failoverReadiness, type Readiness } from './readiness.js';
 import { detectShapes, type Shape } from './shapes.js';
 import type { ClusterState } from './state.js';
+import { describePendingWriteBack, pendingWriteBacks } from './write-back.js';
 
 export interface ClusterReport {
   readonly shapes: readonly Shape[];
@@ -15,6 +16,24 @@ export interface ClusterReport {
   readonly readOnlyBypass?: readonly string[];
   /** The file's routers as `status` read them (nothing changed); absent without a routing section. */
   readonly routers?: readonly RouterStatus[];
+  /** Write-backs not on the upstream yet (WriteBackPending), oldest first; empty when none. */
+  readonly writeBackPending: readonly WriteBackPendingJson[];
+}
+
+/** A pending write-back as `status`, `/api/clusters` and the page show it (no secret: errors are redacted when recorded). */
+export interface WriteBackPendingJson {
+  readonly file: string;
+  /** The commit's subject, e.g. `failover(shop): db001 -> db002`. */
+  readonly subject: string;
+  readonly since: string;
+  readonly attempts: number;
+  readonly lastAttemptAt: string;
+  readonly lastError: string;
+  /** The local commit, when one was made. */
+  readonly commit: string | null;
+  readonly failoverIds: readonly string[];
+  /** One line: all of the above. */
+  readonly reason: string;
 }
 
 export interface RouterStatus {
@@ -39,7 +58,21 @@ export function reportCluster(
   now: number,
   analysis: Analysis = analyzeCluster(spec, probes),
 ): ClusterReport {
-  return { shapes: detectShapes(spec, probes, analysis), failover: failoverReadiness(spec, probes, state, now) };
+  return { shapes: detectShapes(spec, probes, analysis), failover: failoverReadiness(spec, probes, state, now), writeBackPending: writeBackPendingJson(state) };
+}
+
+export function writeBackPendingJson(state: ClusterState): WriteBackPendingJson[] {
+  return pendingWriteBacks(state).map((p) => ({
+    file: p.file,
+    subject: p.message.split('\n')[0] ?? '',
+    since: p.since,
+    attempts: p.attempts,
+    lastAttemptAt: p.lastAttemptAt,
+    lastError: p.lastError,
+    commit: p.commit ?? null,
+    failoverIds: p.failoverIds,
+    reason: describePendingWriteBack(p),
+  }));
 }
 
 export function readinessJson(r: Readiness): ReadinessJson {

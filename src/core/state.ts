@@ -73,6 +73,35 @@ export interface ClusterState {
   /** Each instance's server_id as last probed: a dead primary is recognised by it when its replicas
    *  name it by another address (an alias, a proxy). */
   readonly serverIds?: Readonly<Record<string, number>>;
+  /** Write-backs that did not reach the upstream (the remote down, a push rejected, no commit
+   *  possible), by file: the daemon retries them until pushed (src/engine/write-back.ts). */
+  readonly pendingWriteBacks?: Readonly<Record<string, PendingWriteBack>>;
+}
+
+/**
+ * A failover's or a relocation's edit of a topology file that is not on the upstream yet. The edit
+ * is kept as data (instance -> source, null: no source), so it can be made again on any text, in
+ * any clone. A second write-back of the same file while one is pending is merged into it.
+ */
+export interface PendingWriteBack {
+  readonly file: string;
+  readonly kind: 'failover' | 'relocation';
+  /** The `sources` edit (config/edit.ts editSources), every pending change of the file merged, later ones winning. */
+  readonly sources: Readonly<Record<string, string | null>>;
+  /** The commit message; a merged record names every failover it records (`Failover-Id:` lines). */
+  readonly message: string;
+  readonly author: { readonly name: string; readonly email: string };
+  /** The failovers this edit records, oldest first (empty for a relocation). */
+  readonly failoverIds: readonly string[];
+  /** ISO time the first write-back of the record was not pushed. */
+  readonly since: string;
+  /** Attempts so far, the first (the failover's own) included. */
+  readonly attempts: number;
+  readonly lastAttemptAt: string;
+  /** Why the last attempt did not push (secrets redacted). */
+  readonly lastError: string;
+  /** The local commit, when one was made (it may be rebased later, or only in another clone). */
+  readonly commit?: string;
 }
 
 /** An instance in maintenance: no failover because it is gone, no fencing, no drift repair on it,

@@ -2,7 +2,7 @@
 // so `plan --against` can replay a recorded observation in CI without database access.
 import type { ClusterView, InstanceView } from './classify.js';
 import type { InstanceState, ProbeResult } from './model.js';
-import { readinessJson, type ClusterReport, type ReadinessJson } from './report.js';
+import { readinessJson, type ClusterReport, type ReadinessJson, type WriteBackPendingJson } from './report.js';
 import type { Shape } from './shapes.js';
 import type { Maintenance } from './state.js';
 
@@ -27,6 +27,8 @@ export interface StatusJson {
     shapes: readonly Shape[];
     /** Could an automatic failover happen now if the primary died, to which replica, or why not. */
     failover: ReadinessJson;
+    /** Failover or relocation commits not on the upstream yet (WriteBackPending); empty when none. */
+    writeBackPending: readonly WriteBackPendingJson[];
     instances: readonly StatusInstanceJson[];
   }[];
 }
@@ -51,6 +53,7 @@ export function statusJson(
       unmanaged: v.unmanaged,
       shapes: report.shapes,
       failover: readinessJson(report.failover),
+      writeBackPending: report.writeBackPending ?? [],
       readOnlyBypass: report.readOnlyBypass ?? null,
       routers: report.routers ?? null,
       instances: v.instances.map((i) => {
