@@ -1,9 +1,10 @@
 // Git, through simple-git. Adapters translate; they never decide.
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { simpleGit, type SimpleGit, type SimpleGitOptions } from 'simple-git';
+import { simpleGit, type SimpleGit } from 'simple-git';
 import type { CommitText } from '../core/history.js';
 import type { WriteBackRequest, WriteBackResult } from '../core/ports.js';
+import { gitAt, isNonFastForward, message, must, NETWORK_TIMEOUT_MS, oneLine, Refusal, run, unpushedNotBy, upstreamOf } from './git-run.js';
 
 /** The commit checked out in the repository that holds `dir`, or null outside a repository. */
 export async function headCommit(dir: string): Promise<string | null> {
@@ -21,9 +22,6 @@ export async function headCommit(dir: string): Promise<string | null> {
 
 const defaultBackoff = (attempt: number): number => Math.min(5000, 200 * 2 ** attempt);
 const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A step that cannot go on; its message is the whole explanation. */
-class Refusal extends Error {}
 
 /**
  * Edits `file`, commits only that file as `author`, and pushes it to the branch's upstream without
@@ -49,6 +47,7 @@ export async function writeBack(req: WriteBackRequest): Promise<WriteBackResult>
     if (req.author.name.trim() === '' || req.author.email.trim() === '') return failed('the commit author needs a name and an email');
 
     const git = gitAt(req.repoDir);
+    const remote = gitAt(req.repoDir, {}, { timeoutMs: NETWORK_TIMEOUT_MS });
     const branch = (await run(git, ['symbolic-ref', '--quiet', '--short', 'HEAD'])).ok;
     if (branch === undefined || branch.trim() === '') {
       return failed(`HEAD is detached in ${req.repoDir}; topogit commits only onto a branch (check one out)`);
@@ -65,32 +64,36 @@ export async function writeBack(req: WriteBackRequest): Promise<WriteBackResult>
     if (first === null) return { kind: 'unchanged' };
     commit = first;
 
-    if (!req.push) return { kind: 'committed', commit, pushed: false, why: 'push is disabled' };
+    if (!req.push) return { kind: 'committed', commit, pushed: false, why: 'push is disabled', retriable: false };
     const upstream = await upstreamOf(git, branchName);
-    if ('why' in upstream) return { kind: 'committed', commit, pushed: false, why: upstream.why };
-    const foreign = await unpushedBesidesOurs(git);
+    if ('why' in upstream) return { kind: 'committed', commit, pushed: false, why: upstream.why, retriable: false };
+    // topogit's own earlier commits that are not pushed yet (a write-back still pending) go with it.
+    const foreign = await unpushedNotBy(git, req.author);
     if (foreign > 0) {
       return {
         kind: 'committed',
         commit,
         pushed: false,
         why: `${branchName} has ${foreign} local commit${foreign === 1 ? '' : 's'} not on ${upstream.display} that topogit did not make; not publishing them (push by hand)`,
+        retriable: true,
       };
     }
 
     for (;;) {
       attempts += 1;
-      const pushed = await run(git, ['push', '--', upstream.remote, `HEAD:${upstream.merge}`]);
+      const pushed = await run(remote, ['push', '--', upstream.remote, `HEAD:${upstream.merge}`]);
       if (pushed.ok !== undefined) return { kind: 'committed', commit, pushed: true, attempts };
       if (!isNonFastForward(pushed.error)) return failed(`git push to ${upstream.display} failed: ${oneLine(pushed.error)}${staysLocal()}`);
       if (attempts >= maxAttempts) {
         return failed(`git push to ${upstream.display} was rejected ${attempts} time${attempts === 1 ? '' : 's'} (the remote kept moving)${staysLocal()}`);
       }
       await sleep(backoff(attempts));
-      await must(git, ['fetch', '--', upstream.remote]);
-      const others = await unpushedBesidesOurs(git);
+      await must(remote, ['fetch', '--', upstream.remote]);
+      // Only this commit may be dropped and made again on the new head: any other local commit
+      // (a human's, or topogit's own still-pending one) is kept, and the retry rebases it later.
+      const others = Number.parseInt((await must(git, ['rev-list', '--count', '@{u}..HEAD~1'])).trim(), 10);
       if (others > 0) {
-        throw new Refusal(`${branchName} has ${others} local commit${others === 1 ? '' : 's'} besides topogit's that ${upstream.display} does not have; not resetting the branch`);
+        throw new Refusal(`${branchName} has ${others} local commit${others === 1 ? '' : 's'} besides this write-back's that ${upstream.display} does not have; not resetting the branch`);
       }
       const otherChanges = await must(git, ['status', '--porcelain', '--untracked-files=no']);
       if (otherChanges.trim() !== '') {
@@ -155,33 +158,10 @@ export async function committedText(repoDir: string, file: string): Promise<stri
   return (await run(gitAt(repoDir), ['show', `HEAD:${file}`])).ok;
 }
 
-export type PullResult = { readonly pulled: false } | { readonly pulled: true; readonly from: string; readonly to: string };
-
-/**
- * Fast-forwards the checked-out branch to its upstream (`git pull --ff-only`). A branch without an
- * upstream is left alone. `pulled` only when HEAD moved. Throws (git's own message) when the pull
- * fails, e.g. the histories diverged.
- */
-export async function pullFastForward(repoDir: string): Promise<PullResult> {
-  const git = gitAt(repoDir);
-  const upstream = await run(git, ['rev-parse', '--abbrev-ref', '--symbolic-full-name', '@{u}']);
-  if (!upstream.ok?.trim()) return { pulled: false };
-  const head = async (): Promise<string> => {
-    const r = await run(git, ['rev-parse', 'HEAD']);
-    if (r.ok === undefined) throw new Error(r.error);
-    return r.ok.trim();
-  };
-  const from = await head();
-  const pulled = await run(git, ['pull', '--ff-only', '--quiet']);
-  if (pulled.ok === undefined) throw new Error(pulled.error);
-  const to = await head();
-  return from === to ? { pulled: false } : { pulled: true, from, to };
-}
-
 // ---------------------------------------------------------------------------------------------
 
 /** Reads, edits, writes, stages and commits only `req.file`; null when the edit changes nothing. */
-async function editAndCommit(git: SimpleGit, abs: string, req: WriteBackRequest): Promise<string | null> {
+export async function editAndCommit(git: SimpleGit, abs: string, req: Pick<WriteBackRequest, 'repoDir' | 'file' | 'edit' | 'message' | 'author'>): Promise<string | null> {
   const before = await readFile(abs, 'utf8');
   const after = req.edit(before);
   if (after === before) return null;
@@ -205,91 +185,3 @@ async function editAndCommit(git: SimpleGit, abs: string, req: WriteBackRequest)
   return (await must(git, ['rev-parse', 'HEAD'])).trim();
 }
 
-type Upstream = { readonly remote: string; readonly merge: string; readonly display: string } | { readonly why: string };
-
-async function upstreamOf(git: SimpleGit, branch: string): Promise<Upstream> {
-  const display = await run(git, ['rev-parse', '--abbrev-ref', '--symbolic-full-name', '@{u}']);
-  if (display.ok === undefined) return { why: `branch ${branch} has no upstream (${oneLine(display.error)})` };
-  const remote = (await run(git, ['config', '--get', `branch.${branch}.remote`])).ok?.trim();
-  const merge = (await run(git, ['config', '--get', `branch.${branch}.merge`])).ok?.trim();
-  if (!remote || !merge) return { why: `branch ${branch} has no upstream configured` };
-  return { remote, merge, display: display.ok.trim() };
-}
-
-/** Commits on the branch, other than HEAD itself (topogit's commit), that the upstream does not have. */
-async function unpushedBesidesOurs(git: SimpleGit): Promise<number> {
-  return Number.parseInt((await must(git, ['rev-list', '--count', '@{u}..HEAD~1'])).trim(), 10);
-}
-
-function isNonFastForward(error: string): boolean {
-  // "! [rejected] main -> main (fetch first)" or "(non-fast-forward)"; not "[remote rejected]" (a hook said no).
-  return /!\s+\[rejected\][^\n]*\((?:fetch first|non-fast-forward)\)/.test(error);
-}
-
-// Repository-location variables that a Git hook sets for its own repository; they would redirect
-// every command away from repoDir.
-const REPO_LOCATION = ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES', 'GIT_COMMON_DIR', 'GIT_NAMESPACE', 'GIT_PREFIX', 'GIT_QUARANTINE_PATH'];
-// Interactive helpers topogit never wants (it passes -m and reads no paged output).
-const INTERACTIVE = ['EDITOR', 'GIT_EDITOR', 'GIT_SEQUENCE_EDITOR', 'PAGER', 'GIT_PAGER', 'GIT_EXTERNAL_DIFF', 'GIT_AUTHOR_DATE', 'GIT_COMMITTER_DATE'];
-
-type UnsafeFlag = keyof NonNullable<SimpleGitOptions['unsafe']>;
-// simple-git refuses these variables in an explicit environment unless allowed. They are the
-// operator's own (how to reach the remote), so pass them through when the process has them.
-const INHERITED_UNSAFE: Readonly<Record<string, UnsafeFlag>> = {
-  git_askpass: 'allowUnsafeAskPass',
-  ssh_askpass: 'allowUnsafeAskPass',
-  git_ssh: 'allowUnsafeSshCommand',
-  git_ssh_command: 'allowUnsafeSshCommand',
-  git_proxy_command: 'allowUnsafeGitProxy',
-  git_config_global: 'allowUnsafeConfigPaths',
-  git_config_system: 'allowUnsafeConfigPaths',
-  git_config: 'allowUnsafeConfigPaths',
-  git_exec_path: 'allowUnsafeConfigPaths',
-  prefix: 'allowUnsafeConfigPaths',
-  git_config_count: 'allowUnsafeConfigEnvCount',
-  git_template_dir: 'allowUnsafeTemplateDir',
-};
-
-function gitAt(dir: string, extra: Record<string, string> = {}): SimpleGit {
-  const env: Record<string, string> = {};
-  const unsafe: Partial<Record<UnsafeFlag, boolean>> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || REPO_LOCATION.includes(k) || INTERACTIVE.includes(k)) continue;
-    env[k] = v;
-    const flag = INHERITED_UNSAFE[k.toLowerCase()];
-    if (flag) unsafe[flag] = true;
-  }
-  Object.assign(env, { GIT_TERMINAL_PROMPT: '0', GIT_LITERAL_PATHSPECS: '1', LC_ALL: 'C', LANGUAGE: 'C' }, extra);
-  return simpleGit({
-    baseDir: dir,
-    unsafe,
-    // Any non-zero exit is an error (simple-git otherwise treats a silent failure as success).
-    errors: (error, result) => (result.exitCode === 0 ? error : (error ?? Buffer.concat([...result.stdOut, ...result.stdErr]))),
-  }).env(env);
-}
-
-async function run(git: SimpleGit, args: string[]): Promise<{ ok: string; error?: undefined } | { ok?: undefined; error: string }> {
-  try {
-    return { ok: await git.raw(args) };
-  } catch (e) {
-    return { error: message(e) || `git ${args[0] ?? ''} failed` };
-  }
-}
-
-async function must(git: SimpleGit, args: string[]): Promise<string> {
-  const r = await run(git, args);
-  if (r.ok === undefined) throw new Refusal(`git ${args.filter((a) => a !== '--').slice(0, 2).join(' ')} failed: ${oneLine(r.error)}`);
-  return r.ok;
-}
-
-function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
-function oneLine(s: string): string {
-  return s
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '' && !l.startsWith('hint:'))
-    .join(' | ');
-}

@@ -6,12 +6,13 @@ import type { HookResult, ReconcilePorts } from '../core/ports.js';
 export type RealPorts = ReconcilePorts;
 
 export async function failoverPorts(cwd: string, env: NodeJS.ProcessEnv): Promise<RealPorts> {
-  const [{ openSession }, { probe }, { StateStore }, git, { haproxyRouter }] = await Promise.all([
+  const [{ openSession }, { probe }, { StateStore }, git, { haproxyRouter }, sync] = await Promise.all([
     import('./mysql/session.js'),
     import('./mysql/probe.js'),
     import('./state.js'),
     import('./git.js'),
     import('./haproxy.js'),
+    import('./git-sync.js'),
   ]);
   return {
     open: openSession,
@@ -22,10 +23,13 @@ export async function failoverPorts(cwd: string, env: NodeJS.ProcessEnv): Promis
     writeBack: git.writeBack,
     router: haproxyRouter,
     committedSince: async (commit, file) => (await git.commitsSince(cwd, commit, file).catch(() => 0)) > 0,
+    failoverInHistory: (failover, file) => sync.failoverInHistory(cwd, failover, file).catch(() => false),
     runHook: (command, hookEnv, timeoutMs) => runHook(command, hookEnv, cwd, env, timeoutMs),
     faultPoint: (step) => {
       // Fault injection for crash-safety tests: die, without cleanup, right after a named step.
       if (env.TOPOGIT_FAULT_AFTER === step) process.kill(process.pid, 'SIGKILL');
+      // … or stop (SIGSTOP: paused, as by a long GC or a frozen VM) until someone sends SIGCONT.
+      if (env.TOPOGIT_FAULT_PAUSE_AFTER === step) process.kill(process.pid, 'SIGSTOP');
     },
   };
 }

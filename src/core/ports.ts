@@ -78,7 +78,8 @@ export interface WriteBackRequest {
 
 export type WriteBackResult =
   | { readonly kind: 'unchanged' }
-  | { readonly kind: 'committed'; readonly commit: string; readonly pushed: false; readonly why: string }
+  /** `retriable`: the push may succeed later (local commits in the way); false when it never will (push disabled, no upstream). */
+  | { readonly kind: 'committed'; readonly commit: string; readonly pushed: false; readonly why: string; readonly retriable?: boolean }
   | { readonly kind: 'committed'; readonly commit: string; readonly pushed: true; readonly attempts: number }
   | { readonly kind: 'failed'; readonly commit?: string; readonly error: string; readonly attempts: number };
 
@@ -105,4 +106,35 @@ export interface FailoverPorts extends ServerPorts {
 export interface ReconcilePorts extends FailoverPorts {
   /** Has a human committed to `file` after `commit` (an acknowledgement of that failover)? */
   readonly committedSince: (commit: string, file: string) => Promise<boolean>;
+  /** Is the failover's commit in HEAD's history of `file` (its hash an ancestor of HEAD, or a
+   *  commit with its `Failover-Id:` line, which survives a rebase)? Absent: assumed so. */
+  readonly failoverInHistory?: (failover: { readonly id: string; readonly commit: string | null }, file: string) => Promise<boolean>;
+}
+
+/** One more attempt at a pending write-back (src/core/state.ts PendingWriteBack). */
+export interface WriteBackRetryRequest {
+  readonly repoDir: string;
+  readonly file: string;
+  /** Pure: does this text (the upstream's, HEAD's) already say what the edit says? */
+  readonly applied: (text: string) => boolean;
+  /** Pure: the edit, for a commit when HEAD does not have it yet. */
+  readonly edit: (text: string) => string;
+  readonly message: string;
+  readonly author: { readonly name: string; readonly email: string };
+  /** The failovers it records: the commit carrying each one's `Failover-Id:` line is reported once pushed. */
+  readonly failoverIds: readonly string[];
+}
+
+export type WriteBackRetryResult =
+  /** On the upstream now; `commits`: failover id -> the commit that records it. */
+  | { readonly kind: 'pushed'; readonly head: string; readonly commits: Readonly<Record<string, string>> }
+  /** The upstream's file already says it (someone pushed the same change); `upstream`: its head. */
+  | { readonly kind: 'already'; readonly upstream: string }
+  | { readonly kind: 'failed'; readonly error: string; readonly commit?: string };
+
+/** What retrying pending write-backs needs: the state, a clock, the lease, and Git. */
+export interface WriteBackRetryPorts extends Clock {
+  readonly state: StatePort;
+  readonly mayAct?: () => boolean | Promise<boolean>;
+  readonly retryWriteBack: (req: WriteBackRetryRequest) => Promise<WriteBackRetryResult>;
 }
