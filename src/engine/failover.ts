@@ -12,7 +12,8 @@ import { isAlive, type ClusterSpec, type ProbeResult } from '../core/model.js';
 import { DEFAULT_REPLICATION } from '../core/plan.js';
 import type { FailoverPorts, WriteBackResult } from '../core/ports.js';
 import { withoutJournal, type ClusterState, type FailoverJournal, type FailoverPhase, type FailoverRecord } from '../core/state.js';
-import { editSources, promotionEdits } from '../config/edit.js';
+import { promotionEdits } from '../core/write-back.js';
+import { notPushedReason, writeBackOrPend } from './write-back.js';
 import type { ApplyEvent } from './apply.js';
 import { fence, probeCluster, restartReplication, runAction, StepFailed, tryFence, type OperateContext } from './operate.js';
 
@@ -280,18 +281,14 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
           const j = journal();
           const record = failoverRecord(j, step.newPrimary, new Date(ports.now()).toISOString(), lostOf(state, j, probes, step.newPrimary), null);
           const message = failoverCommitMessage(spec, j, record, { detectedToWritableMs: (writableAt ?? ports.now()) - detectedAt, detectedToRepointedMs: (repointedAt ?? ports.now()) - detectedAt });
-          wb = await ports.writeBack({
-            repoDir: req.repoDir,
-            file: spec.file,
-            edit: (text) => editSources(text, promotionEdits(spec.instances, step.newPrimary)),
-            message,
-            author: spec.writeBack.author,
-            push: spec.writeBack.push,
-          });
+          // One bounded attempt; one that does not reach the upstream is recorded as pending and
+          // retried by the daemon (engine/write-back.ts): the failover does not wait for Git.
+          wb = await writeBackOrPend(ports, { spec, repoDir: req.repoDir, kind: 'failover', sources: promotionEdits(spec.instances, step.newPrimary), message, failoverId: j.id });
           const commit = wb.kind === 'committed' ? wb.commit : wb.kind === 'failed' ? (wb.commit ?? null) : null;
-          await mark('written-back', wb.kind === 'committed' ? `commit ${wb.commit.slice(0, 12)}${wb.pushed ? ' pushed' : ` (not pushed: ${wb.why})`}` : wb.kind, {
+          const pending = notPushedReason(wb) !== undefined ? '; pending: the daemon pushes it when it can' : '';
+          await mark('written-back', (wb.kind === 'committed' ? `commit ${wb.commit.slice(0, 12)}${wb.pushed ? ' pushed' : ` (not pushed: ${wb.why})`}` : wb.kind) + pending, {
             commit,
-            ...(wb.kind === 'failed' ? { notes: note(`write-back failed: ${wb.error}`) } : {}),
+            ...(wb.kind === 'failed' ? { notes: note(`write-back failed: ${wb.error}${pending}`) } : {}),
           });
           continue;
         }

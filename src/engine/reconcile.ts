@@ -9,7 +9,8 @@ import { DEFAULT_PLAN, type ClusterPlan } from '../core/plan.js';
 import type { ReconcilePorts } from '../core/ports.js';
 import { decideReconcile, needsCommitAcknowledgement, relocationCommitMessage, rememberPrimary, type ReconcileStep } from '../core/reconcile.js';
 import type { WriteBackResult } from '../core/ports.js';
-import { editSources } from '../config/edit.js';
+import { isFailoverPending } from '../core/write-back.js';
+import { effectiveSpecOf, writeBackOrPend } from './write-back.js';
 import { activeMaintenance, fencedMap, type ClusterState, type Maintenance } from '../core/state.js';
 import { describeChange, syncRouters, type RouterOutcome } from './route.js';
 import { endpointOfRouter, routedInstances } from '../core/routing.js';
@@ -74,7 +75,11 @@ const MAX_STEPS = 32;
 /** One router call at the end of a pass. */
 const ROUTER_PASS_TIMEOUT_MS = 1000;
 
-export async function reconcileOnce(req: ReconcileRequest): Promise<ReconcileResult> {
+export async function reconcileOnce(asked: ReconcileRequest): Promise<ReconcileResult> {
+  // While the file has not caught up with a failover (its write-back pending, or not pulled yet),
+  // the pass judges the tree the servers have: a second failure is decided on the real tree.
+  const effective = await effectiveSpecOf(asked.spec, asked.ports);
+  const req = effective.spec === asked.spec ? asked : { ...asked, spec: effective.spec };
   const r = await reconcileSteps(req);
   const maintenance = activeMaintenance(await req.ports.state.read(req.spec.cluster), req.ports.now());
   const routing = await routeAfterPass(req, r);
@@ -130,12 +135,16 @@ async function reconcileSteps(req: ReconcileRequest): Promise<ReconcileResult> {
   }
   // The anti-flapping rule asks Git only when a failover is on the table and a commit could matter.
   const commit = !state.journal && triggersFailover(analysis.code) ? needsCommitAcknowledgement(spec, state, ports.now()) : undefined;
-  const acknowledgedByCommit = commit !== undefined && (await ports.committedSince(commit, spec.file));
+  // A failover whose write-back is still pending has no commit anyone could have committed after.
+  const lastPending = state.lastFailover !== undefined && isFailoverPending(state, state.lastFailover.id);
+  const acknowledgedByCommit = commit !== undefined && !lastPending && (await ports.committedSince(commit, spec.file));
 
-  // A former primary the file names the primary again: only a commit after the failover's makes that a decision.
+  // A former primary the file names the primary again: only a commit after the failover's makes
+  // that a decision — not a file that is behind, and not while that failover's write-back is pending.
   const filePrimary = spec.instances.find((x) => x.source === undefined)?.name;
   const lastCommit = state.lastFailover?.commit;
-  const formerMadePrimaryByCommit = state.formerPrimaries.some((f) => f.name === filePrimary) && lastCommit ? await ports.committedSince(lastCommit, spec.file) : false;
+  const former = state.formerPrimaries.find((f) => f.name === filePrimary);
+  const formerMadePrimaryByCommit = former !== undefined && lastCommit && !lastPending && !isFailoverPending(state, former.failoverId) ? await ports.committedSince(lastCommit, spec.file) : false;
 
   try {
     for (let n = 0; n < MAX_STEPS; n++) {
@@ -159,14 +168,8 @@ async function reconcileSteps(req: ReconcileRequest): Promise<ReconcileResult> {
             await runAction({ kind: 'change-source', instance: m.name, source: target.name, host: target.host, port: target.port, settings: DEFAULT_PLAN.replication, waitForSource: m.waitForTarget }, ctx);
           }
           const moved = [...step.moves.map((m) => m.name), ...step.already];
-          const writeBack = await ports.writeBack({
-            repoDir: req.repoDir,
-            file: spec.file,
-            edit: (text) => editSources(text, new Map(moved.map((n) => [n, target.name]))),
-            message: relocationCommitMessage(spec, step),
-            author: spec.writeBack.author,
-            push: spec.writeBack.push,
-          });
+          // Not pushed: recorded as pending and retried by the daemon (engine/write-back.ts).
+          const writeBack = await writeBackOrPend(ports, { spec, repoDir: req.repoDir, kind: 'relocation', sources: new Map(moved.map((n) => [n, target.name])), message: relocationCommitMessage(spec, step) });
           const commit = writeBack.kind === 'committed' ? writeBack.commit : null;
           req.onEvent({ type: 'relocated', source: step.source, target: target.name, moved, skipped: step.skipped.map((s) => `${s.name}: ${s.why}`), commit });
           return { analysis, relocation: { step, writeBack }, fenced: fencedMap(state), probes: await probeCluster(ctx) };
