@@ -31,6 +31,7 @@ export class Metrics implements MetricsSink {
   private readonly fileValid: Gauge<ClusterLabel>;
   private readonly failoverReady: Gauge<ClusterLabel>;
   private readonly routerInStep: Gauge<'cluster' | 'router'>;
+  private readonly writeBackPending: Gauge<ClusterLabel>;
   private readonly failureShape: Gauge<'cluster' | 'shape'>;
   private readonly statementsSent: Counter<'cluster' | 'instance' | 'kind'>;
 
@@ -54,6 +55,7 @@ export class Metrics implements MetricsSink {
     this.drift = r.gauge(`${PREFIX}drift_count`, 'Differences between the topology file and the live servers.', ['cluster']);
     this.fileValid = r.gauge(`${PREFIX}file_valid`, 'Whether the topology file of the cluster validates (1) or not (0; the last valid version is in use).', ['cluster']);
     this.routerInStep = r.gauge(`${PREFIX}router_in_step`, 'Whether the router sends writes to the primary alone and reads to the healthy replicas (1) or not (0: RoutingStale says why).', ['cluster', 'router']);
+    this.writeBackPending = r.gauge(`${PREFIX}write_back_pending`, 'Write-backs of the cluster (failover or relocation commits) not on the upstream yet; the daemon retries them (WriteBackPending says since when and why).', ['cluster']);
     this.failoverReady = r.gauge(`${PREFIX}failover_ready`, 'Whether an automatic failover could happen now if the primary died (1) or not (0; status says why).', ['cluster']);
     this.statementsSent = r.counter(`${PREFIX}statements_total`, 'Statements topogit sent to the instance, by kind: variables, replica-status, replicas (probes) and action (changes).', ['cluster', 'instance', 'kind']);
     this.failureShape = r.gauge(`${PREFIX}failure_shape`, 'Whether the cluster shows this failure shape now (1) or showed it before and no longer does (0).', ['cluster', 'shape']);
@@ -104,6 +106,11 @@ export class Metrics implements MetricsSink {
     this.routerInStep.set({ cluster, router }, inStep ? 1 : 0);
   }
 
+  setWriteBackPending(cluster: string, pending: number): void {
+    this.touch(cluster);
+    this.writeBackPending.set({ cluster }, pending);
+  }
+
   setFailoverReady(cluster: string, ready: boolean): void {
     this.touch(cluster);
     this.failoverReady.set({ cluster }, ready ? 1 : 0);
@@ -135,7 +142,7 @@ export class Metrics implements MetricsSink {
   forgetCluster(cluster: string): void {
     for (const instance of [...(this.instances.get(cluster) ?? [])]) this.forgetInstance(cluster, instance);
     this.instances.delete(cluster);
-    for (const m of [this.failovers, this.lastFailover, this.reconcileErrors, this.drift, this.fileValid, this.failoverReady]) m.remove({ cluster });
+    for (const m of [this.failovers, this.lastFailover, this.reconcileErrors, this.drift, this.fileValid, this.failoverReady, this.writeBackPending]) m.remove({ cluster });
     for (const shape of this.shapes.get(cluster) ?? []) this.failureShape.remove({ cluster, shape });
     this.shapes.delete(cluster);
   }
