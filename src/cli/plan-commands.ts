@@ -11,7 +11,7 @@ import type { Observation } from '../engine/gather.js';
 import type { ApplyEvent, ApplyReport } from '../engine/apply.js';
 import type { ChangeContext } from '../engine/change.js';
 import type { Coordinator } from '../coordination/coordinator.js';
-import type { PlanDocument } from '../core/plan-document.js';
+import { withRefusals, type PlanDocument } from '../core/plan-document.js';
 import { int, loadValid, type Io } from './shared.js';
 
 export interface PlanCommandDeps {
@@ -28,6 +28,17 @@ export function registerPlanCommands(program: Command, d: PlanCommandDeps): void
   const { io } = d;
   const change = (): ChangeContext => ({ cwd: io.cwd, env: io.env, timeouts: d.timeouts(), concurrency: d.concurrency(), coordinator: d.coordinator(), warn: (line) => io.err(`${line}\n`) });
   const engine = () => import('../engine/change.js');
+  // A file older than a failover would undo it: refused before anything is asked or changed.
+  const refuseStale = async (observations: readonly Observation[], c: ChangeContext): Promise<void> => {
+    const { staleFilesIn } = await import('../engine/stale-file.js');
+    const r = await staleFilesIn(observations, { cwd: io.cwd, state: c.coordinator.state });
+    for (const w of r.warnings) io.err(`topogit: ${w}\n`);
+    const [first, ...more] = r.stale;
+    if (!first) return;
+    if (more.length === 0) throw new TopogitError('TOPOGIT_FILE_STALE', first.reason, `${first.cluster}, ${first.file}: nothing was applied`);
+    for (const x of r.stale) io.err(`topogit: ${x.cluster} (${x.file}): ${x.reason}\n`);
+    throw new TopogitError('TOPOGIT_FILE_STALE', `${r.stale.length} files predate a failover; pull first`, 'nothing was applied');
+  };
   const planOptions = (o: { catchUpTimeout: number; maxLag: number }): PlanOptions => ({ ...DEFAULT_PLAN, catchUpTimeoutSeconds: o.catchUpTimeout, maxSwitchoverLagSeconds: o.maxLag });
 
   program
@@ -62,7 +73,11 @@ export function registerPlanCommands(program: Command, d: PlanCommandDeps): void
         observations = await (await engine()).gatherLive(specs, change());
       }
       const blind = o.against ? [] : unobservable(observations.map((x) => ({ cluster: x.spec.cluster, probes: x.probes })));
-      const { doc } = planObservations(observations, planOptions(o), io.env);
+      // A file that predates a failover is refused here as apply would refuse it: no step, a notice.
+      const { staleFilesIn } = await import('../engine/stale-file.js');
+      const stale = await staleFilesIn(observations, { cwd: io.cwd, state: change().coordinator.state });
+      for (const w of stale.warnings) io.err(`topogit: ${w}\n`);
+      const doc = withRefusals(planObservations(observations, planOptions(o), io.env).doc, stale.stale);
       const full: PlanDocument = { ...doc, against, ...(o.out ? { basis: await planBasis(observations, io.cwd) } : {}) };
       if (o.out && o.against) throw new TopogitError('TOPOGIT_USAGE', '--out needs a plan made against live servers, not --against', 'drop --against to save an appliable plan');
       const render = await import('./render-plan.js');
@@ -97,6 +112,7 @@ export function registerPlanCommands(program: Command, d: PlanCommandDeps): void
       if (!saved && !o.yes) {
         if (!io.confirm) throw new TopogitError('TOPOGIT_CONFIRMATION_REQUIRED', 'apply needs confirmation and this is not a terminal; nothing was applied', 'pass --yes, or apply a saved plan file');
         const observed = await ops.observeForChange(specs, c, 'nothing was applied');
+        await refuseStale(observed, c);
         const made = ops.makePlans(observed, planOptions(o), io.env);
         io.out(renderPlanText({ ...made.doc, against: 'live' }));
         if (made.doc.summary.changes === 0) {
@@ -117,6 +133,7 @@ export function registerPlanCommands(program: Command, d: PlanCommandDeps): void
       );
       try {
         const observations = await ops.observeForChange(specs, c, 'nothing was applied');
+        await refuseStale(observations, c);
         let toRun: ClusterPlan[];
         if (confirmed) {
           ops.assertUnchanged(confirmed.observed, observations, c, { prefix: 'changed while you were deciding', message: 'the live state changed since the plan you confirmed; nothing was applied', hint: 'run apply again' });

@@ -64,3 +64,13 @@ export function countChanges(views: readonly ClusterPlanView[]): { changes: numb
   const withChanges = views.filter((v) => v.steps.length > 0);
   return { changes: withChanges.reduce((n, v) => n + v.steps.length, 0), clusters: withChanges.length };
 }
+
+/** The plan with these clusters refused: no step, a notice saying why (a file that predates a failover). */
+export function withRefusals<D extends { readonly summary: PlanDocument['summary']; readonly clusters: readonly ClusterPlanView[] }>(doc: D, refused: readonly { readonly cluster: string; readonly reason: string }[]): D {
+  if (refused.length === 0) return doc;
+  const clusters = doc.clusters.map((c) => {
+    const r = refused.find((x) => x.cluster === c.cluster);
+    return r ? { ...c, steps: [], notices: [{ kind: 'refused' as const, message: r.reason }, ...c.notices] } : c;
+  });
+  return { ...doc, clusters, summary: countChanges(clusters) };
+}
