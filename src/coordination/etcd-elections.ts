@@ -175,10 +175,11 @@ export class EtcdElections implements Elections {
     void this.tick();
   }
 
+  /** Told once when the coordinator stops answering and once when it answers again. */
   #health(problem: string | null): void {
-    if (problem === this.#problem) return;
+    const was = this.#problem === null;
     this.#problem = problem;
-    this.o.onHealth?.(problem === null, problem);
+    if (was !== (problem === null)) this.o.onHealth?.(problem === null, problem);
   }
 
   #lost(cluster: string, why: string): void {

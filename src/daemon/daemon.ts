@@ -157,7 +157,7 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
       requestPublish(cluster);
     },
     onHealth: (healthy, problem) => {
-      if (healthy) o.log.warn({ coordinator: o.coordinator.kind }, 'the coordinator answers again: acting on the clusters this daemon leads');
+      if (healthy) o.log.warn({ coordinator: o.coordinator.kind }, 'the coordinator answers: this daemon acts on the clusters it leads');
       else o.log.error({ coordinator: o.coordinator.kind, problem }, `cannot reach the coordinator: not acting on any cluster until it answers (${problem})`);
       requestPublish();
     },

@@ -75,6 +75,7 @@ const MAX_FAST_REPROBES = 5;
 const MAX_BACKOFF_MS = 30_000;
 
 export class ClusterLoop {
+  private lastState: ClusterState = EMPTY_STATE;
   private timer: unknown;
   private inFlight: Promise<void> | undefined;
   private pending = false;
@@ -274,7 +275,8 @@ export class ClusterLoop {
    * appears (warn) and once when it clears (info), not every pass; both go to the metrics.
    */
   private async assess(spec: ClusterSpec, probes: ReadonlyMap<string, ProbeResult>, log: Logger): Promise<void> {
-    const state = this.deps.readState ? await this.deps.readState(spec.cluster) : EMPTY_STATE;
+    // The state may be out of reach (etcd without a quorum): the last one read stands in.
+    const state = this.deps.readState ? await this.deps.readState(spec.cluster).then((x) => (this.lastState = x), () => this.lastState) : EMPTY_STATE;
     const report = reportCluster(spec, probes, state, this.t.now());
     const { appeared, cleared } = shapeChanges(this.report?.shapes ?? [], report.shapes);
     for (const s of appeared) log.warn({ shape: s.code, instance: s.instance, replicas: s.replicas }, `${s.code}: ${s.summary}`);
