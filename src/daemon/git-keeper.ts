@@ -1,8 +1,9 @@
 // The daemon's side of keeping Git true: one Git operation at a time in its clone (a pass's
 // write-back, the pull, a retry), the pull (fast-forward, or a rebase of local commits onto the
-// upstream), and the retry of pending write-backs — after every pass of a cluster and on its own
+// upstream), and the retry of pending write-backs — after every pass of a cluster, on its own
 // backoff timer (250 ms doubling, capped at 2 s: a commit reaches the remote within about 2 s of
-// it coming back). What is still pending is reported for WriteBackPending.
+// it coming back), and at once when a pull succeeds after failing (the remote is back). What is
+// still pending is reported for WriteBackPending.
 import type { Logger } from 'pino';
 import type { ClusterSpec } from '../core/model.js';
 import type { StatePort, WriteBackRetryRequest, WriteBackRetryResult } from '../core/ports.js';
@@ -41,6 +42,7 @@ export class GitKeeper {
   private readonly timers = new Map<string, unknown>();
   private readonly running = new Set<string>();
   private readonly again = new Set<string>();
+  private readonly forced = new Set<string>();
   /** The last failure logged per file, so a remote that stays away is one warning, not one per attempt. */
   private readonly lastLogged = new Map<string, string>();
   private lastPullError: string | undefined;
@@ -63,9 +65,12 @@ export class GitKeeper {
   async pull(): Promise<void> {
     if (this.pulling || this.stopped) return;
     this.pulling = true;
+    const wasFailing = this.lastPullError !== undefined;
     try {
       const r = await this.serial(() => (this.deps.pullUpstream ?? pullUpstream)(this.deps.repoDir));
       this.lastPullError = undefined;
+      // The remote answers again: every pending write-back is tried now, not at its next backoff step.
+      if (wasFailing) for (const cluster of this.specs.keys()) this.start(cluster, true);
       if (r.pulled) {
         this.deps.log.info({ from: r.from.slice(0, 12), to: r.to.slice(0, 12), rebased: r.rebased }, r.rebased > 0 ? `pulled new commits and rebased ${r.rebased} local commit(s) onto them` : 'pulled new commits');
         await this.deps.reload(`pulled ${r.to.slice(0, 12)}`);
@@ -86,11 +91,17 @@ export class GitKeeper {
   kick(spec: ClusterSpec): void {
     if (this.stopped) return;
     this.specs.set(spec.cluster, spec);
-    if (this.running.has(spec.cluster)) {
-      this.again.add(spec.cluster);
+    this.start(spec.cluster, false);
+  }
+
+  private start(cluster: string, force: boolean): void {
+    if (this.stopped) return;
+    if (this.running.has(cluster)) {
+      this.again.add(cluster);
+      if (force) this.forced.add(cluster);
       return;
     }
-    void this.run(spec.cluster);
+    void this.run(cluster, force);
   }
 
   /** The cluster is no longer managed here. */
@@ -111,7 +122,7 @@ export class GitKeeper {
     this.timers.delete(cluster);
   }
 
-  private async run(cluster: string): Promise<void> {
+  private async run(cluster: string, force = false): Promise<void> {
     const spec = this.specs.get(cluster);
     if (!spec || this.stopped) return;
     this.clearTimer(cluster);
@@ -128,6 +139,7 @@ export class GitKeeper {
           retryWriteBack: (req) => this.serial(() => (this.deps.retryWriteBack ?? retryWriteBack)({ ...req, edit: (text) => this.recorded(req.file, req.edit(text)) })),
         },
         this.deps.repoDir,
+        { force },
       );
       for (const o of report.outcomes) this.logOutcome(cluster, o);
       this.deps.onPending(cluster, report.pending);
@@ -141,7 +153,11 @@ export class GitKeeper {
       this.running.delete(cluster);
     }
     if (this.stopped) return;
-    if (this.again.delete(cluster)) delay = 0;
+    if (this.again.delete(cluster)) {
+      const again = this.forced.delete(cluster);
+      this.timers.set(cluster, this.t.setTimeout(() => void this.run(cluster, again), 0));
+      return;
+    }
     if (delay !== undefined) this.timers.set(cluster, this.t.setTimeout(() => void this.run(cluster), delay));
   }
 
