@@ -67,11 +67,12 @@ export function decideSpread(i: SpreadInput): SpreadDecision {
   const take: string[] = [];
   const free = me.clusters.filter((c) => !i.leaders.has(c)).sort((a, b) => affinity(i.self, b) - affinity(i.self, a));
   for (const c of free) {
-    // The first in rank among the daemons under their share that manage it goes at once.
+    // The first in rank among the daemons under their share that manage it goes at once (a daemon
+    // that reaches its share stops being one of them).
     const eligible = i.members.filter((m) => m.clusters.includes(c) && (counts.get(m.name) ?? 0) < share.ceil).sort((a, b) => affinity(b.name, c) - affinity(a.name, c));
     const first = eligible[0]?.name === i.self;
     const waited = i.now - (i.freeSince.get(c) ?? i.now) >= i.graceMs;
-    if ((first && count < share.ceil) || waited) {
+    if (first || waited) {
       take.push(c);
       count++;
       counts.set(i.self, count);

@@ -146,10 +146,8 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
   const holds = new Map<string, ClusterHold>();
   const elections = await o.coordinator.elections({
     name: o.name,
-    busy: (cluster) => {
-      const l = loops.get(cluster);
-      return l !== undefined && (l.analysis !== undefined && l.analysis !== 'PrimaryReachable');
-    },
+    // A cluster with a failover journal open is not handed over (a pass in flight never is).
+    busy: (cluster) => loops.get(cluster)?.failoverInProgress === true,
     onChange: (cluster, leads, why) => {
       if (cluster === '') o.log.warn({ role: leads ? 'active' : 'standby' }, why);
       else o.log.warn({ cluster, leads, coordinator: o.coordinator.kind }, why);

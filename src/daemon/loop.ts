@@ -76,6 +76,10 @@ const MAX_BACKOFF_MS = 30_000;
 
 export class ClusterLoop {
   private lastState: ClusterState = EMPTY_STATE;
+  /** The state read last holds a failover journal (a failover started and has not finished). */
+  get failoverInProgress(): boolean {
+    return this.lastState.journal !== undefined;
+  }
   private timer: unknown;
   private inFlight: Promise<void> | undefined;
   private pending = false;
