@@ -98,7 +98,7 @@ function buildProgram(io: Io, setCode: (c: number) => void, made: (c: Coordinato
     if (opened) return opened;
     const g = program.opts<{ coordinator: string; coordinatorPrefix: string; coordinatorTtl: number; etcdCa?: string; etcdCert?: string; etcdKey?: string }>();
     const tls = g.etcdCa || g.etcdCert || g.etcdKey ? { ...(g.etcdCa ? { ca: g.etcdCa } : {}), ...(g.etcdCert ? { cert: g.etcdCert } : {}), ...(g.etcdKey ? { key: g.etcdKey } : {}) } : undefined;
-    const config = { url: g.coordinator, prefix: g.coordinatorPrefix, ttlSeconds: g.coordinatorTtl, ...(tls ? { tls } : {}) };
+    const config = { url: g.coordinator || 'file', prefix: g.coordinatorPrefix, ttlSeconds: g.coordinatorTtl, ...(tls ? { tls } : {}) };
     const kind = parseCoordinatorUrl(config.url).kind;
     opened = lazyCoordinator(kind, () => openCoordinator(config, io.cwd, io.env));
     made(opened);

@@ -127,8 +127,9 @@ export async function openCoordinator(c: CoordinatorConfig, cwd: string, env: No
   if (c.tls && !parsed.tls) throw new TopogitError('TOPOGIT_USAGE', '--etcd-ca/--etcd-cert/--etcd-key need an etcds:// coordinator', `use etcds://${parsed.hosts.join(',')}`);
   if (!/^\/[\w./-]*\/$/.test(c.prefix)) throw new TopogitError('TOPOGIT_USAGE', `--coordinator-prefix ${c.prefix}: expected a path that starts and ends with /`, 'e.g. /topogit/');
   if (!(c.ttlSeconds >= 2 && c.ttlSeconds <= 600)) throw new TopogitError('TOPOGIT_USAGE', `--coordinator-ttl ${c.ttlSeconds}: between 2 and 600 seconds (etcd's shortest lease is about 2 s)`, 'e.g. --coordinator-ttl 5');
-  const user = env.TOPOGIT_ETCD_USER;
-  const password = env.TOPOGIT_ETCD_PASSWORD;
+  // Empty counts as unset (a CI secret that is not defined arrives as an empty variable).
+  const user = env.TOPOGIT_ETCD_USER || undefined;
+  const password = env.TOPOGIT_ETCD_PASSWORD || undefined;
   if ((user === undefined) !== (password === undefined)) throw new TopogitError('TOPOGIT_USAGE', 'TOPOGIT_ETCD_USER and TOPOGIT_ETCD_PASSWORD go together', 'set both, or neither');
   const { EtcdCoordinator } = await import('./etcd.js');
   return EtcdCoordinator.open({
