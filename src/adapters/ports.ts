@@ -14,6 +14,7 @@ export async function failoverPorts(cwd: string, env: NodeJS.ProcessEnv): Promis
     import('./haproxy.js'),
     import('./git-sync.js'),
   ]);
+  const inHistory = new Set<string>();
   return {
     open: openSession,
     probe,
@@ -23,7 +24,15 @@ export async function failoverPorts(cwd: string, env: NodeJS.ProcessEnv): Promis
     writeBack: git.writeBack,
     router: haproxyRouter,
     committedSince: async (commit, file) => (await git.commitsSince(cwd, commit, file).catch(() => 0)) > 0,
-    failoverInHistory: (failover, file) => sync.failoverInHistory(cwd, failover, file).catch(() => false),
+    // Asked every pass while the file names a failed primary the primary; once a failover's commit
+    // is in the history it stays there, so a yes is remembered (a no is asked again: a pull may come).
+    failoverInHistory: async (failover, file) => {
+      const key = `${failover.id}\n${failover.commit ?? ''}\n${file}`;
+      if (inHistory.has(key)) return true;
+      const yes = await sync.failoverInHistory(cwd, failover, file).catch(() => false);
+      if (yes) inHistory.add(key);
+      return yes;
+    },
     runHook: (command, hookEnv, timeoutMs) => runHook(command, hookEnv, cwd, env, timeoutMs),
     faultPoint: (step) => {
       // Fault injection for crash-safety tests: die, without cleanup, right after a named step.
