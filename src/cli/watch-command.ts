@@ -48,7 +48,7 @@ export function registerWatchCommand(program: Command, d: WatchCommandDeps): voi
     .option('--http <[host:]port>', 'serve the status page at /, /api/clusters, /api/events, /metrics, /healthz and /readyz (loopback by default)')
     .option('--http-token-file <file>', 'a file holding a token that the page, the API and /metrics require (Bearer header, or the page\'s sign-in form)')
     .option('--commit-url <template>', "link commits on the page, e.g. 'https://git.example.com/ops/topologies/commit/{sha}'")
-    .option('--pull-interval <ms>', 'how often to pull the upstream (fast-forward only)', int('--pull-interval', 200, 3_600_000), 3000)
+    .option('--pull-interval <ms>', 'how often to pull the upstream (a fast-forward, or a rebase of unpushed local commits)', int('--pull-interval', 200, 3_600_000), 3000)
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .option('--name <name>', "this daemon's name among the daemons sharing a coordinator (default host:pid)")
     .action(async (o: { repo: string; topologies: string; http?: string; httpTokenFile?: string; commitUrl?: string; pullInterval: number; logLevel: string; name?: string }) => {
