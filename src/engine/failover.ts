@@ -12,7 +12,7 @@ import { isAlive, type ClusterSpec, type ProbeResult } from '../core/model.js';
 import { DEFAULT_REPLICATION } from '../core/plan.js';
 import type { FailoverPorts, WriteBackResult } from '../core/ports.js';
 import { withoutJournal, type ClusterState, type FailoverJournal, type FailoverPhase, type FailoverRecord } from '../core/state.js';
-import { promotionEdits } from '../core/write-back.js';
+import { promotionEdits, redactSecrets } from '../core/write-back.js';
 import { notPushedReason, writeBackOrPend } from './write-back.js';
 import type { ApplyEvent } from './apply.js';
 import { fence, probeCluster, restartReplication, runAction, StepFailed, tryFence, type OperateContext } from './operate.js';
@@ -286,9 +286,10 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
           wb = await writeBackOrPend(ports, { spec, repoDir: req.repoDir, kind: 'failover', sources: promotionEdits(spec.instances, step.newPrimary), message, failoverId: j.id });
           const commit = wb.kind === 'committed' ? wb.commit : wb.kind === 'failed' ? (wb.commit ?? null) : null;
           const pending = notPushedReason(wb) !== undefined ? '; pending: the daemon pushes it when it can' : '';
-          await mark('written-back', (wb.kind === 'committed' ? `commit ${wb.commit.slice(0, 12)}${wb.pushed ? ' pushed' : ` (not pushed: ${wb.why})`}` : wb.kind) + pending, {
+          // Git's words may carry a remote's credentials: redacted before the journal and the logs.
+          await mark('written-back', (wb.kind === 'committed' ? `commit ${wb.commit.slice(0, 12)}${wb.pushed ? ' pushed' : ` (not pushed: ${redactSecrets(wb.why)})`}` : wb.kind) + pending, {
             commit,
-            ...(wb.kind === 'failed' ? { notes: note(`write-back failed: ${wb.error}${pending}`) } : {}),
+            ...(wb.kind === 'failed' ? { notes: note(`write-back failed: ${redactSecrets(wb.error)}${pending}`) } : {}),
           });
           continue;
         }
