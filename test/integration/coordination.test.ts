@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEtcdCluster, type EtcdCluster } from '../../src/adapters/sandbox/etcd.js';
 import { withFailover } from '../support/spec.js';
 import { waitFor } from '../support/wait.js';
+import { main } from '../../src/cli/main.js';
 import { startFleet, type Fleet } from './fleet.js';
 
 const exec = promisify(execFile);
@@ -129,6 +130,20 @@ describe.sequential('coordination on etcd', () => {
     expect(await failoverCommits()).toHaveLength(1);
     expect(started(a) + started(b)).toBe(1);
   }, 120_000);
+
+  it('a CI-style apply from a clone that lacks the failover commit (and has no remote) refuses from the state in etcd, and changes nothing', async () => {
+    const ci = path.join(fleet.dir, 'ci');
+    await exec('git', ['clone', '-q', bare, ci], { env: gitEnv() });
+    const first = (await exec('git', ['rev-list', '--max-parents=0', 'HEAD'], { cwd: ci })).stdout.trim();
+    await exec('git', ['reset', '-q', '--hard', first], { cwd: ci });
+    await exec('git', ['remote', 'remove', 'origin'], { cwd: ci });
+    const before = { writable: await writable(), sources: await Promise.all(fleet.names.map((n) => fleet.sourceOf(n))) };
+    let out = '';
+    const code = await main(['--coordinator', etcd.url, 'apply', '--yes'], { out: (x) => (out += x), err: (x) => (out += x), env: fleet.env, cwd: ci });
+    expect(code).toBe(1);
+    expect(out).toMatch(/the file predates failover shop-\S+ \(db001 -> db002 at \S+\); pull first/);
+    expect({ writable: await writable(), sources: await Promise.all(fleet.names.map((n) => fleet.sourceOf(n))) }).toEqual(before);
+  }, 60_000);
 
   it('the leading daemon killed -9: the other leads within TTL + 1 s and fails over', async () => {
     const [a, b] = daemons as [Daemon, Daemon];
