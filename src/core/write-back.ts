@@ -194,6 +194,9 @@ export function effectiveSpec(spec: ClusterSpec, state: ClusterState, lastFailov
   const pending = pendingWriteBackOf(state, spec.file);
   if (pending) {
     if (sourcesApplied(spec.instances, pending.sources)) return { spec };
+    // The file no longer has an instance the edit names (a human removed it): no tree to make of it.
+    const names = new Set(spec.instances.map((i) => i.name));
+    if (Object.entries(pending.sources).some(([n, src]) => !names.has(n) || (src !== null && !names.has(src)))) return { spec };
     return { spec: applySources(spec, pending.sources), why: `the write-back ${pending.message.split('\n')[0] ?? ''} is not in ${spec.file} yet` };
   }
   const f = state.lastFailover;

@@ -171,6 +171,11 @@ describe('the tree the daemon acts on while the file is behind', () => {
     expect(e.why).toBe('the write-back failover(shop): db001 -> db002 is not in topologies/shop.yaml yet');
   });
 
+  it('leaves a file that no longer has an instance the edit names as it is (no tree with a dangling source)', () => {
+    const without = { ...SHOP, instances: SHOP.instances.filter((i) => i.name !== 'db002') };
+    expect(effectiveSpec(without, withRecord(pending(), after))).toEqual({ spec: without });
+  });
+
   it('leaves a file that already has the pending edit (a local commit made, not pushed) as it is', () => {
     const file = applySources(SHOP, PROMOTE_DB002);
     expect(effectiveSpec(file, withRecord(pending(), after))).toEqual({ spec: file });
