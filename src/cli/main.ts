@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline/promises';
 import { endpointKey, type ClusterSpec } from '../core/model.js';
 import type { Timeouts } from '../core/ports.js';
 import type { Fault } from '../adapters/sandbox/sandbox.js';
+import { EMPTY_STATE } from '../core/state.js';
 import { DEFAULT_PREFIX, DEFAULT_TTL_SECONDS, lazyCoordinator, openCoordinator, parseCoordinatorUrl, type Coordinator } from '../coordination/coordinator.js';
 
 // Commands load what they need when they run: `--help`, `validate` and `sandbox` start faster
@@ -132,13 +133,31 @@ function buildProgram(io: Io, setCode: (c: number) => void, made: (c: Coordinato
       const specs = await loadValid(o.files, io, o.cluster);
       const [{ gather }, { probe }, { renderStatusText }, { statusJson }] = await Promise.all([import('../engine/gather.js'), probeMod(), import('./render-status.js'), import('../core/status-document.js')]);
       const c = coordinator();
-      const states = new Map(await Promise.all(specs.map(async (s) => [s.cluster, await c.state.read(s.cluster)] as const)));
+      // The state only adds to what the servers show: a coordinator out of reach is said, not fatal.
+      let stateError: string | undefined;
+      const states = new Map(
+        await Promise.all(
+          specs.map(async (s) => [s.cluster, await c.state.read(s.cluster).catch((e: Error) => ((stateError = e.message), EMPTY_STATE))] as const),
+        ),
+      );
+      if (stateError) io.err(`topogit: cannot read the clusters' state (failover records, fenced former primaries, maintenance): ${stateError}\n`);
       const gathered = await gather(specs, { env: io.env, timeouts: timeouts(), concurrency: concurrency(), probe, states });
       const [{ readOnlyBypass }, { openSession }, { resolveCredentials }] = await Promise.all([import('../engine/audit.js'), import('../adapters/mysql/session.js'), config()]);
       const bypass = await readOnlyBypass(gathered, (x) => resolveCredentials(x.spec, io.env).admin, openSession, timeouts());
       const audited = gathered.map((x) => (bypass.has(x.spec.cluster) ? { ...x, report: { ...x.report, readOnlyBypass: bypass.get(x.spec.cluster) ?? [] } } : x));
       const { routerStatus } = await import('../engine/route.js');
-      const observations = await Promise.all(audited.map(async (x) => (x.spec.routing?.length ? { ...x, report: { ...x.report, routers: await routerStatus(x.spec, x.probes) } } : x)));
+      const routed = await Promise.all(audited.map(async (x) => (x.spec.routing?.length ? { ...x, report: { ...x.report, routers: await routerStatus(x.spec, x.probes) } } : x)));
+      // Who leads each cluster (the daemons' coordinator); a coordinator out of reach is said, not fatal.
+      // (File mode: one lease for the whole clone, nothing per cluster to say.)
+      const leaders = c.kind === 'file' ? undefined : await c.leaders(specs.map((s) => s.cluster)).catch((e: Error) => {
+        io.err(`topogit: cannot ask the coordinator who leads: ${e.message}\n`);
+        return undefined;
+      });
+      const observations = routed.map((x) => {
+        if (!leaders) return x;
+        const l = leaders.get(x.spec.cluster) ?? null;
+        return { ...x, report: { ...x.report, leader: { coordinator: c.kind, name: l?.name ?? null, since: l?.since ?? null } } };
+      });
       io.out(o.json ? JSON.stringify(statusJson(observations, new Date()), null, 2) + '\n' : renderStatusText(observations));
       // Failure shapes and a cluster not ready to fail over are shown, not counted: the exit code is the instances' health.
       setCode(observations.every((x) => x.view.healthy && x.view.inSync) ? 0 : 2);

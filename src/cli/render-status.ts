@@ -15,7 +15,8 @@ export function reportLines(r: ClusterReport): string[] {
     : [];
   const routers = (r.routers ?? []).map((x) => (x.inStep ? `  router ${x.router}: in step` : `  ! RoutingStale: router ${x.router} not in step: ${x.detail}`));
   const pending = (r.writeBackPending ?? []).map((p) => `  ! WriteBackPending: ${p.reason}`);
-  return [failover, ...r.shapes.map((s) => `  ! ${s.code}: ${s.summary}`), ...bypass, ...routers, ...pending];
+  const leader = r.leader ? [r.leader.name ? `  leader: ${r.leader.name} (${r.leader.coordinator}${r.leader.since ? `, since ${r.leader.since}` : ''})` : `  ! leader: no daemon leads it (${r.leader.coordinator})`] : [];
+  return [...leader, failover, ...r.shapes.map((s) => `  ! ${s.code}: ${s.summary}`), ...bypass, ...routers, ...pending];
 }
 
 function renderCluster(v: ClusterView, report: ClusterReport | undefined): string {

@@ -102,6 +102,8 @@ export interface Coordinator {
   /** A command's exclusive hold on a cluster; waits up to timeoutMs, then throws TOPOGIT_LOCKED. */
   lockCluster(cluster: string, r: LockRequest): Promise<ClusterHold>;
   elections(o: ElectionOptions): Promise<Elections>;
+  /** Who leads each cluster now (for `status`): a daemon's name, or null when none does. */
+  leaders(clusters: readonly string[]): Promise<Map<string, { readonly name: string; readonly since: string } | null>>;
   close(): Promise<void>;
 }
 
@@ -167,6 +169,7 @@ export function lazyCoordinator(kind: 'file' | 'etcd', open: () => Promise<Coord
     },
     lockCluster: async (cluster, r) => (await get()).lockCluster(cluster, r),
     elections: async (o) => (await get()).elections(o),
+    leaders: async (clusters) => (await get()).leaders(clusters),
     close: async () => {
       if (opening) await (await opening.catch(() => undefined))?.close();
     },

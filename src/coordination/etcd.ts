@@ -218,6 +218,20 @@ export class EtcdCoordinator implements Coordinator {
     return new EtcdElections(this, o);
   }
 
+  async leaders(clusters: readonly string[]): Promise<Map<string, { name: string; since: string } | null>> {
+    const kvs = await this.etcd.getPrefix(`${this.keys.prefix}leaders/`);
+    const byCluster = new Map<string, { name: string; since: string }>();
+    for (const kv of kvs) {
+      try {
+        const v = JSON.parse(kv.value) as { name: string; since: string };
+        byCluster.set(kv.key.slice(`${this.keys.prefix}leaders/`.length), { name: v.name, since: v.since });
+      } catch {
+        // a key topogit did not write: nobody
+      }
+    }
+    return new Map(clusters.map((c) => [c, byCluster.get(c) ?? null]));
+  }
+
   async close(): Promise<void> {
     this.etcd.close();
   }

@@ -7,7 +7,7 @@ import { acquireLock } from '../adapters/lock.js';
 import { topogitPaths } from '../adapters/paths.js';
 import { StateStore } from '../adapters/state.js';
 import type { StatePort } from '../core/ports.js';
-import { Lease } from '../daemon/lease.js';
+import { Lease, readLeaseRecord } from '../daemon/lease.js';
 import type { ClusterHold, CoordinationView, Coordinator, ElectionOptions, Elections, LockRequest } from './coordinator.js';
 
 const FILE_TTL_MS = 3000;
@@ -36,6 +36,13 @@ export class FileCoordinator implements Coordinator {
 
   async elections(o: ElectionOptions): Promise<Elections> {
     return new FileElections(this.cwd, o);
+  }
+
+  /** The lease's holder leads every cluster (while its claim stands). */
+  async leaders(clusters: readonly string[]): Promise<Map<string, { name: string; since: string } | null>> {
+    const r = await readLeaseRecord(topogitPaths(this.cwd).lease);
+    const holder = r && Date.parse(r.expiresAt) > Date.now() ? { name: `${r.host}:${r.pid}`, since: r.acquiredAt } : null;
+    return new Map(clusters.map((c) => [c, holder]));
   }
 
   async close(): Promise<void> {}

@@ -18,6 +18,15 @@ export interface ClusterReport {
   readonly routers?: readonly RouterStatus[];
   /** Write-backs not on the upstream yet (WriteBackPending), oldest first; empty when none. */
   readonly writeBackPending: readonly WriteBackPendingJson[];
+  /** Which daemon leads the cluster, as the coordinator says (`status`); absent when not asked. */
+  readonly leader?: LeaderJson;
+}
+
+/** Who leads a cluster: a daemon's name (etcd) or the file lease's holder, null when nobody does. */
+export interface LeaderJson {
+  readonly coordinator: 'file' | 'etcd';
+  readonly name: string | null;
+  readonly since: string | null;
 }
 
 /** A pending write-back as `status`, `/api/clusters` and the page show it (no secret: errors are redacted when recorded). */

@@ -56,6 +56,7 @@ export function statusJson(
       writeBackPending: report.writeBackPending ?? [],
       readOnlyBypass: report.readOnlyBypass ?? null,
       routers: report.routers ?? null,
+      leader: report.leader ?? null,
       instances: v.instances.map((i) => {
         const p = probes.get(i.name);
         return { ...i, maintenance: i.maintenance ?? null, state: p?.ok ? p.state : null, errorCode: p && !p.ok ? p.code : null };

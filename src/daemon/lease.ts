@@ -303,6 +303,15 @@ export class Lease {
 
 // ---------------------------------------------------------------------------------------------
 
+/** The lease record in `dir`, or null (none, unreadable). For `status`. */
+export async function readLeaseRecord(dir: string): Promise<LeaseRecord | null> {
+  try {
+    return parseRecord(await readFile(join(dir, LEASE_FILE), 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
 function parseRecord(text: string): LeaseRecord | null {
   let v: unknown;
   try {

@@ -117,6 +117,10 @@ describe.sequential('coordination on etcd', () => {
     const views = await Promise.all([coordination(a), coordination(b)]);
     for (const v of views) expect(v.clusters.find((c) => c.cluster === 'shop')?.leader).toBe(leader.name);
     expect(views[0]?.members.map((m) => m.name).sort()).toEqual(['a', 'b']);
+    // `status` (from any clone, with the same coordinator) says who leads.
+    let out = '';
+    await main(['--coordinator', etcd.url, 'status'], { out: (x) => (out += x), err: (x) => (out += x), env: fleet.env, cwd: path.join(fleet.dir, 'clone-a') });
+    expect(out).toMatch(new RegExp(`\\n  leader: ${leader.name} \\(etcd, since \\S+\\)\\n`));
 
     expect((await fleet.run('sandbox', 'kill', 'db001')).code).toBe(0);
     await waitFor('a failover commit on the remote', failoverCommits, (c) => c.length === 1, 30_000);
