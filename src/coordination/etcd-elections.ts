@@ -36,7 +36,7 @@ export class EtcdElections implements Elections {
   /** The clusters we lead: the leader key's revision (the fencing token) and since when. */
   readonly #leading = new Map<string, { mod: string; since: string }>();
   readonly #releasing = new Set<string>();
-  readonly #inPass = new Map<string, Promise<unknown>>();
+  readonly #inPass = new Map<string, Set<Promise<unknown>>>();
   #members: Member[] = [];
   #leaders = new Map<string, Leader>();
   readonly #freeSince = new Map<string, number>();
@@ -102,19 +102,24 @@ export class EtcdElections implements Elections {
     const lock = await this.c.etcd.get(this.c.keys.lock(cluster)).catch(() => undefined);
     if (lock === undefined) return undefined;
     if (lock && lock.lease !== this.#lease) return undefined;
-    const hold = new EtcdHold(this.c.etcd, this.c.keys, cluster, () => this.#lease, () => this.#stale(), lockValue, { mod: token.mod }, lock?.mod);
+    // Ours: another hold of this daemon has it now (shared), or a pass whose release failed left it.
+    const running = this.#inPass.get(cluster) ?? new Set<Promise<unknown>>();
+    const hold = new EtcdHold(this.c.etcd, this.c.keys, cluster, () => this.#lease, () => this.#stale(), lockValue, { mod: token.mod }, lock && running.size === 0 ? lock.mod : undefined);
     const run = (async () => {
       try {
         return await fn(hold);
       } finally {
-        await hold.release();
+        // With another hold of ours still at work the lock stays (the next pass adopts and releases it).
+        if (running.size <= 1) await hold.release();
       }
     })();
-    this.#inPass.set(cluster, run);
+    running.add(run);
+    this.#inPass.set(cluster, running);
     try {
       return await run;
     } finally {
-      if (this.#inPass.get(cluster) === run) this.#inPass.delete(cluster);
+      running.delete(run);
+      if (running.size === 0 && this.#inPass.get(cluster) === running) this.#inPass.delete(cluster);
     }
   }
 
@@ -260,7 +265,7 @@ export class EtcdElections implements Elections {
     if (!t) return;
     this.#releasing.add(cluster);
     this.o.onChange(cluster, false, why);
-    await this.#inPass.get(cluster)?.catch(() => undefined);
+    await Promise.all([...(this.#inPass.get(cluster) ?? [])].map((p) => p.catch(() => undefined)));
     await this.c.etcd.txn(`resign ${cluster}`, [{ key: this.c.keys.leader(cluster), target: 'Mod', op: '==', value: t.mod }], [{ del: this.c.keys.leader(cluster) }]).catch(() => undefined);
     this.#leading.delete(cluster);
     this.#releasing.delete(cluster);

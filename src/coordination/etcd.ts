@@ -56,6 +56,8 @@ export interface LockValue {
 export class EtcdHold implements ClusterHold {
   refusal: string | undefined;
   #lockMod: string | undefined;
+  /** The lease of this daemon's other hold that has the lock (shared, never released here). */
+  #sharedWith: string | undefined;
 
   constructor(
     private readonly etcd: EtcdClient,
@@ -76,11 +78,21 @@ export class EtcdHold implements ClusterHold {
     const stale = this.stale();
     if (stale) throw new Error(stale);
     const leader: Cmp[] = this.leader ? [{ key: this.keys.leader(this.cluster), target: 'Mod', op: '==', value: this.leader.mod }] : [];
+    const lease = this.lease();
+    if (!lease) throw new Error('no etcd lease');
+    // The same daemon's other work on the cluster (a pass, and a write-back retry beside it) holds
+    // the lock under the same lease: shared, never released by this hold.
+    if (this.#sharedWith === lease) return [...leader, { key: this.keys.lock(this.cluster), target: 'Lease', op: '==', value: lease }];
     if (this.#lockMod === undefined) {
-      const lease = this.lease();
-      if (!lease) throw new Error('no etcd lease');
       const r = await this.etcd.txn(`lock ${this.cluster}`, [...leader, { key: this.keys.lock(this.cluster), target: 'Create', op: '==', value: 0 }], [{ put: this.keys.lock(this.cluster), value: JSON.stringify(this.lockValue), lease }]);
-      if (!r.succeeded) throw new Error(this.leader ? `no longer the leader of ${this.cluster}, or a command holds its lock` : `${this.cluster} is locked`);
+      if (!r.succeeded) {
+        const held = this.leader ? await this.etcd.get(this.keys.lock(this.cluster)) : null;
+        if (held && held.lease === lease) {
+          this.#sharedWith = lease;
+          return [...leader, { key: this.keys.lock(this.cluster), target: 'Lease', op: '==', value: lease }];
+        }
+        throw new Error(this.leader ? `no longer the leader of ${this.cluster}, or a command holds its lock` : `${this.cluster} is locked`);
+      }
       this.#lockMod = r.revision;
     }
     return [...leader, { key: this.keys.lock(this.cluster), target: 'Mod', op: '==', value: this.#lockMod }];
@@ -88,7 +100,7 @@ export class EtcdHold implements ClusterHold {
 
   async confirm(): Promise<boolean> {
     try {
-      const had = this.#lockMod !== undefined;
+      const had = this.#lockMod !== undefined || this.#sharedWith !== undefined;
       const cmps = await this.fence();
       if (had) {
         // Read-only: the conditions alone, checked by the etcd leader with a quorum read.

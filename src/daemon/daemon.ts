@@ -13,7 +13,7 @@ import { GitKeeper } from './git-keeper.js';
 import { clusterHistory, type CommitText, type HistoryEntry } from '../core/history.js';
 import { HeldConnections } from '../adapters/mysql/held.js';
 import { failoverPorts } from '../adapters/ports.js';
-import type { Timeouts } from '../core/ports.js';
+import type { StatePort, Timeouts } from '../core/ports.js';
 import { reconcileOnce } from '../engine/reconcile.js';
 import { startHttp } from './http.js';
 import type { ClusterHold, Coordinator } from '../coordination/coordinator.js';
@@ -80,6 +80,10 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
     log: o.log,
     state: o.coordinator.state,
     mayAct: (cluster) => elections.leads(cluster) && !stopping,
+    // With etcd a retry holds the cluster like a pass: proven before each attempt, its state writes fenced.
+    ...(o.coordinator.kind === 'etcd'
+      ? { holding: <T>(cluster: string, fn: (h: { state: StatePort; mayAct: () => Promise<boolean> }) => Promise<T>) => elections.pass(cluster, (hold) => fn({ state: o.coordinator.stateFor(hold), mayAct: () => hold.confirm() })) }
+      : {}),
     reload: (reason) => reload(reason),
     onSelfWrite: (file, text) => selfWritten.set(file, text),
     onPending: (cluster, pending) => {

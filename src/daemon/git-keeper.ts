@@ -26,6 +26,11 @@ export interface GitKeeperDeps {
   readonly onSelfWrite: (file: string, text: string) => void;
   /** What is still pending for the cluster after an attempt (empty: nothing). */
   readonly onPending: (cluster: string, pending: readonly PendingWriteBack[]) => void;
+  /**
+   * With a coordinator that fences (etcd): runs one retry holding the cluster, with the state and the
+   * check that hold gives; undefined when this daemon may not act on it now.
+   */
+  readonly holding?: <T>(cluster: string, fn: (h: { readonly state: StatePort; readonly mayAct: () => Promise<boolean> }) => Promise<T>) => Promise<T | undefined>;
   readonly timers?: LoopTimers;
   /** Tests: the Git side of one attempt and of the pull. */
   readonly retryWriteBack?: (req: WriteBackRetryRequest) => Promise<WriteBackRetryResult>;
@@ -129,22 +134,32 @@ export class GitKeeper {
     this.running.add(cluster);
     let delay: number | undefined;
     try {
-      const report = await retryPendingWriteBacks(
-        spec,
-        {
-          now: this.t.now,
-          sleep: (ms) => new Promise((r) => this.t.setTimeout(() => r(), ms)),
-          state: this.deps.state,
-          mayAct: () => this.deps.mayAct(cluster),
-          retryWriteBack: (req) => this.serial(() => (this.deps.retryWriteBack ?? retryWriteBack)({ ...req, edit: (text) => this.recorded(req.file, req.edit(text)) })),
-        },
-        this.deps.repoDir,
-        { force },
-      );
-      for (const o of report.outcomes) this.logOutcome(cluster, o);
-      this.deps.onPending(cluster, report.pending);
-      if (report.outcomes.some((o) => o.kind === 'not-acting')) delay = NOT_ACTING_RECHECK_MS;
-      else if (report.nextAt !== undefined) delay = Math.max(MIN_DELAY_MS, report.nextAt - this.t.now());
+      const attempt = (state: StatePort, mayAct: () => boolean | Promise<boolean>) =>
+        retryPendingWriteBacks(
+          spec,
+          {
+            now: this.t.now,
+            sleep: (ms) => new Promise((r) => this.t.setTimeout(() => r(), ms)),
+            state,
+            mayAct,
+            retryWriteBack: (req) => this.serial(() => (this.deps.retryWriteBack ?? retryWriteBack)({ ...req, edit: (text) => this.recorded(req.file, req.edit(text)) })),
+          },
+          this.deps.repoDir,
+          { force },
+        );
+      const holding = this.deps.holding;
+      const report = holding
+        ? await holding(cluster, (h) => attempt(h.state, async () => (await this.deps.mayAct(cluster)) && (await h.mayAct())))
+        : await attempt(this.deps.state, () => this.deps.mayAct(cluster));
+      if (report === undefined) {
+        // Not leading it now (or a command holds it): look again later.
+        delay = NOT_ACTING_RECHECK_MS;
+      } else {
+        for (const o of report.outcomes) this.logOutcome(cluster, o);
+        this.deps.onPending(cluster, report.pending);
+        if (report.outcomes.some((o) => o.kind === 'not-acting')) delay = NOT_ACTING_RECHECK_MS;
+        else if (report.nextAt !== undefined) delay = Math.max(MIN_DELAY_MS, report.nextAt - this.t.now());
+      }
     } catch (e) {
       // The state could not be read or written: look again at the capped interval.
       this.deps.log.warn({ cluster }, `retrying the pending write-backs failed: ${redactSecrets((e as Error).message)}`);

@@ -3,7 +3,7 @@
 // dies, a daemon paused mid-failover that never runs another step, and etcd faults (one member
 // down changes nothing; without a majority nobody acts, then everything resumes).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -192,6 +192,34 @@ describe.sequential('coordination on etcd', () => {
     expect(await writable()).toEqual([primary]);
     expect(await failoverCommits()).toHaveLength(before + 1);
     await restart(old, primary);
+  }, 150_000);
+
+  it('the remote down at a failover: WriteBackPending in etcd; the leader killed; the other daemon pushes the commit within 5 s of the remote coming back', async () => {
+    const live = daemons.filter((d) => d.child.exitCode === null && d.child.signalCode === null);
+    const leader = await leaderOf(live);
+    const other = live.find((d) => d !== leader) as Daemon;
+    const away = `${bare}.away`;
+    await rename(bare, away);
+    const old = await primaryNow();
+    const before = (await exec('git', ['--git-dir', away, 'log', '--format=%s', 'main'])).stdout.split('\n').filter((x) => x.startsWith('failover(shop)')).length;
+    expect((await fleet.run('sandbox', 'kill', old)).code).toBe(0);
+    const pending = async (d: Daemon) => ((await (await fetch(`http://127.0.0.1:${d.port}/api/clusters`)).json()) as { clusters: { conditions: { type: string; status: boolean; reason: string }[] }[] }).clusters[0]?.conditions.find((c) => c.type === 'WriteBackPending');
+    await waitFor('the leader to report WriteBackPending', () => pending(leader), (c) => c?.status === true, 30_000);
+    const primary = await primaryNow();
+    expect(primary).not.toBe(old);
+    await kill9(leader);
+    await waitFor('the other daemon to lead shop', () => leads(other), (x) => x, (TTL_S + 1) * 1000);
+    // The record is in etcd: the new leader knows the write-back is pending though it never made the commit.
+    await waitFor('the other daemon to report WriteBackPending', () => pending(other), (c) => c?.status === true, 10_000);
+    const back = Date.now();
+    await rename(away, bare);
+    await waitFor('the failover commit on the remote', failoverCommits, (c) => c.length === before + 1, 5000);
+    console.log(`failover commit on the remote ${Date.now() - back} ms after it came back (pushed by the daemon that did not fail over)`);
+    await waitFor('WriteBackPending to clear', () => pending(other), (c) => c?.status === false, 10_000);
+    const file = (await exec('git', ['--git-dir', bare, 'show', 'main:topologies/shop.yaml'])).stdout;
+    expect(file).toMatch(new RegExp(`\\n  ${primary}: \\{ host: [\\d.]+, port: 3306 \\}\\n`));
+    await restart(old, primary);
+    await startDaemon(leader.name === 'p' ? 'p2' : 'q2');
   }, 150_000);
 
   it('etcd: one member of three down changes nothing; without a majority nobody acts; once restored they resume', async () => {
