@@ -10,7 +10,7 @@ import { unobservable } from '../core/observable.js';
 import type { Observation } from '../engine/gather.js';
 import type { ApplyEvent, ApplyReport } from '../engine/apply.js';
 import type { ChangeContext } from '../engine/change.js';
-import type { Coordinator } from '../coordination/coordinator.js';
+import type { ClusterHold, Coordinator } from '../coordination/coordinator.js';
 import { withRefusals, type PlanDocument } from '../core/plan-document.js';
 import { int, loadValid, type Io } from './shared.js';
 
@@ -155,7 +155,7 @@ export function registerPlanCommands(program: Command, d: PlanCommandDeps): void
             return;
           }
         }
-        const reports = await runPlans(toRun, specs, c, io);
+        const reports = await runPlans(toRun, specs, c, io, locks);
         d.setCode(reports.some((r) => r.failed) ? 1 : 0);
       } finally {
         await ops.releaseAll(locks);
@@ -235,14 +235,14 @@ function reportOutcome(report: ApplyReport, io: Io): void {
   }
 }
 
-async function runPlans(plans: ClusterPlan[], specs: ClusterSpec[], c: ChangeContext, io: Io): Promise<ApplyReport[]> {
+async function runPlans(plans: ClusterPlan[], specs: ClusterSpec[], c: ChangeContext, io: Io, locks: ReadonlyMap<string, ClusterHold>): Promise<ApplyReport[]> {
   const { runPlan } = await import('../engine/change.js');
   const reports: ApplyReport[] = [];
   for (const plan of plans) {
     const spec = specs.find((s) => s.cluster === plan.cluster);
     if (plan.steps.length === 0 || !spec) continue;
     io.out(applyingLine(plan));
-    const report = await runPlan(plan, spec, c, (e) => io.out(renderEvent(e)));
+    const report = await runPlan(plan, spec, c, (e) => io.out(renderEvent(e)), locks.get(plan.cluster));
     reports.push(report);
     reportOutcome(report, io);
   }

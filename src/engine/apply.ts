@@ -36,6 +36,8 @@ export async function applyPlan(plan: ClusterPlan, ctx: ApplyContext): Promise<A
       if (switchover) await runHooks(ctx, 'preFailover', switchover.from, switchover.to);
       for (const s of step.substeps ?? [step]) {
         for (const a of s.actions) {
+          // The command's lock is proven before each change (with etcd: a transaction); once lost, nothing more.
+          if (ctx.ports.mayAct && !(await ctx.ports.mayAct())) throw new StepFailed('this command lost its lock on the cluster; nothing more is changed');
           await runAction(a, ctx);
           doneActions.push(a);
         }
@@ -48,7 +50,11 @@ export async function applyPlan(plan: ClusterPlan, ctx: ApplyContext): Promise<A
       const fenced = doneActions.find((a) => a.kind === 'set-read-only' && a.readOnly);
       // The old primary takes writes again only if it is writable again: read_only first, then the routers.
       let oldWritable = fenced === undefined;
-      if (isSwitchover(step) && fenced && !doneActions.some((a) => a.kind === 'promote')) {
+      const stillHeld = !ctx.ports.mayAct || (await ctx.ports.mayAct());
+      if (isSwitchover(step) && fenced && !doneActions.some((a) => a.kind === 'promote') && !stillHeld) {
+        error += `; not rolled back: the lock was lost, ${fenced.instance} stays read-only for whoever holds it now`;
+        oldWritable = false;
+      } else if (isSwitchover(step) && fenced && !doneActions.some((a) => a.kind === 'promote')) {
         try {
           await runAction({ kind: 'set-read-only', instance: fenced.instance, readOnly: false }, ctx);
           error += `; rolled back: ${fenced.instance} accepts writes again`;

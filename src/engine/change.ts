@@ -65,11 +65,12 @@ export function makePlans(observations: readonly Observation[], opts: PlanOption
 }
 
 /** Takes every cluster's apply lock, sorted by name so two commands over overlapping clusters cannot deadlock. */
-export async function lockClusters(clusters: readonly string[], c: ChangeContext, o: { timeoutMs: number; command: string }): Promise<ClusterHold[]> {
-  const locks: ClusterHold[] = [];
+export async function lockClusters(clusters: readonly string[], c: ChangeContext, o: { timeoutMs: number; command: string }): Promise<Map<string, ClusterHold>> {
+  const locks = new Map<string, ClusterHold>();
   try {
     for (const cluster of [...clusters].sort((a, b) => a.localeCompare(b))) {
-      locks.push(
+      locks.set(
+        cluster,
         await c.coordinator.lockCluster(cluster, {
           timeoutMs: o.timeoutMs,
           command: o.command,
@@ -84,8 +85,8 @@ export async function lockClusters(clusters: readonly string[], c: ChangeContext
   }
 }
 
-export async function releaseAll(locks: readonly ClusterHold[]): Promise<void> {
-  for (const l of locks) await l.release();
+export async function releaseAll(locks: ReadonlyMap<string, ClusterHold>): Promise<void> {
+  for (const l of locks.values()) await l.release();
 }
 
 /**
@@ -100,7 +101,7 @@ export function assertUnchanged(shown: readonly Observation[], now: readonly Obs
 }
 
 /** Runs one cluster's plan with the real adapters, reporting each step through onEvent. */
-export async function runPlan(plan: ClusterPlan, spec: ClusterSpec, c: ChangeContext, onEvent: (e: ApplyEvent) => void): Promise<ApplyReport> {
+export async function runPlan(plan: ClusterPlan, spec: ClusterSpec, c: ChangeContext, onEvent: (e: ApplyEvent) => void, hold?: ClusterHold): Promise<ApplyReport> {
   const [{ probe }, { openSession }, { haproxyRouter }, { hookRunner }] = await Promise.all([import('../adapters/mysql/probe.js'), import('../adapters/mysql/session.js'), import('../adapters/haproxy.js'), import('../adapters/ports.js')]);
   const creds = resolveCredentials(spec, c.env);
   return applyPlan(plan, {
@@ -109,7 +110,7 @@ export async function runPlan(plan: ClusterPlan, spec: ClusterSpec, c: ChangeCon
     replication: creds.replication,
     timeouts: c.timeouts,
     // The router port and the hooks ride along for a switchover (through HAProxy, with the failover hooks).
-    ports: { open: openSession, probe, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), now: () => Date.now(), router: haproxyRouter, runHook: hookRunner(c.cwd, c.env) },
+    ports: { open: openSession, probe, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), now: () => Date.now(), router: haproxyRouter, runHook: hookRunner(c.cwd, c.env), ...(hold ? { mayAct: () => hold.confirm() } : {}) },
     onEvent,
   });
 }

@@ -25,7 +25,7 @@ export interface OperateContext {
   readonly replication: Login;
   readonly timeouts: Timeouts;
   /** `router`: for plan steps on a router (a switchover through HAProxy). */
-  readonly ports: ServerPorts & { readonly router?: RouterPort; readonly runHook?: FailoverPorts['runHook'] };
+  readonly ports: ServerPorts & { readonly router?: RouterPort; readonly runHook?: FailoverPorts['runHook']; readonly mayAct?: FailoverPorts['mayAct'] };
   readonly onEvent: (e: OperateEvent) => void;
   /** How long a verification waits for the server to show the change (threads connecting). */
   readonly verifyTimeoutMs?: number;

@@ -65,7 +65,7 @@ export async function executeSwitchover(p: PreparedSwitchover, c: ChangeContext,
     // What was shown is what runs.
     const now = await observeForChange([p.edited], c, 'nothing was changed');
     assertUnchanged(p.observed, now, c, { prefix: 'changed since the plan was shown', message: 'the live state changed; nothing was changed', hint: 'run switchover again' });
-    const report = p.plan.steps.length > 0 ? await runPlan(p.plan, p.edited, c, o.onEvent) : undefined;
+    const report = p.plan.steps.length > 0 ? await runPlan(p.plan, p.edited, c, o.onEvent, locks.get(p.spec.cluster)) : undefined;
     // The file follows the servers: once the primary moved, the file must say so.
     const switched = !p.movesPrimary || (report?.ran.some((r) => isSwitchover(r.step)) ?? false);
     const fileEdited = switched && p.fileText.after !== p.fileText.before;

@@ -128,4 +128,24 @@ describe('applyPlan with a fake port', () => {
     expect(report.failed?.error).toMatch(/rolling back db001 failed too .*two writable primaries.*: it is read-only/);
     expect(f.servers['127.0.0.11']?.readOnly).toBe(true);
   });
+
+  it('asks the command\'s lock before each change: once it is lost, nothing more, and no rollback that could make a second writer', async () => {
+    const f = fakeServers();
+    let asked = 0;
+    const report = await applyPlan(
+      { cluster: 'shop', file: spec.file, flavor: 'mariadb', steps: [switchover], notices: [] },
+      {
+        spec,
+        admin: { user: 'topogit', password: 'x' },
+        replication: { user: 'repl', password: 'y' },
+        timeouts: { connectMs: 100, queryMs: 100 },
+        // Held for the first change (read_only on db001), lost before the next one.
+        ports: { ...f.ports, mayAct: async () => ++asked <= 1 },
+        onEvent: () => undefined,
+      },
+    );
+    expect(report.failed?.error).toMatch(/lost its lock on the cluster; nothing more is changed; not rolled back: the lock was lost, db001 stays read-only/);
+    expect(f.statements).toEqual(['127.0.0.11> SET GLOBAL read_only = 1']);
+    expect(f.servers['127.0.0.11']?.readOnly).toBe(true);
+  });
 });
