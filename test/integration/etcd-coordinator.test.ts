@@ -1,7 +1,9 @@
 // The etcd coordinator's parts against a real etcd (127.0.0.248): command locks that exclude each
 // other and a daemon's pass, fencing (a hold that lost its leadership or its lease writes nothing),
 // the state shared by every clone, and authentication without the password ever shown.
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Etcd3 } from 'etcd3';
@@ -12,6 +14,7 @@ import { openCoordinator, type Coordinator, type Elections } from '../../src/coo
 import { EtcdCoordinator, EtcdHold, keysUnder } from '../../src/coordination/etcd.js';
 import { waitFor } from '../support/wait.js';
 
+const exec = promisify(execFile);
 let dir: string;
 let etcd: EtcdCluster;
 const PREFIX = '/t/';
@@ -154,5 +157,40 @@ describe.sequential('the etcd coordinator', () => {
     const code = await main(['--coordinator', etcd.url, '--coordinator-prefix', '/auth/', 'maintenance', 'shop'], { out: (s) => (out += s), err: (s) => (out += s), env: { TOPOGIT_PASSWORD: 'x-Secret-1', TOPOGIT_REPL_PASSWORD: 'y-Secret-2', TOPOGIT_ETCD_USER: 'root', TOPOGIT_ETCD_PASSWORD: 'wr0ng-Secret-88' }, cwd: path.join(dir, 'one') });
     expect(code).toBe(1);
     expect(out).not.toContain('wr0ng-Secret-88');
+  });
+
+  it('TLS: etcds:// with --etcd-ca, --etcd-cert and --etcd-key; without the client certificate, refused in one line', async () => {
+    const pki = path.join(dir, 'pki');
+    await mkdir(pki);
+    const ssl = (...args: string[]) => exec('openssl', args, { cwd: pki });
+    await ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=topogit-test-ca');
+    for (const [name, ext] of [['server', 'subjectAltName=IP:127.0.0.240\nextendedKeyUsage=serverAuth,clientAuth'], ['client', 'extendedKeyUsage=clientAuth']] as const) {
+      await ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
+      await writeFile(path.join(pki, `${name}.ext`), `${ext}\n`);
+      await ssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '1', '-extfile', `${name}.ext`);
+    }
+    const secure = await startEtcdCluster({ dir: path.join(dir, 'etcd-tls'), addresses: ['127.0.0.240'], tls: { cert: path.join(pki, 'server.pem'), key: path.join(pki, 'server.key'), ca: path.join(pki, 'ca.pem') } });
+    try {
+      expect(secure.url).toBe('etcds://127.0.0.240:2379');
+      const env = { TOPOGIT_PASSWORD: 'x-Secret-1', TOPOGIT_REPL_PASSWORD: 'y-Secret-2' };
+      const run = async (...argv: string[]) => {
+        let out = '';
+        const code = await main(['--coordinator', secure.url, ...argv], { out: (x) => (out += x), err: (x) => (out += x), env, cwd: path.join(dir, 'one') });
+        return { code, out };
+      };
+      const certs = ['--etcd-ca', path.join(pki, 'ca.pem'), '--etcd-cert', path.join(pki, 'client.pem'), '--etcd-key', path.join(pki, 'client.key')];
+      const on = await run(...certs, 'maintenance', 'shop', 'db001', 'on', '--reason', 'over tls');
+      expect(on).toMatchObject({ code: 0 });
+      expect((await run(...certs, 'maintenance', 'shop')).out).toMatch(/db001 is in maintenance[^\n]*over tls/);
+      // The CA alone (no client certificate): the server refuses.
+      const noCert = await run('--etcd-ca', path.join(pki, 'ca.pem'), 'maintenance', 'shop', 'db001', 'off');
+      expect(noCert.code).toBe(1);
+      expect(noCert.out).toMatch(/^topogit: cannot lock shop: etcd 127\.0\.0\.240:2379[^\n]*\n$/);
+      // Plain etcd:// to a TLS port: refused too.
+      const plain = await main(['--coordinator', 'etcd://127.0.0.240:2379', 'maintenance', 'shop', 'db001', 'off'], { out: () => undefined, err: () => undefined, env, cwd: path.join(dir, 'one') });
+      expect(plain).toBe(1);
+    } finally {
+      await secure.stop();
+    }
   });
 });

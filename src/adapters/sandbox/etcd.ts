@@ -26,6 +26,11 @@ export interface EtcdClusterOptions {
   readonly startTimeoutMs?: number;
   /** Told what happens to the members (started, killed, stopped), one line each. */
   readonly log?: (line: string) => void;
+  /**
+   * TLS on the client port (PEM files): https client URLs, and clients must show a certificate
+   * signed by `ca`. Health and metrics are then served over http on port 2381 (`--listen-metrics-urls`).
+   */
+  readonly tls?: { readonly cert: string; readonly key: string; readonly ca: string };
 }
 
 export interface EtcdMember {
@@ -35,14 +40,14 @@ export interface EtcdMember {
   readonly pid: number | undefined; // while it runs
   readonly logFile: string;
   readonly dataDir: string;
-  /** Its client URL, e.g. http://127.0.0.241:2379. */
+  /** Where its /health, /metrics (and without TLS the v3 gateway) answer over http, e.g. http://127.0.0.241:2379. */
   readonly endpoint: string;
 }
 
 export interface EtcdCluster {
   /** Every member's client address: etcd://127.0.0.241:2379,127.0.0.242:2379,... */
   readonly url: string;
-  /** Every member's client URL: http://127.0.0.241:2379, ... */
+  /** Every member's client URL: http://127.0.0.241:2379, ... (https:// with TLS) */
   readonly endpoints: string[];
   readonly members: readonly EtcdMember[];
   /** Sends `signal` (default SIGKILL) to member i and waits for it to exit (SIGKILL after 5 s). */
@@ -70,6 +75,7 @@ export function findEtcd(env: NodeJS.ProcessEnv = process.env): string | undefin
 const name = (i: number) => `etcd${i + 1}`;
 const hostPort = (host: string, port: number) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
 const POLL_MS = 50; // poll interval while a member starts or exits
+const METRICS_PORT = 2381; // health and metrics over http when the client port has TLS
 
 /** The command line of member i (pure). The same on a restart: with a data dir, etcd ignores the --initial-* flags. */
 export function etcdMemberArgs(o: EtcdClusterOptions, i: number): string[] {
@@ -78,8 +84,12 @@ export function etcdMemberArgs(o: EtcdClusterOptions, i: number): string[] {
   const address = o.addresses[i];
   if (address === undefined) throw new Error(`etcd: no member ${i} (the cluster has ${o.addresses.length})`);
   const peerUrl = `http://${hostPort(address, peer)}`;
-  const clientUrl = `http://${hostPort(address, client)}`;
+  const clientUrl = `${o.tls ? 'https' : 'http'}://${hostPort(address, client)}`;
+  const tls = o.tls
+    ? [`--cert-file=${o.tls.cert}`, `--key-file=${o.tls.key}`, `--trusted-ca-file=${o.tls.ca}`, '--client-cert-auth=true', `--listen-metrics-urls=http://${hostPort(address, METRICS_PORT)}`]
+    : [];
   return [
+    ...tls,
     `--name=${name(i)}`,
     `--data-dir=${path.join(o.dir, `${name(i)}.data`)}`,
     `--listen-client-urls=${clientUrl}`,
@@ -191,7 +201,7 @@ export async function startEtcdCluster(o: EtcdClusterOptions): Promise<EtcdClust
     },
     logFile: path.join(o.dir, `${name(i)}.log`),
     dataDir: path.join(o.dir, `${name(i)}.data`),
-    endpoint: `http://${hostPort(address, clientPort)}`,
+    endpoint: `http://${hostPort(address, o.tls ? METRICS_PORT : clientPort)}`,
   }));
   const member = (i: number): EtcdMember => {
     if (!members[i]) throw new Error(`etcd: no member ${i} (the cluster has ${members.length})`);
@@ -251,6 +261,8 @@ export async function startEtcdCluster(o: EtcdClusterOptions): Promise<EtcdClust
   };
 
   const leader = async (): Promise<number | undefined> => {
+    // With TLS the v3 gateway needs a client certificate: a single member is its own leader, more are not asked.
+    if (o.tls) return members.length === 1 && running(0) ? 0 : undefined;
     const seen = await Promise.all(members.map((m, i) => (running(i) ? etcdStatus(m.endpoint) : { id: undefined, leader: undefined })));
     const id = seen.find((s) => s.leader)?.leader;
     const i = seen.findIndex((s) => s.id !== undefined && s.id === id);
@@ -285,8 +297,8 @@ export async function startEtcdCluster(o: EtcdClusterOptions): Promise<EtcdClust
     throw e;
   }
   return {
-    url: `etcd://${o.addresses.map((a) => hostPort(a, clientPort)).join(',')}`,
-    endpoints: members.map((m) => m.endpoint),
+    url: `${o.tls ? 'etcds' : 'etcd'}://${o.addresses.map((a) => hostPort(a, clientPort)).join(',')}`,
+    endpoints: o.addresses.map((a) => `${o.tls ? 'https' : 'http'}://${hostPort(a, clientPort)}`),
     members,
     kill,
     start,
