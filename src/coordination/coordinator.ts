@@ -5,7 +5,7 @@
 //   etcd://HOST:PORT[,HOST:PORT...] / etcds://… — etcd v3: a leader per cluster spread across the
 //                     daemons, fencing checks in transactions, the state shared by every host.
 import { TopogitError } from '../core/errors.js';
-import type { StatePort } from '../core/ports.js';
+import type { OpenSession, StatePort } from '../core/ports.js';
 
 export interface CoordinatorConfig {
   /** `file`, or `etcd://h:p[,h:p]`, `etcds://…` */
@@ -27,6 +27,8 @@ export interface ClusterHold {
   confirm(): Promise<boolean>;
   /** Why the last confirm() said no. */
   readonly refusal: string | undefined;
+  /** Instant, by this process's own clock: may it still send a statement (its lease is young enough)? */
+  fresh(): boolean;
   release(): Promise<void>;
 }
 
@@ -173,5 +175,21 @@ export function lazyCoordinator(kind: 'file' | 'etcd', open: () => Promise<Coord
     close: async () => {
       if (opening) await (await opening.catch(() => undefined))?.close();
     },
+  };
+}
+
+/**
+ * Connections whose every statement first asks `hold.fresh()`: a check proven in etcd a moment
+ * ago is not trusted across a long wait (a catch-up, a verification, a pause of this process).
+ */
+export function guardedOpen(open: OpenSession, hold: ClusterHold): OpenSession {
+  const refuse = () => new Error(`not acting: this process may no longer act on the cluster (${hold.refusal ?? 'its lease is not fresh'})`);
+  return async (e, login, t) => {
+    if (!hold.fresh()) throw refuse();
+    const session = await open(e, login, t);
+    return {
+      query: (sql, values, timeoutMs) => (hold.fresh() ? session.query(sql, values, timeoutMs) : Promise.reject(refuse())),
+      close: () => session.close(),
+    };
   };
 }

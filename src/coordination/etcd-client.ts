@@ -53,7 +53,7 @@ export class EtcdClient {
   }
 
   static async connect(o: EtcdConnect): Promise<EtcdClient> {
-    const [{ Etcd3, isRecoverableError }, cockatiel] = await Promise.all([import('etcd3'), import('cockatiel')]);
+    const [{ Etcd3, isRecoverableError, GRPCUnavailableError }, cockatiel] = await Promise.all([import('etcd3'), import('cockatiel')]);
     const read = (f: string | undefined, what: string): Buffer | undefined => {
       if (f === undefined) return undefined;
       try {
@@ -75,10 +75,12 @@ export class EtcdClient {
       // Every unary call has a deadline; streams (watches) do not.
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + o.callMs }),
       // A member that failed is tried again after half a second (the client's default is 5 s, too
-      // slow to notice a restored etcd); one retry on another member, inside our own deadline.
+      // slow to notice a restored etcd). One retry on another member, only when the call never
+      // reached etcd (UNAVAILABLE: a member down); a deadline passed is not retried, since that
+      // transaction may still commit (callers decide again from what etcd says next).
       faultHandling: {
         host: () => cockatiel.circuitBreaker(cockatiel.handleWhen(isRecoverableError), { halfOpenAfter: 500, breaker: new cockatiel.ConsecutiveBreaker(3) }),
-        global: cockatiel.retry(cockatiel.handleWhen(isRecoverableError), { maxAttempts: 1 }),
+        global: cockatiel.retry(cockatiel.handleWhen((e) => e instanceof GRPCUnavailableError), { maxAttempts: 1 }),
       },
     });
     return new EtcdClient(client, o.callMs, o.hosts);
@@ -123,22 +125,26 @@ export class EtcdClient {
 
   /** Renews the lease once; its remaining TTL in seconds (0 or less: the lease is gone). */
   async keepalive(lease: string): Promise<number> {
-    return this.bounded('lease keepalive', this.keepaliveOnce(lease));
+    return this.bounded('lease keepalive', this.keepaliveOnce(lease, this.callMs));
   }
 
-  private async keepaliveOnce(lease: string): Promise<number> {
+  private async keepaliveOnce(lease: string, ms: number): Promise<number> {
     // The keepalive RPC is a stream: one request, one answer (TTL 0 when the lease is gone).
     const stream = await this.client.leaseClient.leaseKeepAlive();
+    let timer: NodeJS.Timeout | undefined;
     try {
       const answer = new Promise<number>((resolve, reject) => {
         stream.on('data', (res: { TTL: string }) => resolve(Number(res.TTL)));
         stream.on('error', (e: Error) => reject(e));
         stream.on('end', () => reject(new Error('keepalive stream ended')));
+        // No answer in time: the stream is cancelled, not left open (one per renewal otherwise).
+        timer = setTimeout(() => reject(new Error('no answer')), ms);
       });
       stream.write({ ID: lease });
       return await answer;
     } finally {
-      stream.end();
+      clearTimeout(timer);
+      stream.cancel();
     }
   }
 

@@ -6,10 +6,11 @@
 // `leads()`: the key is ours and the last renewal is younger than 3/4 of the TTL, by its own
 // clock; and each step is proven again in etcd by the pass's hold (EtcdHold.confirm).
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { decideSpread, type SpreadMember } from '../core/spread.js';
 import type { ClusterHold, ClusterLeadership, CoordinationView, CoordinatorMember, ElectionOptions, Elections } from './coordinator.js';
 import { oneLine, type Kv } from './etcd-client.js';
-import { EtcdHold, type EtcdCoordinator, type LockValue } from './etcd.js';
+import { EtcdHold, releaseSlot, type EtcdCoordinator, type LockSlot, type LockValue } from './etcd.js';
 
 interface Member {
   readonly name: string;
@@ -37,11 +38,15 @@ export class EtcdElections implements Elections {
   readonly #leading = new Map<string, { mod: string; since: string }>();
   readonly #releasing = new Set<string>();
   readonly #inPass = new Map<string, Set<Promise<unknown>>>();
+  /** The cluster locks this daemon's holds share, and how many holds use each. */
+  readonly #slots = new Map<string, { slot: LockSlot; holds: number }>();
   #members: Member[] = [];
   #leaders = new Map<string, Leader>();
   readonly #freeSince = new Map<string, number>();
   #overloadedSince: number | null = null;
   #problem: string | null = 'not started';
+  /** Another live daemon has this one's name: it does not campaign. */
+  #conflict: string | undefined;
   #chain: Promise<void> = Promise.resolve();
   #timers: NodeJS.Timeout[] = [];
   #watches: { cancel(): Promise<void> }[] = [];
@@ -76,7 +81,7 @@ export class EtcdElections implements Elections {
 
   #stale(): string | undefined {
     if (!this.#lease) return this.#problem ?? 'no etcd lease';
-    const age = Date.now() - this.#renewedAt;
+    const age = Math.round(performance.now() - this.#renewedAt);
     return age > (this.#ttlMs * 3) / 4 ? `the etcd lease was not renewed for ${age} ms${this.#problem ? ` (${this.#problem})` : ''}` : undefined;
   }
 
@@ -95,24 +100,19 @@ export class EtcdElections implements Elections {
   async pass<T>(cluster: string, fn: (hold: ClusterHold) => Promise<T>): Promise<T | undefined> {
     const token = this.#leading.get(cluster);
     if (!token || !this.leads(cluster)) return undefined;
-    const name = this.o.name;
-    const lockValue: LockValue = { holder: name, host: hostname(), pid: process.pid, command: 'topogit watch', since: new Date().toISOString() };
-    // A command holds the cluster: skip the pass. A lock of ours left by a pass whose release
-    // failed (etcd was away) is still ours.
+    const lockValue: LockValue = { holder: this.o.name, host: hostname(), pid: process.pid, command: 'topogit watch', since: new Date().toISOString() };
+    // A command holds the cluster: skip the pass.
     const lock = await this.c.etcd.get(this.c.keys.lock(cluster)).catch(() => undefined);
     if (lock === undefined) return undefined;
     if (lock && lock.lease !== this.#lease) return undefined;
-    // Ours: another hold of this daemon has it now (shared), or a pass whose release failed left it.
+    // This daemon's holds on the cluster (a pass, a write-back retry) share one lock; the last one
+    // out lets it go. A lock of ours that nothing here holds (a release that failed) is taken back.
+    const entry = this.#slots.get(cluster) ?? { slot: { mod: lock ? lock.mod : undefined }, holds: 0 };
+    this.#slots.set(cluster, entry);
+    entry.holds++;
+    const hold = new EtcdHold(this.c.etcd, this.c.keys, cluster, () => this.#lease, () => this.#stale(), lockValue, entry.slot, { mod: token.mod });
+    const run = fn(hold);
     const running = this.#inPass.get(cluster) ?? new Set<Promise<unknown>>();
-    const hold = new EtcdHold(this.c.etcd, this.c.keys, cluster, () => this.#lease, () => this.#stale(), lockValue, { mod: token.mod }, lock && running.size === 0 ? lock.mod : undefined);
-    const run = (async () => {
-      try {
-        return await fn(hold);
-      } finally {
-        // With another hold of ours still at work the lock stays (the next pass adopts and releases it).
-        if (running.size <= 1) await hold.release();
-      }
-    })();
     running.add(run);
     this.#inPass.set(cluster, running);
     try {
@@ -120,6 +120,10 @@ export class EtcdElections implements Elections {
     } finally {
       running.delete(run);
       if (running.size === 0 && this.#inPass.get(cluster) === running) this.#inPass.delete(cluster);
+      if (--entry.holds === 0) {
+        this.#slots.delete(cluster);
+        await releaseSlot(this.c.etcd, this.c.keys, cluster, entry.slot);
+      }
     }
   }
 
@@ -132,13 +136,16 @@ export class EtcdElections implements Elections {
       return { cluster: c, leader: l?.name ?? null, since: l?.since ?? null, mine: this.leads(c) };
     });
     const stale = this.#stale();
-    return { kind: 'etcd', endpoints: this.c.etcd.endpoints, self: this.o.name, ttlSeconds: this.c.ttlSeconds, healthy: stale === undefined, problem: stale ?? null, members, clusters };
+    // One failed call (a member down) is not a problem; a lease not renewed, or a name taken, is.
+    const problem = stale ?? this.#conflict ?? null;
+    return { kind: 'etcd', endpoints: this.c.etcd.endpoints, self: this.o.name, ttlSeconds: this.c.ttlSeconds, healthy: problem === null, problem, members, clusters };
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
-    await Promise.all(this.#watches.map((w) => w.cancel()));
+    // Bounded: a frozen etcd must not keep the daemon from exiting (the lease then expires by itself).
+    await Promise.race([Promise.all(this.#watches.map((w) => w.cancel())), new Promise((r) => setTimeout(r, 500).unref())]);
     await this.#chain;
     // Revoking the lease deletes our member, leader and lock keys: the others take over now, not after the TTL.
     if (this.#lease) await this.c.etcd.revoke(this.#lease);
@@ -157,7 +164,7 @@ export class EtcdElections implements Elections {
   async #renew(): Promise<void> {
     const lease = this.#lease;
     if (!lease || this.#stopped) return;
-    const sent = Date.now();
+    const sent = performance.now();
     try {
       const ttl = await this.c.etcd.keepalive(lease);
       if (lease !== this.#lease) return;
@@ -189,15 +196,23 @@ export class EtcdElections implements Elections {
 
   #lost(cluster: string, why: string): void {
     if (!this.#leading.delete(cluster)) return;
+    this.#dropLock(cluster);
     this.#releasing.delete(cluster);
     this.o.onChange(cluster, false, why);
+  }
+
+  /** A cluster no longer ours: a lock of ours on it (none of our holds may use it now) goes too. */
+  #dropLock(cluster: string): void {
+    const lease = this.#lease;
+    if (!lease || this.#slots.has(cluster)) return;
+    void this.c.etcd.txn(`unlock ${cluster}`, [{ key: this.c.keys.lock(cluster), target: 'Lease', op: '==', value: lease }], [{ del: this.c.keys.lock(cluster) }]).catch(() => undefined);
   }
 
   async #tick(): Promise<void> {
     const k = this.c.keys;
     try {
       if (!this.#lease) {
-        const sent = Date.now();
+        const sent = performance.now();
         this.#lease = await this.c.etcd.grant(this.c.ttlSeconds);
         this.#renewedAt = sent;
       }
@@ -205,7 +220,16 @@ export class EtcdElections implements Elections {
       const me: Member = { name: this.o.name, host: hostname(), pid: process.pid, since: this.#since, clusters: this.#clusters };
       const text = JSON.stringify(me);
       if (this.#registered !== text) {
-        await this.c.etcd.txn('register', [{ key: k.member(me.name), target: 'Version', op: '>', value: -1 }], [{ put: k.member(me.name), value: text, lease }]);
+        // A name is one daemon's: another live daemon with it (another lease) is waited out, never overwritten.
+        const r = await this.c.etcd.txn('register', [{ key: k.member(me.name), target: 'Create', op: '==', value: 0 }], [{ put: k.member(me.name), value: text, lease }]);
+        if (!r.succeeded) {
+          const other = await this.c.etcd.txn('register', [{ key: k.member(me.name), target: 'Lease', op: '==', value: lease }], [{ put: k.member(me.name), value: text, lease }]);
+          if (!other.succeeded) {
+            this.#conflict = `another live daemon is named ${me.name} (watch --name): not campaigning until it is gone`;
+            throw new Error(this.#conflict);
+          }
+        }
+        this.#conflict = undefined;
         this.#registered = text;
       }
       const all = await this.c.etcd.getPrefix(k.prefix + 'members/');
@@ -220,6 +244,17 @@ export class EtcdElections implements Elections {
       for (const [c, t] of this.#leading) {
         const l = leaderOf.get(c);
         if (!l || l.kv.mod !== t.mod || l.kv.lease !== lease) this.#lost(c, l ? `${l.name} leads ${c} now` : `the leader key of ${c} is gone`);
+      }
+      // A leader key with our lease that we do not know of (a campaign whose answer was lost): ours
+      // when we manage the cluster, else given back.
+      for (const [c, l] of leaderOf) {
+        if (l.kv.lease !== lease || this.#leading.has(c) || this.#releasing.has(c)) continue;
+        if (this.#clusters.includes(c) && l.name === me.name) {
+          this.#leading.set(c, { mod: l.kv.mod, since: l.since });
+          this.o.onChange(c, true, `this daemon leads ${c} (etcd, revision ${l.kv.mod})`);
+        } else {
+          await this.c.etcd.txn(`resign ${c}`, [{ key: k.leader(c), target: 'Mod', op: '==', value: l.kv.mod }], [{ del: k.leader(c) }]);
+        }
       }
       // Leadership of a cluster no longer managed here is given up.
       for (const c of [...this.#leading.keys()]) if (!this.#clusters.includes(c)) await this.#release(c, 'no longer managed by this daemon');
@@ -269,6 +304,7 @@ export class EtcdElections implements Elections {
     await this.c.etcd.txn(`resign ${cluster}`, [{ key: this.c.keys.leader(cluster), target: 'Mod', op: '==', value: t.mod }], [{ del: this.c.keys.leader(cluster) }]).catch(() => undefined);
     this.#leading.delete(cluster);
     this.#releasing.delete(cluster);
+    this.#dropLock(cluster);
     // Not taken back before the others had their chance.
     this.#freeSince.set(cluster, Date.now() + 2 * this.#ttlMs);
   }

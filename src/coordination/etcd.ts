@@ -7,6 +7,7 @@
 // A holder proves it still holds, before each irreversible step, with a transaction whose
 // conditions are its keys' revisions (the fencing token); state writes carry the same conditions.
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { TopogitError } from '../core/errors.js';
 import type { StatePort } from '../core/ports.js';
 import { EMPTY_STATE, type ClusterState } from '../core/state.js';
@@ -49,65 +50,75 @@ export interface LockValue {
   readonly since: string;
 }
 
+/** The cluster's lock as one process holds it: taken once, shared by that process's holds on the
+ *  cluster (a pass and a write-back retry beside it), let go by whoever owns the slot. */
+export interface LockSlot {
+  mod: string | undefined;
+}
+
+/** Deletes the lock the slot holds (only if it is still the one it took). */
+export async function releaseSlot(etcd: EtcdClient, keys: Keys, cluster: string, slot: LockSlot): Promise<void> {
+  const mod = slot.mod;
+  slot.mod = undefined;
+  if (mod !== undefined) await etcd.txn(`unlock ${cluster}`, [{ key: keys.lock(cluster), target: 'Mod', op: '==', value: mod }], [{ del: keys.lock(cluster) }]).catch(() => undefined);
+}
+
 /**
  * The right to act on one cluster. A CLI command's hold has its lock from the start; a daemon's
  * pass holds leadership and takes the lock at its first step (passes that only look write nothing).
  */
 export class EtcdHold implements ClusterHold {
   refusal: string | undefined;
-  #lockMod: string | undefined;
-  /** The lease of this daemon's other hold that has the lock (shared, never released here). */
-  #sharedWith: string | undefined;
 
   constructor(
     private readonly etcd: EtcdClient,
     private readonly keys: Keys,
     private readonly cluster: string,
     private readonly lease: () => string | undefined,
-    /** Why the holder's lease may have lapsed by its own clock (undefined: fresh). */
+    /** Why the holder's lease may have lapsed by its own (monotonic) clock; undefined: fresh. */
     private readonly stale: () => string | undefined,
     private readonly lockValue: LockValue,
+    private readonly slot: LockSlot,
     private readonly leader?: { readonly mod: string },
-    lockMod?: string,
-  ) {
-    this.#lockMod = lockMod;
+  ) {}
+
+  fresh(): boolean {
+    return this.stale() === undefined;
   }
 
-  /** The conditions every fenced write carries; takes the lock first when this hold has none yet. */
-  async fence(): Promise<Cmp[]> {
+  /** The conditions every fenced write carries; takes the lock first when the slot has none yet. */
+  async fence(): Promise<{ cmps: Cmp[]; proven: boolean }> {
     const stale = this.stale();
     if (stale) throw new Error(stale);
     const leader: Cmp[] = this.leader ? [{ key: this.keys.leader(this.cluster), target: 'Mod', op: '==', value: this.leader.mod }] : [];
     const lease = this.lease();
     if (!lease) throw new Error('no etcd lease');
-    // The same daemon's other work on the cluster (a pass, and a write-back retry beside it) holds
-    // the lock under the same lease: shared, never released by this hold.
-    if (this.#sharedWith === lease) return [...leader, { key: this.keys.lock(this.cluster), target: 'Lease', op: '==', value: lease }];
-    if (this.#lockMod === undefined) {
+    let proven = false;
+    if (this.slot.mod === undefined) {
       const r = await this.etcd.txn(`lock ${this.cluster}`, [...leader, { key: this.keys.lock(this.cluster), target: 'Create', op: '==', value: 0 }], [{ put: this.keys.lock(this.cluster), value: JSON.stringify(this.lockValue), lease }]);
-      if (!r.succeeded) {
-        const held = this.leader ? await this.etcd.get(this.keys.lock(this.cluster)) : null;
-        if (held && held.lease === lease) {
-          this.#sharedWith = lease;
-          return [...leader, { key: this.keys.lock(this.cluster), target: 'Lease', op: '==', value: lease }];
-        }
-        throw new Error(this.leader ? `no longer the leader of ${this.cluster}, or a command holds its lock` : `${this.cluster} is locked`);
+      if (r.succeeded) {
+        this.slot.mod = r.revision;
+        proven = true;
+      } else {
+        // Ours already (taken by a transaction whose answer was lost): adopted, then proven below.
+        const held = await this.etcd.get(this.keys.lock(this.cluster));
+        if (!held || held.lease !== lease) throw new Error(this.leader ? `no longer the leader of ${this.cluster}, or a command holds its lock` : `${this.cluster} is locked`);
+        this.slot.mod = held.mod;
       }
-      this.#lockMod = r.revision;
     }
-    return [...leader, { key: this.keys.lock(this.cluster), target: 'Mod', op: '==', value: this.#lockMod }];
+    return { cmps: [...leader, { key: this.keys.lock(this.cluster), target: 'Mod', op: '==', value: this.slot.mod }], proven };
   }
 
   async confirm(): Promise<boolean> {
     try {
-      const had = this.#lockMod !== undefined || this.#sharedWith !== undefined;
-      const cmps = await this.fence();
-      if (had) {
+      const { cmps, proven } = await this.fence();
+      if (!proven) {
         // Read-only: the conditions alone, checked by the etcd leader with a quorum read.
         const r = await this.etcd.txn(`confirm ${this.cluster}`, cmps, []);
         if (!r.succeeded) throw new Error(this.leader ? `another daemon leads ${this.cluster} now` : `the lock on ${this.cluster} was lost`);
       }
-      if (this.stale()) throw new Error(this.stale());
+      const stale = this.stale();
+      if (stale) throw new Error(stale);
       this.refusal = undefined;
       return true;
     } catch (e) {
@@ -116,12 +127,8 @@ export class EtcdHold implements ClusterHold {
     }
   }
 
-  async release(): Promise<void> {
-    if (this.#lockMod === undefined) return;
-    const mod = this.#lockMod;
-    this.#lockMod = undefined;
-    await this.etcd.txn(`unlock ${this.cluster}`, [{ key: this.keys.lock(this.cluster), target: 'Mod', op: '==', value: mod }], [{ del: this.keys.lock(this.cluster) }]).catch(() => undefined);
-  }
+  /** The slot's owner lets the lock go (the last pass out, or the command). */
+  async release(): Promise<void> {}
 }
 
 /** The cluster state records in etcd; writes through a hold are refused once it is lost. */
@@ -142,7 +149,7 @@ export class EtcdStateStore implements StatePort {
     for (let attempt = 1; attempt <= 5; attempt++) {
       const kv = await this.etcd.get(key);
       const next = f(kv ? { ...EMPTY_STATE, ...(JSON.parse(kv.value) as ClusterState) } : EMPTY_STATE);
-      const fence = this.hold ? await this.hold.fence() : [];
+      const fence = this.hold ? (await this.hold.fence()).cmps : [];
       const same: Cmp = kv ? { key, target: 'Mod', op: '==', value: kv.mod } : { key, target: 'Create', op: '==', value: 0 };
       const r = await this.etcd.txn(`write the state of ${cluster}`, [same, ...fence], [{ put: key, value: JSON.stringify(next) }]);
       if (r.succeeded) return next;
@@ -185,10 +192,11 @@ export class EtcdCoordinator implements Coordinator {
     } catch (e) {
       throw new TopogitError('TOPOGIT_COORDINATOR', `cannot lock ${cluster}: ${(e as Error).message}`, 'check that etcd is up and has a quorum (--coordinator)');
     }
-    let renewedAt = started;
+    // Freshness by the monotonic clock: a wall clock stepped back must not stretch the lease.
+    let renewedAt = performance.now();
     let lost: string | undefined;
     const renew = setInterval(() => {
-      const sent = Date.now();
+      const sent = performance.now();
       this.etcd.keepalive(lease).then(
         (ttl) => (ttl > 0 ? (renewedAt = sent) : (lost = 'the lock lease expired')),
         () => undefined,
@@ -196,26 +204,28 @@ export class EtcdCoordinator implements Coordinator {
     }, Math.round(ttlMs / 4));
     renew.unref();
     const value: LockValue = { holder: `${hostname()}:${process.pid}`, host: hostname(), pid: process.pid, command: r.command, since: new Date().toISOString() };
-    const stale = () => lost ?? (Date.now() - renewedAt > (ttlMs * 3) / 4 ? `the lock on ${cluster} was not renewed for ${Date.now() - renewedAt} ms` : undefined);
+    const stale = () => lost ?? (performance.now() - renewedAt > (ttlMs * 3) / 4 ? `the lock on ${cluster} was not renewed for ${Math.round(performance.now() - renewedAt)} ms` : undefined);
+    const slot: LockSlot = { mod: undefined };
     const giveUp = async (e: TopogitError): Promise<never> => {
       clearInterval(renew);
       await this.etcd.revoke(lease);
       throw e;
     };
     for (let waited = 0; ; waited = Date.now() - started) {
-      const hold = new EtcdHold(this.etcd, this.keys, cluster, () => lease, stale, value);
+      const hold = new EtcdHold(this.etcd, this.keys, cluster, () => lease, stale, value, slot);
       try {
         await hold.fence();
-        const release = hold.release.bind(hold);
         return Object.assign(hold, {
           release: async () => {
-            await release();
+            await releaseSlot(this.etcd, this.keys, cluster, slot);
             clearInterval(renew);
             await this.etcd.revoke(lease);
           },
         });
       } catch (e) {
-        if (/did not answer|etcd /.test((e as Error).message)) return giveUp(new TopogitError('TOPOGIT_COORDINATOR', `cannot lock ${cluster}: ${(e as Error).message}`, 'check that etcd is up and has a quorum'));
+        const m = (e as Error).message;
+        if (/did not answer|etcd /.test(m)) return giveUp(new TopogitError('TOPOGIT_COORDINATOR', `cannot lock ${cluster}: ${m}`, 'check that etcd is up and has a quorum'));
+        if (stale()) return giveUp(new TopogitError('TOPOGIT_COORDINATOR', `cannot lock ${cluster}: ${stale()}`, 'check that etcd is up and has a quorum'));
       }
       const holder = await this.etcd.get(this.keys.lock(cluster)).catch(() => null);
       const who = holder ? describeLock(holder.value) : 'someone';

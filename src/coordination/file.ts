@@ -31,7 +31,7 @@ export class FileCoordinator implements Coordinator {
       command: r.command,
       ...(r.onWait ? { onWait: (h, ms) => r.onWait?.(h ? `pid ${h.pid} (${h.command})` : "another command", ms) } : {}),
     });
-    return { confirm: async () => true, refusal: undefined, release: () => lock.release() };
+    return { confirm: async () => true, fresh: () => true, refusal: undefined, release: () => lock.release() };
   }
 
   async elections(o: ElectionOptions): Promise<Elections> {
@@ -100,6 +100,7 @@ class FileElections implements Elections {
       const lease = this.#lease;
       return await fn({
         confirm: async () => lease.isActive(),
+        fresh: () => lease.isActive(),
         get refusal() {
           return lease.isActive() ? undefined : 'this daemon no longer holds the lease';
         },

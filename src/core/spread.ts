@@ -52,7 +52,9 @@ export function affinity(member: string, cluster: string): number {
 export function fairShare(members: readonly SpreadMember[], self: SpreadMember): { floor: number; ceil: number } {
   const all = new Set<string>(self.clusters);
   for (const m of members) for (const c of m.clusters) all.add(c);
-  const n = Math.max(1, new Set([...members.map((m) => m.name), self.name]).size);
+  // Only daemons that manage something share the work (one still loading its files does not).
+  const names = new Set([...members.filter((m) => m.clusters.length > 0).map((m) => m.name), ...(self.clusters.length > 0 ? [self.name] : [])]);
+  const n = Math.max(1, names.size);
   return { floor: Math.floor(all.size / n), ceil: Math.ceil(all.size / n) };
 }
 
@@ -62,7 +64,6 @@ export function decideSpread(i: SpreadInput): SpreadDecision {
   const counts = new Map<string, number>(i.members.map((m) => [m.name, 0]));
   for (const l of i.leaders.values()) counts.set(l, (counts.get(l) ?? 0) + 1);
   const mine = me.clusters.filter((c) => i.leaders.get(c) === i.self);
-  let count = mine.length;
 
   const take: string[] = [];
   const free = me.clusters.filter((c) => !i.leaders.has(c)).sort((a, b) => affinity(i.self, b) - affinity(i.self, a));
@@ -74,19 +75,18 @@ export function decideSpread(i: SpreadInput): SpreadDecision {
     const waited = i.now - (i.freeSince.get(c) ?? i.now) >= i.graceMs;
     if (first || waited) {
       take.push(c);
-      count++;
-      counts.set(i.self, count);
+      counts.set(i.self, (counts.get(i.self) ?? 0) + 1);
     }
   }
 
-  const starved = [...counts.entries()].some(([n, k]) => n !== i.self && k < share.floor && i.members.some((m) => m.name === n));
+  // Only what another live daemon manages can be handed over (else it would come straight back).
+  const others = i.members.filter((m) => m.name !== i.self);
+  const releasable = mine.filter((c) => !i.busy.has(c) && others.some((m) => m.clusters.includes(c)));
+  const starved = others.some((m) => (counts.get(m.name) ?? 0) < share.floor && releasable.some((c) => m.clusters.includes(c)));
   const excess = mine.length > share.ceil ? mine.length - share.ceil : mine.length === share.ceil && starved && mine.length - 1 >= share.floor ? 1 : 0;
-  if (excess === 0) return { take, release: [], overloadedSince: null, share };
+  if (excess === 0 || releasable.length === 0) return { take, release: [], overloadedSince: null, share };
   const since = i.overloadedSince ?? i.now;
   if (i.now - since < i.settleMs) return { take, release: [], overloadedSince: since, share };
-  const release = mine
-    .filter((c) => !i.busy.has(c))
-    .sort((a, b) => affinity(i.self, a) - affinity(i.self, b))
-    .slice(0, excess);
-  return { take, release, overloadedSince: release.length > 0 ? i.now : since, share };
+  const release = [...releasable].sort((a, b) => affinity(i.self, a) - affinity(i.self, b)).slice(0, excess);
+  return { take, release, overloadedSince: i.now, share };
 }

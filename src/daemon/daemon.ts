@@ -16,7 +16,7 @@ import { failoverPorts } from '../adapters/ports.js';
 import type { StatePort, Timeouts } from '../core/ports.js';
 import { reconcileOnce } from '../engine/reconcile.js';
 import { startHttp } from './http.js';
-import type { ClusterHold, Coordinator } from '../coordination/coordinator.js';
+import { guardedOpen, type ClusterHold, type Coordinator } from '../coordination/coordinator.js';
 import { ClusterLoop, type PassRequest } from './loop.js';
 import { committedTextWanted, issuesByFile, loadedFiles, planReload, type FileState, type ReloadAction, type ReloadFacts } from './reload.js';
 import { Metrics } from './metrics.js';
@@ -177,7 +177,7 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
       return reconcileOnce({
         spec: p.spec,
         ctx: { admin: p.credentials.admin, replication: p.credentials.replication, timeouts: o.timeouts },
-        ports: hold ? { ...ports, state: o.coordinator.stateFor(hold), mayAct: () => hold.confirm() } : { ...ports, mayAct: async () => false },
+        ports: hold ? { ...ports, open: guardedOpen(ports.open, hold), state: o.coordinator.stateFor(hold), mayAct: () => hold.confirm() } : { ...ports, mayAct: async () => false },
         repoDir: o.repoDir,
         allowSwitchover: p.allowSwitchover,
         ...(p.detectedAt !== undefined ? { detectedAt: p.detectedAt } : {}),

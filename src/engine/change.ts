@@ -8,7 +8,7 @@ import type { RouterRead } from '../core/route-plan.js';
 import type { RouterPort, Timeouts } from '../core/ports.js';
 import { TopogitError } from '../core/errors.js';
 import { resolveCredentials } from '../config/load.js';
-import type { ClusterHold, Coordinator } from '../coordination/coordinator.js';
+import { guardedOpen, type ClusterHold, type Coordinator } from '../coordination/coordinator.js';
 import { activeMaintenance, fencedMap } from '../core/state.js';
 import { applyPlan, type ApplyEvent, type ApplyReport } from './apply.js';
 import type { Observation } from './gather.js';
@@ -110,7 +110,7 @@ export async function runPlan(plan: ClusterPlan, spec: ClusterSpec, c: ChangeCon
     replication: creds.replication,
     timeouts: c.timeouts,
     // The router port and the hooks ride along for a switchover (through HAProxy, with the failover hooks).
-    ports: { open: openSession, probe, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), now: () => Date.now(), router: haproxyRouter, runHook: hookRunner(c.cwd, c.env), ...(hold ? { mayAct: () => hold.confirm() } : {}) },
+    ports: { open: openSession, probe, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), now: () => Date.now(), router: haproxyRouter, runHook: hookRunner(c.cwd, c.env), ...(hold ? { mayAct: () => hold.confirm(), open: guardedOpen(openSession, hold) } : {}) },
     onEvent,
   });
 }

@@ -140,6 +140,8 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
             const again = await ports.probe({ host: f.host, port: f.port }, ctx.admin, ctx.timeouts);
             if (isAlive(again)) return { kind: 'refused', reason: `${step.failed} answered a second probe (${again.ok ? 'it is reachable' : again.error}): it is alive; no failover`, analysis };
           }
+          // Nothing starts (no hook, no journal) unless this process may act on the cluster.
+          await mustAct('starting');
           // A human's veto comes before anything changes.
           for (const command of step.hooks) {
             const r = await ports.runHook(command, hookEnv(spec, step.failed, req.to));
@@ -164,6 +166,7 @@ export async function failover(req: FailoverRequest): Promise<FailoverOutcome> {
         }
         case 'undo':
         case 'abandon':
+          await mustAct('restarting replication');
           await restartReplication(ctx, step.restart);
           state = await ports.state.update(spec.cluster, withoutJournal);
           return step.kind === 'undo' ? { kind: 'undone', reason: step.reason } : { kind: 'refused', reason: step.reason, analysis };

@@ -101,6 +101,73 @@ describe.sequential('the etcd coordinator', () => {
     await e.stop();
   });
 
+  it('two holds of one daemon (a pass and a write-back retry) share the lock: each proves leadership in etcd, the last one out lets it go', async () => {
+    const c = (await coordinator()) as EtcdCoordinator;
+    const e = await c.elections({ name: 'd3', busy: () => false, onChange: () => undefined });
+    await e.start();
+    e.setClusters(['shared']);
+    await waitFor('d3 to lead shared', () => e.leads('shared'), (x) => x, 5000);
+    const raw = new Etcd3({ hosts: etcd.endpoints });
+    const lockKey = keysUnder(PREFIX).lock('shared');
+    try {
+      let releaseFirst: () => void = () => undefined;
+      const firstMayEnd = new Promise<void>((r) => (releaseFirst = r));
+      let secondConfirmed: boolean | undefined;
+      const first = e.pass('shared', async (hold) => {
+        expect(await hold.confirm()).toBe(true);
+        await firstMayEnd;
+      });
+      await waitFor('the first hold to take the lock', () => raw.get(lockKey).string(), (v) => v !== null, 3000);
+      const second = e.pass('shared', async (hold) => {
+        expect(await hold.confirm()).toBe(true);
+        // Someone else leads now: the shared lock proves nothing by itself.
+        await raw.put(keysUnder(PREFIX).leader('shared')).value(JSON.stringify({ name: 'intruder', since: 'now' }));
+        secondConfirmed = await hold.confirm();
+        releaseFirst();
+      });
+      await Promise.all([first, second]);
+      expect(secondConfirmed).toBe(false);
+      // The last one out released it: a command gets the cluster at once.
+      expect(await raw.get(lockKey).string()).toBeNull();
+    } finally {
+      raw.close();
+      await e.stop();
+    }
+  });
+
+  it('a leader key of ours that this daemon does not know of (a campaign whose answer was lost) is taken up, not left stuck', async () => {
+    const c = (await coordinator()) as EtcdCoordinator;
+    const e = await c.elections({ name: 'd4', busy: () => false, onChange: () => undefined });
+    await e.start();
+    const raw = new Etcd3({ hosts: etcd.endpoints });
+    try {
+      const member = await raw.get(keysUnder(PREFIX).member('d4')).exec();
+      const lease = member.kvs[0]?.lease as string;
+      await raw.put(keysUnder(PREFIX).leader('orphan')).value(JSON.stringify({ name: 'd4', since: 'then' })).lease(lease);
+      e.setClusters(['orphan']);
+      await waitFor('d4 to take up its own leader key', () => e.leads('orphan'), (x) => x, 5000);
+    } finally {
+      raw.close();
+      await e.stop();
+    }
+  });
+
+  it('a name is one live daemon\'s: a second daemon with the same --name waits, and says why', async () => {
+    const c = (await coordinator()) as EtcdCoordinator;
+    const a = await c.elections({ name: 'twin', busy: () => false, onChange: () => undefined });
+    await a.start();
+    a.setClusters(['t1']);
+    await waitFor('the first twin to lead t1', () => a.leads('t1'), (x) => x, 5000);
+    const b = await c.elections({ name: 'twin', busy: () => false, onChange: () => undefined });
+    await b.start();
+    b.setClusters(['t1', 't2']);
+    await waitFor('the second twin to say why it does not campaign', () => b.view().problem ?? '', (p) => /another live daemon is named twin/.test(p), 5000);
+    expect(b.leads('t2')).toBe(false);
+    await a.stop();
+    await waitFor('the second twin to lead once the first is gone', () => b.leads('t1') && b.leads('t2'), (x) => x, 5000);
+    await b.stop();
+  });
+
   it('fencing: a command whose lease is gone (paused past its TTL) proves nothing', async () => {
     const c = (await coordinator()) as EtcdCoordinator;
     const hold = (await c.lockCluster('paused', { command: 'topogit apply', timeoutMs: 1000 })) as EtcdHold;

@@ -284,7 +284,8 @@ describe('failover engine', () => {
     c.kill('db001');
     c.mayAct = () => false;
     const { outcome } = await run(c, s);
-    expect(outcome).toMatchObject({ kind: 'failed', step: 'started', error: expect.stringMatching(/lost the lease before stopping the replicas/) });
+    expect(outcome).toMatchObject({ kind: 'failed', step: 'start', error: expect.stringMatching(/lost the lease before starting/) });
+    expect(c.state().journal).toBeUndefined();
     expect(c.writableCount()).toBe(0);
     expect(c.statements.filter((x) => /STOP REPLICA/.test(x))).toEqual([]);
     c.mayAct = () => true;

@@ -80,4 +80,18 @@ describe('spreading clusters across daemons', () => {
     const d = decideSpread(input({ self: 'a', members: [member('a', ['c01']), member('b', clusters)], freeSince: new Map(clusters.map((c) => [c, 0])) }));
     expect(d.take).toEqual(['c01']);
   });
+
+  it('daemons that manage different clusters: nothing is handed to a daemon that cannot take it (no flapping, nobody leaderless)', () => {
+    const xs = clusters;
+    const members = [member('a', xs), member('b', ['y'])];
+    const leaders = new Map<string, string>([...xs.map((c) => [c, 'a'] as [string, string]), ['y', 'b']]);
+    for (let now = 0; now < 200_000; now += 1000) {
+      const d = decideSpread({ self: 'a', members, leaders, freeSince: new Map(), overloadedSince: 0, busy: new Set(), now, graceMs: 300, settleMs: 4000 });
+      expect(d.release).toEqual([]);
+    }
+    // A daemon with no cluster (still loading, or a wrong --topologies) does not count as starved.
+    const idle = [member('a'), member('b'), member('c', [])];
+    const balanced = new Map(clusters.map((c, n) => [c, n < 5 ? 'a' : 'b']));
+    expect(decideSpread({ self: 'a', members: idle, leaders: balanced, freeSince: new Map(), overloadedSince: 0, busy: new Set(), now: 1e6, graceMs: 300, settleMs: 4000 })).toMatchObject({ release: [], overloadedSince: null });
+  });
 });
