@@ -54,7 +54,8 @@ export function gitAt(dir: string, extra: Record<string, string> = {}, o: { time
   const env: Record<string, string> = {};
   const unsafe: Partial<Record<UnsafeFlag, boolean>> = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || REPO_LOCATION.includes(k) || INTERACTIVE.includes(k)) continue;
+    // Git (and the clone's hooks) never see topogit's secrets: the database and etcd passwords.
+    if (v === undefined || REPO_LOCATION.includes(k) || INTERACTIVE.includes(k) || /^TOPOGIT_\w*PASSWORD/.test(k)) continue;
     env[k] = v;
     const flag = INHERITED_UNSAFE[k.toLowerCase()];
     if (flag) unsafe[flag] = true;

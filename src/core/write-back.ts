@@ -131,7 +131,7 @@ export function afterFailedAttempt(p: PendingWriteBack, at: string, error: strin
 export function redactSecrets(text: string): string {
   return text
     .replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, '$1***@')
-    .replace(/\b(password|passwd|token|secret|access_token|private_token|api_key|apikey)(["']?\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&;,]+)/gi, '$1$2***')
+    .replace(/(password|passwd|token|secret|access_token|private_token|api_key|apikey)(["']?\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&;,]+)/gi, '$1$2***')
     .replace(/\b(authorization:\s*)(\S+\s+)?\S+/gi, '$1***');
 }
 

@@ -144,6 +144,7 @@ describe('what WriteBackPending says', () => {
     ['credential helper said password=hunter2 for host', 'credential helper said password=*** for host'],
     ['url?private_token=abc123&x=1', 'url?private_token=***&x=1'],
     ['Authorization: Bearer abc.def', 'Authorization: ***'],
+    ['hook saw TOPOGIT_ETCD_PASSWORD=r00t-Secret and DB_PASSWORD: x9', 'hook saw TOPOGIT_ETCD_PASSWORD=*** and DB_PASSWORD: ***'],
     ["fatal: '/srv/remote.git' does not appear to be a git repository", "fatal: '/srv/remote.git' does not appear to be a git repository"],
   ])('never shows a secret: %s', (raw, shown) => {
     expect(redactSecrets(raw)).toBe(shown);
