@@ -2,6 +2,7 @@
 // non-zero exit an error, a bound on commands that reach the remote) and the small reads that
 // writeBack, the daemon's pull and the pending write-backs' retry share.
 import { simpleGit, type SimpleGit, type SimpleGitOptions } from 'simple-git';
+import type { CommitText } from '../core/history.js';
 
 /** A step that cannot go on; its message is the whole explanation. */
 export class Refusal extends Error {}
@@ -123,4 +124,19 @@ export async function revParse(git: SimpleGit, rev: string): Promise<string> {
 export async function commitWithFailoverId(git: SimpleGit, rev: string, file: string, id: string): Promise<string | undefined> {
   const out = (await run(git, ['log', '-1', '--format=%H', '--fixed-strings', `--grep=Failover-Id: ${id}`, rev, '--', file])).ok?.trim();
   return out === undefined || out === '' ? undefined : out;
+}
+
+/** `git log --format=` this, read back by parseCommitLog. */
+export const COMMIT_LOG_FORMAT = '--format=%H%x1f%cI%x1f%s%x1f%b%x1e';
+
+/** Commits from `git log COMMIT_LOG_FORMAT`, newest first. */
+export function parseCommitLog(out: string): CommitText[] {
+  return out
+    .split('\x1e')
+    .map((r) => r.replace(/^\n/, ''))
+    .filter((r) => r.trim() !== '')
+    .map((r) => {
+      const [commit = '', date = '', subject = '', body = ''] = r.split('\x1f');
+      return { commit, date, subject, body };
+    });
 }

@@ -9,7 +9,7 @@ import type { SimpleGit } from 'simple-git';
 import type { CommitText } from '../core/history.js';
 import type { WriteBackRetryRequest, WriteBackRetryResult } from '../core/ports.js';
 import { editAndCommit } from './git.js';
-import { aheadBehind, commitWithFailoverId, currentBranch, gitAt, isNonFastForward, message, must, NETWORK_TIMEOUT_MS, oneLine, revParse, run, unpushedNotBy, upstreamOf } from './git-run.js';
+import { aheadBehind, COMMIT_LOG_FORMAT, commitWithFailoverId, parseCommitLog, currentBranch, gitAt, isNonFastForward, message, must, NETWORK_TIMEOUT_MS, oneLine, revParse, run, unpushedNotBy, upstreamOf } from './git-run.js';
 
 export type PullResult = { readonly pulled: false } | { readonly pulled: true; readonly from: string; readonly to: string; readonly rebased: number };
 
@@ -125,16 +125,7 @@ export async function upstreamTopogitCommits(repoDir: string, file: string, o: {
   const upstream = branch === undefined ? { why: 'detached' } : await upstreamOf(git, branch);
   if ('why' in upstream) return { upstream: false, commits: [] };
   const fetched = o.fetch === false ? { ok: '' } : await run(gitAt(repoDir, {}, { timeoutMs: NETWORK_TIMEOUT_MS }), ['fetch', '--quiet', '--', upstream.remote]);
-  const out = await must(git, ['log', '--format=%H%x1f%cI%x1f%s%x1f%b%x1e', 'HEAD..@{u}', '--', file]);
-  const commits = out
-    .split('\x1e')
-    .map((r) => r.replace(/^\n/, ''))
-    .filter((r) => r.trim() !== '')
-    .map((r) => {
-      const [commit = '', date = '', subject = '', body = ''] = r.split('\x1f');
-      return { commit, date, subject, body };
-    })
-    .filter((c) => /^(failover|relocate)\(/.test(c.subject));
+  const commits = parseCommitLog(await must(git, ['log', COMMIT_LOG_FORMAT, 'HEAD..@{u}', '--', file])).filter((c) => /^(failover|relocate)\(/.test(c.subject));
   return { upstream: true, commits, ...(fetched.ok === undefined ? { fetchError: oneLine(fetched.error) } : {}) };
 }
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import type { CommitText } from '../core/history.js';
 import type { WriteBackRequest, WriteBackResult } from '../core/ports.js';
-import { gitAt, isNonFastForward, message, must, NETWORK_TIMEOUT_MS, oneLine, Refusal, run, unpushedNotBy, upstreamOf } from './git-run.js';
+import { COMMIT_LOG_FORMAT, gitAt, isNonFastForward, parseCommitLog, message, must, NETWORK_TIMEOUT_MS, oneLine, Refusal, run, unpushedNotBy, upstreamOf } from './git-run.js';
 
 /** The commit checked out in the repository that holds `dir`, or null outside a repository. */
 export async function headCommit(dir: string): Promise<string | null> {
@@ -132,16 +132,8 @@ export async function lastCommitTouching(repoDir: string, file: string): Promise
 /** The newest `limit` commits on the current branch that touched `dir`, newest first ([] outside a repository or without commits). */
 export async function recentCommits(repoDir: string, dir: string, limit: number): Promise<CommitText[]> {
   const git = gitAt(repoDir);
-  const out = (await run(git, ['log', `-${Math.max(1, Math.floor(limit))}`, '--format=%H%x1f%cI%x1f%s%x1f%b%x1e', 'HEAD', '--', dir])).ok;
-  if (out === undefined) return [];
-  return out
-    .split('\x1e')
-    .map((r) => r.replace(/^\n/, ''))
-    .filter((r) => r.trim() !== '')
-    .map((r) => {
-      const [commit = '', date = '', subject = '', body = ''] = r.split('\x1f');
-      return { commit, date, subject, body };
-    });
+  const out = (await run(git, ['log', `-${Math.max(1, Math.floor(limit))}`, COMMIT_LOG_FORMAT, 'HEAD', '--', dir])).ok;
+  return out === undefined ? [] : parseCommitLog(out);
 }
 
 /** How many commits on the current branch touched `file` after `commit` (those reachable from HEAD but not from `commit`). */
