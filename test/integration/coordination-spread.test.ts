@@ -2,44 +2,30 @@
 // when one is killed -9 the others take its clusters within TTL + 1 s. The clusters' instances are
 // loopback addresses where nothing listens (this is about who leads, not about the servers), with
 // automatic failover off.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEtcdCluster, type EtcdCluster } from '../../src/adapters/sandbox/etcd.js';
+import { keepLogs, spawnDaemon, type SpawnedDaemon } from '../support/daemon.js';
 import { waitFor } from '../support/wait.js';
 
 const exec = promisify(execFile);
-const root = path.resolve(import.meta.dirname, '../..');
 const TTL_S = 2;
 const CLUSTERS = Array.from({ length: 10 }, (_, n) => `c${String(n + 1).padStart(2, '0')}`);
 let dir: string;
 let etcd: EtcdCluster;
-const env = () => ({ ...process.env, TOPOGIT_PASSWORD: 'unused-Secret-1', TOPOGIT_REPL_PASSWORD: 'unused-Secret-2', TOPOGIT_LOG_JSON: '1', GIT_AUTHOR_NAME: 'op', GIT_AUTHOR_EMAIL: 'op@example', GIT_COMMITTER_NAME: 'op', GIT_COMMITTER_EMAIL: 'op@example' });
+const env = () => ({ ...process.env, TOPOGIT_PASSWORD: 'unused-Secret-1', TOPOGIT_REPL_PASSWORD: 'unused-Secret-2', GIT_AUTHOR_NAME: 'op', GIT_AUTHOR_EMAIL: 'op@example', GIT_COMMITTER_NAME: 'op', GIT_COMMITTER_EMAIL: 'op@example' });
 
-interface Daemon {
-  name: string;
-  child: ChildProcess;
-  port: number;
-  log: () => string;
-  exited: Promise<unknown>;
-}
+type Daemon = SpawnedDaemon;
 const daemons: Daemon[] = [];
 
 async function startDaemon(name: string): Promise<Daemon> {
   const clone = path.join(dir, `clone-${name}`);
   await exec('git', ['clone', '-q', path.join(dir, 'remote.git'), clone], { env: env() });
-  let out = '';
-  const args = ['--coordinator', etcd.url, '--coordinator-ttl', String(TTL_S), 'watch', '--name', name, '--http', '127.0.0.1:0', '--log-level', 'info'];
-  const child = spawn(process.execPath, [path.join(root, 'bin', 'topogit.js'), ...args], { cwd: clone, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise((resolve) => child.on('exit', resolve));
-  const HTTP_LINE = /http on http:\/\/127\.0\.0\.1:(\d+)/;
-  const log = await waitFor(`daemon ${name} to log its HTTP address`, () => out, (l) => HTTP_LINE.test(l), 15_000);
-  const d = { name, child, port: Number(HTTP_LINE.exec(log)?.[1]), log: () => out, exited };
+  const d = await spawnDaemon({ name, cwd: clone, env: env(), global: ['--coordinator', etcd.url, '--coordinator-ttl', String(TTL_S)], watchArgs: ['--log-level', 'info'] });
   daemons.push(d);
   return d;
 }
@@ -76,9 +62,7 @@ describe.sequential('ten clusters across three daemons on etcd', () => {
     await exec('git', ['push', '-qu', 'origin', 'main'], { cwd: work, env: env() });
   }, 60_000);
   afterAll(async () => {
-    const logs = path.join(root, 'test-results', 'coordination');
-    await mkdir(logs, { recursive: true });
-    for (const d of daemons) await writeFile(path.join(logs, `spread-${d.name}-${d.child.pid}.log`), d.log());
+    await keepLogs('coordination', daemons, 'spread-');
     for (const d of daemons) d.child.kill('SIGKILL');
     await etcd?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });

@@ -2,20 +2,20 @@
 // cluster on loopback: one failover for one dead primary, leadership that moves when its daemon
 // dies, a daemon paused mid-failover that never runs another step, and etcd faults (one member
 // down changes nothing; without a majority nobody acts, then everything resumes).
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEtcdCluster, type EtcdCluster } from '../../src/adapters/sandbox/etcd.js';
 import { withFailover } from '../support/spec.js';
+import { keepLogs, spawnDaemon, type SpawnedDaemon } from '../support/daemon.js';
 import { waitFor } from '../support/wait.js';
 import { main } from '../../src/cli/main.js';
 import { startFleet, type Fleet } from './fleet.js';
 
 const exec = promisify(execFile);
-const root = path.resolve(import.meta.dirname, '../..');
 const INTERVAL_MS = 500;
 const TTL_S = 2;
 let fleet: Fleet;
@@ -23,13 +23,7 @@ let etcd: EtcdCluster;
 let etcdDir: string;
 let bare: string;
 
-interface Daemon {
-  name: string;
-  child: ChildProcess;
-  port: number;
-  log: () => string;
-  exited: Promise<unknown>;
-}
+type Daemon = SpawnedDaemon;
 const daemons: Daemon[] = [];
 const gitEnv = () => ({ ...process.env, ...fleet.env, GIT_AUTHOR_NAME: 'op', GIT_AUTHOR_EMAIL: 'op@example', GIT_COMMITTER_NAME: 'op', GIT_COMMITTER_EMAIL: 'op@example' });
 
@@ -37,15 +31,7 @@ async function startDaemon(name: string, extraEnv: NodeJS.ProcessEnv = {}): Prom
   const clone = path.join(fleet.dir, `clone-${name}`);
   await rm(clone, { recursive: true, force: true });
   await exec('git', ['clone', '-q', bare, clone], { env: gitEnv() });
-  let out = '';
-  const args = ['--coordinator', etcd.url, '--coordinator-ttl', String(TTL_S), 'watch', '--name', name, '--http', '127.0.0.1:0', '--pull-interval', '300', '--log-level', 'debug'];
-  const child = spawn(process.execPath, [path.join(root, 'bin', 'topogit.js'), ...args], { cwd: clone, env: { ...gitEnv(), TOPOGIT_LOG_JSON: '1', ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise((resolve) => child.on('exit', resolve));
-  const HTTP_LINE = /http on http:\/\/127\.0\.0\.1:(\d+)/;
-  const log = await waitFor(`daemon ${name} to log its HTTP address`, () => out, (l) => HTTP_LINE.test(l), 15_000);
-  const d = { name, child, port: Number(HTTP_LINE.exec(log)?.[1]), log: () => out, exited };
+  const d = await spawnDaemon({ name, cwd: clone, env: { ...gitEnv(), ...extraEnv }, global: ['--coordinator', etcd.url, '--coordinator-ttl', String(TTL_S)], watchArgs: ['--pull-interval', '300', '--log-level', 'debug'] });
   daemons.push(d);
   return d;
 }
@@ -101,9 +87,7 @@ describe.sequential('coordination on etcd', () => {
   }, 120_000);
   afterAll(async () => {
     // Each daemon's log is kept for whoever reads a failure (gitignored).
-    const logs = path.join(root, 'test-results', 'coordination');
-    await mkdir(logs, { recursive: true });
-    for (const d of daemons) await writeFile(path.join(logs, `${d.name}-${d.child.pid}.log`), d.log());
+    await keepLogs('coordination', daemons);
     for (const d of daemons) d.child.kill('SIGKILL');
     await fleet?.down();
     await etcd?.stop();
