@@ -121,6 +121,16 @@ describe('rendering', () => {
     expect(renderCluster(cluster(), 'active')).not.toContain('Routers');
   });
 
+  it('says who leads: the lease in file mode, the cluster\'s leader with etcd (escaped)', () => {
+    expect(renderCluster(cluster(), 'active')).toContain('led by this daemon (it holds the lease)');
+    expect(renderCluster(cluster(), 'standby')).toContain('led by another daemon (this one stands by)');
+    expect(renderCluster(cluster({ leader: { name: 'ops-a', mine: true } }), 'active')).toContain('led by this daemon (ops-a, etcd)');
+    const other = renderCluster(cluster({ leader: { name: HOSTILE, mine: false } }), 'standby');
+    expect(other).toContain(`led by ${esc(HOSTILE)} (etcd; this daemon stands by)`);
+    expect(other).not.toContain(HOSTILE);
+    expect(renderCluster(cluster({ leader: { name: null, mine: false } }), 'standby')).toContain('led by no daemon yet (etcd)');
+  });
+
   it('says "Recovery needed" with the analysis when the primary is not reachable', () => {
     const html = renderCluster(cluster({ analysis: 'DeadPrimary', health: 'Unreachable' }), 'active');
     expect(html).toContain('Recovery needed: DeadPrimary');

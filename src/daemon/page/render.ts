@@ -108,6 +108,12 @@ function historyTable(entries: readonly HistoryEntry[], o: PageOptions): string 
 }
 
 /** One cluster's section; the unit the page's event stream replaces. */
+/** Who acts on the cluster: per cluster with etcd (its leader), else the one lease of the clone. */
+function ledBy(c: ClusterJson, role: 'active' | 'standby'): string {
+  if (c.leader) return c.leader.mine ? `this daemon (${esc(c.leader.name ?? '?')}, etcd)` : c.leader.name ? `${esc(c.leader.name)} (etcd; this daemon stands by)` : 'no daemon yet (etcd)';
+  return role === 'active' ? 'this daemon (it holds the lease)' : 'another daemon (this one stands by)';
+}
+
 export function renderCluster(c: ClusterJson, role: 'active' | 'standby', o: PageOptions = {}): string {
   const id = clusterId(c.name);
   const conditions = c.conditions
@@ -124,7 +130,7 @@ export function renderCluster(c: ClusterJson, role: 'active' | 'standby', o: Pag
     `<section class="cluster" id="${id}" data-cluster="${esc(c.name)}" aria-labelledby="${id}-h">` +
     `<h2 id="${id}-h">${esc(c.name)} ${health(c.health)}</h2>` +
     (needed ? `<p class="alert">Recovery needed: ${esc(c.analysis)}${blocked ? ` (blocked: ${esc(blocked.reason)})` : ''}</p>` : '') +
-    `<p class="meta">file <code>${esc(c.file)}</code> · primary in the file <strong>${esc(c.primary ?? '-')}</strong> · live writable ${esc(c.livePrimaries.join(', ') || 'none')} · analysis ${esc(c.analysis ?? '-')} · led by ${role === 'active' ? 'this daemon (it holds the lease)' : 'another daemon (this one stands by)'}</p>` +
+    `<p class="meta">file <code>${esc(c.file)}</code> · primary in the file <strong>${esc(c.primary ?? '-')}</strong> · live writable ${esc(c.livePrimaries.join(', ') || 'none')} · analysis ${esc(c.analysis ?? '-')} · led by ${ledBy(c, role)}</p>` +
     (c.fileValid ? '' : `<div class="alert"><p>The file does not validate; the last valid version is in force:</p><ul>${c.fileIssues.map((i) => `<li>${esc(i)}</li>`).join('')}</ul></div>`) +
     (conditions ? `<ul class="conditions">${conditions}</ul>` : '') +
     `<h3>Topology</h3>${tree(c.tree)}${readiness}` +
