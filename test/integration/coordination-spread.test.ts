@@ -90,4 +90,16 @@ describe.sequential('ten clusters across three daemons on etcd', () => {
     expect(took).toBeLessThanOrEqual((TTL_S + 1) * 1000);
     expect(Object.values(after).every((x) => survivors.some((s) => s.name === x))).toBe(true);
   }, 60_000);
+
+  it('a daemon stopped with SIGTERM hands its clusters over at once (its lease is revoked), and exits 0', async () => {
+    const live = daemons.filter((d) => d.child.exitCode === null && d.child.signalCode === null);
+    expect(live).toHaveLength(2);
+    const [leaving, staying] = live as [Daemon, Daemon];
+    const t0 = Date.now();
+    leaving.child.kill('SIGTERM');
+    const after = await waitFor(`${staying.name} to lead all ten`, () => leaders([staying]), (m) => Object.values(m).every((x) => x === staying.name), TTL_S * 1000);
+    console.log(`${leaving.name} stopped: ${staying.name} leads all 10 clusters ${Date.now() - t0} ms after SIGTERM`);
+    expect(Object.keys(after)).toHaveLength(10);
+    expect(await leaving.exited).toBe(0);
+  }, 30_000);
 });
