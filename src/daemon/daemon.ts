@@ -153,18 +153,21 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
     // A cluster with a failover journal open is not handed over (a pass in flight never is).
     busy: (cluster) => loops.get(cluster)?.failoverInProgress === true,
     onChange: (cluster, leads, why) => {
+      for (const c of cluster === '' ? [...loops.keys()] : [cluster]) metrics.setLeads(c, leads);
       if (cluster === '') o.log.warn({ role: leads ? 'active' : 'standby' }, why);
       else o.log.warn({ cluster, leads, coordinator: o.coordinator.kind }, why);
       if (leads && cluster !== '') loops.get(cluster)?.trigger('this daemon leads it now');
       requestPublish(cluster);
     },
     onHealth: (healthy, problem) => {
+      metrics.setCoordinatorUp(healthy);
       if (healthy) o.log.warn({ coordinator: o.coordinator.kind }, 'the coordinator answers: this daemon acts on the clusters it leads');
       else o.log.error({ coordinator: o.coordinator.kind, problem }, `cannot reach the coordinator: not acting on any cluster until it answers (${problem})`);
       requestPublish();
     },
   });
   await elections.start();
+  metrics.setCoordinatorUp(elections.view().healthy);
 
   const loopDeps = {
     env: o.env,
@@ -225,6 +228,7 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
         return;
       case 'start': {
         metrics.setFileValid(a.spec.cluster, true);
+        metrics.setLeads(a.spec.cluster, elections.leads(a.spec.cluster));
         const l = new ClusterLoop(a.spec, { ...loopDeps, log: o.log.child({ cluster: a.spec.cluster }) });
         l.setCondition('FileInvalid', false, 'file valid');
         loops.set(a.spec.cluster, l);

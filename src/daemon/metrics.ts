@@ -32,6 +32,8 @@ export class Metrics implements MetricsSink {
   private readonly failoverReady: Gauge<ClusterLabel>;
   private readonly routerInStep: Gauge<'cluster' | 'router'>;
   private readonly writeBackPending: Gauge<ClusterLabel>;
+  private readonly leads: Gauge<ClusterLabel>;
+  private readonly coordinatorUp: Gauge<never>;
   private readonly failureShape: Gauge<'cluster' | 'shape'>;
   private readonly statementsSent: Counter<'cluster' | 'instance' | 'kind'>;
 
@@ -56,6 +58,8 @@ export class Metrics implements MetricsSink {
     this.fileValid = r.gauge(`${PREFIX}file_valid`, 'Whether the topology file of the cluster validates (1) or not (0; the last valid version is in use).', ['cluster']);
     this.routerInStep = r.gauge(`${PREFIX}router_in_step`, 'Whether the router sends writes to the primary alone and reads to the healthy replicas (1) or not (0: RoutingStale says why).', ['cluster', 'router']);
     this.writeBackPending = r.gauge(`${PREFIX}write_back_pending`, 'Write-backs of the cluster (failover or relocation commits) not on the upstream yet; the daemon retries them (WriteBackPending says since when and why).', ['cluster']);
+    this.leads = r.gauge(`${PREFIX}leads`, 'Whether this daemon leads the cluster and acts on it (1) or stands by (0); across daemons the sum is 1 when one leads it.', ['cluster']);
+    this.coordinatorUp = r.gauge(`${PREFIX}coordinator_up`, 'Whether this daemon can use its coordinator (1: its lease is renewed) or not (0: it acts on nothing; the log says why).', []);
     this.failoverReady = r.gauge(`${PREFIX}failover_ready`, 'Whether an automatic failover could happen now if the primary died (1) or not (0; status says why).', ['cluster']);
     this.statementsSent = r.counter(`${PREFIX}statements_total`, 'Statements topogit sent to the instance, by kind: variables, replica-status, replicas (probes) and action (changes).', ['cluster', 'instance', 'kind']);
     this.failureShape = r.gauge(`${PREFIX}failure_shape`, 'Whether the cluster shows this failure shape now (1) or showed it before and no longer does (0).', ['cluster', 'shape']);
@@ -109,6 +113,15 @@ export class Metrics implements MetricsSink {
   setWriteBackPending(cluster: string, pending: number): void {
     this.touch(cluster);
     this.writeBackPending.set({ cluster }, pending);
+  }
+
+  setLeads(cluster: string, leads: boolean): void {
+    this.touch(cluster);
+    this.leads.set({ cluster }, leads ? 1 : 0);
+  }
+
+  setCoordinatorUp(up: boolean): void {
+    this.coordinatorUp.set({}, up ? 1 : 0);
   }
 
   setFailoverReady(cluster: string, ready: boolean): void {

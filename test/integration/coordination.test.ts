@@ -101,6 +101,13 @@ describe.sequential('coordination on etcd', () => {
     const views = await Promise.all([coordination(a), coordination(b)]);
     for (const v of views) expect(v.clusters.find((c) => c.cluster === 'shop')?.leader).toBe(leader.name);
     expect(views[0]?.members.map((m) => m.name).sort()).toEqual(['a', 'b']);
+    // For alerts: across daemons, topogit_leads{cluster} sums to 1.
+    const metricsOf = async (d: Daemon) => (await fetch(`http://127.0.0.1:${d.port}/metrics`)).text();
+    for (const d of [a, b]) {
+      const m = await metricsOf(d);
+      expect(m).toContain(`topogit_leads{cluster="shop"} ${d === leader ? 1 : 0}`);
+      expect(m).toMatch(/\ntopogit_coordinator_up 1\n/);
+    }
     // `status` (from any clone, with the same coordinator) says who leads.
     let out = '';
     await main(['--coordinator', etcd.url, 'status'], { out: (x) => (out += x), err: (x) => (out += x), env: fleet.env, cwd: path.join(fleet.dir, 'clone-a') });
@@ -219,6 +226,7 @@ describe.sequential('coordination on etcd', () => {
     await etcd.kill(1);
     await waitFor('the leader to say it cannot reach etcd', () => coordination(leader), (c) => !c.healthy && c.problem !== null, (TTL_S + 3) * 1000);
     await waitFor('the leader to log why it does not act', () => leader.log(), (l) => /cannot reach the coordinator: not acting/.test(l), 5000);
+    expect(await (await fetch(`http://127.0.0.1:${leader.port}/metrics`)).text()).toMatch(/\ntopogit_coordinator_up 0\n/);
     const old = await primaryNow();
     const before = (await failoverCommits()).length;
     const startedBefore = live.reduce((n, d) => n + started(d), 0);
