@@ -13,7 +13,7 @@ import { GitKeeper } from './git-keeper.js';
 import { clusterHistory, type CommitText, type HistoryEntry } from '../core/history.js';
 import { HeldConnections } from '../adapters/mysql/held.js';
 import { failoverPorts } from '../adapters/ports.js';
-import type { StatePort, Timeouts } from '../core/ports.js';
+import type { StatePort, Timeouts, WriteBackResult } from '../core/ports.js';
 import { reconcileOnce } from '../engine/reconcile.js';
 import { startHttp } from './http.js';
 import { guardedOpen, type ClusterHold, type Coordinator } from '../coordination/coordinator.js';
@@ -44,6 +44,9 @@ export interface RunningDaemon {
   reload(reason: string): Promise<void>;
   stop(): Promise<void>;
 }
+
+/** How long a pass's write-back waits for the clone behind another Git operation. */
+const WRITE_BACK_QUEUE_MS = 2000;
 
 export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
   const startedAt = new Date().toISOString();
@@ -98,16 +101,21 @@ export async function startDaemon(o: WatchOptions): Promise<RunningDaemon> {
     ...real,
     state: o.coordinator.state,
     probe: held.probe,
+    // A pass's write-back waits at most WRITE_BACK_QUEUE_MS behind a slow Git operation; then it
+    // is left pending (the failover finishes) and the keeper pushes it.
     writeBack: (req: Parameters<typeof real.writeBack>[0]) =>
-      keeper.serial(() =>
-        real.writeBack({
-          ...req,
-          edit: (text: string) => {
-            const out = req.edit(text);
-            selfWritten.set(req.file, out);
-            return out;
-          },
-        }),
+      keeper.serialWithin(
+        WRITE_BACK_QUEUE_MS,
+        () =>
+          real.writeBack({
+            ...req,
+            edit: (text: string) => {
+              const out = req.edit(text);
+              selfWritten.set(req.file, out);
+              return out;
+            },
+          }),
+        (): WriteBackResult => ({ kind: 'failed', error: `another Git operation held the clone for ${WRITE_BACK_QUEUE_MS} ms (a remote that does not answer?): left pending`, attempts: 0 }),
       ),
   };
   const topoDir = path.resolve(o.repoDir, o.topologies);

@@ -66,6 +66,31 @@ export class GitKeeper {
     return next;
   }
 
+  /**
+   * Like serial, but waits at most `ms` for the operations queued before it (a fetch or push to a
+   * remote that hangs holds the queue for up to 15 s): then `late()` is the answer and `fn` is not
+   * run at all. A failover's write-back uses it: the servers are right already, and a write-back
+   * that waits too long is left pending for the retry instead of holding the failover open.
+   */
+  serialWithin<T>(ms: number, fn: () => Promise<T>, late: () => T): Promise<T> {
+    let gaveUp = false;
+    let started = false;
+    let timer: unknown;
+    const queued = this.serial(async () => {
+      if (gaveUp) return late();
+      started = true;
+      return fn();
+    });
+    const timeout = new Promise<T>((resolve) => {
+      timer = this.t.setTimeout(() => {
+        if (started) return;
+        gaveUp = true;
+        resolve(late());
+      }, ms);
+    });
+    return Promise.race([queued.finally(() => this.t.clearTimeout(timer)), timeout]);
+  }
+
   /** Fetch, then fast-forward or rebase; a new HEAD reloads the files. Never throws. */
   async pull(): Promise<void> {
     if (this.pulling || this.stopped) return;

@@ -167,4 +167,23 @@ describe('GitKeeper', () => {
     await settle();
     expect(r.attempts).toHaveLength(1);
   });
+
+  it('serialWithin: a write-back queued behind a Git operation that hangs gives up after its wait and never runs; one that gets its turn in time runs', async () => {
+    const r = rig();
+    let release: () => void = () => undefined;
+    const hung = r.keeper.serial(() => new Promise<string>((res) => (release = () => res('pull done'))));
+    const ran: string[] = [];
+    const late = r.keeper.serialWithin(2000, async () => (ran.push('late'), 'pushed'), () => 'left pending');
+    await settle();
+    expect(r.clock.next()).toBe(2000);
+    expect(await late).toBe('left pending');
+    release();
+    expect(await hung).toBe('pull done');
+    await settle();
+    expect(ran).toEqual([]);
+    // The queue is free: the next one runs at once, and its timer is cleared.
+    expect(await r.keeper.serialWithin(2000, async () => (ran.push('next'), 'pushed'), () => 'left pending')).toBe('pushed');
+    expect(ran).toEqual(['next']);
+    expect(r.clock.timers).toEqual([]);
+  });
 });
