@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { TopogitError } from '../core/errors.js';
 import type { ClusterSpec } from '../core/model.js';
-import type { Coordinator } from '../coordination/coordinator.js';
+import { guardedOpen, type ClusterHold, type Coordinator } from '../coordination/coordinator.js';
 import type { Timeouts } from '../core/ports.js';
 import type { FailoverOutcome } from '../engine/failover.js';
 import { failoverPorts } from '../adapters/ports.js';
@@ -104,12 +104,17 @@ export function registerFailoverCommands(program: Command, d: FailoverCommandDep
       const { failover } = await import('../engine/failover.js');
       const coordinator = d.coordinator();
       const lock = await coordinator.lockCluster(cluster, { timeoutMs: 30_000, command: `topogit failover ${cluster}`, onWait: waiting(cluster) });
+      // Every step proven, every statement checked for freshness, every state write fenced by the lock.
+      const heldPorts = async (hold: ClusterHold) => {
+        const real = await failoverPorts(io.cwd, io.env);
+        return { ...real, open: guardedOpen(real.open, hold), state: coordinator.stateFor(hold), mayAct: () => hold.confirm() };
+      };
       try {
         const creds = await credentialsFor(spec);
         const outcome = await failover({
           spec,
           ctx: { admin: creds.admin, replication: creds.replication, timeouts: d.timeouts() },
-          ports: { ...(await failoverPorts(io.cwd, io.env)), state: coordinator.stateFor(lock), mayAct: () => lock.confirm() },
+          ports: await heldPorts(lock),
           trigger: 'manual',
           ...(o.to ? { to: o.to } : {}),
           ...(o.force ? { force: true } : {}),
@@ -138,7 +143,7 @@ export function registerFailoverCommands(program: Command, d: FailoverCommandDep
       let failed = false;
       for (const spec of specs) {
         const lock = await coordinator.lockCluster(spec.cluster, { timeoutMs: 30_000, command: 'topogit reconcile', onWait: waiting(spec.cluster) });
-        const ports = { ...real, state: coordinator.stateFor(lock), mayAct: () => lock.confirm() };
+        const ports = { ...real, open: guardedOpen(real.open, lock), state: coordinator.stateFor(lock), mayAct: () => lock.confirm() };
         try {
           const creds = await credentialsFor(spec);
           io.out(`cluster ${spec.cluster}: `);

@@ -6,6 +6,10 @@ import path from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { TopogitError } from '../core/errors.js';
 
+/** UNAVAILABLE errors of a call that never reached a member (other UNAVAILABLEs — a leader change,
+ *  a dropped connection — may come after the request was applied: those are never re-sent). */
+const NEVER_SENT = /No connection established|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH/;
+
 export interface EtcdConnect {
   readonly hosts: readonly string[];
   readonly tls: boolean;
@@ -80,7 +84,7 @@ export class EtcdClient {
       // transaction may still commit (callers decide again from what etcd says next).
       faultHandling: {
         host: () => cockatiel.circuitBreaker(cockatiel.handleWhen(isRecoverableError), { halfOpenAfter: 500, breaker: new cockatiel.ConsecutiveBreaker(3) }),
-        global: cockatiel.retry(cockatiel.handleWhen((e) => e instanceof GRPCUnavailableError), { maxAttempts: 1 }),
+        global: cockatiel.retry(cockatiel.handleWhen((e) => e instanceof GRPCUnavailableError && NEVER_SENT.test(e.message)), { maxAttempts: 1 }),
       },
     });
     return new EtcdClient(client, o.callMs, o.hosts);

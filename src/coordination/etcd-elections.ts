@@ -40,6 +40,8 @@ export class EtcdElections implements Elections {
   readonly #inPass = new Map<string, Set<Promise<unknown>>>();
   /** The cluster locks this daemon's holds share, and how many holds use each. */
   readonly #slots = new Map<string, { slot: LockSlot; holds: number }>();
+  /** A lock being let go, per cluster: the next pass waits for it before it looks. */
+  readonly #unlocking = new Map<string, Promise<void>>();
   #members: Member[] = [];
   #leaders = new Map<string, Leader>();
   readonly #freeSince = new Map<string, number>();
@@ -101,29 +103,41 @@ export class EtcdElections implements Elections {
     const token = this.#leading.get(cluster);
     if (!token || !this.leads(cluster)) return undefined;
     const lockValue: LockValue = { holder: this.o.name, host: hostname(), pid: process.pid, command: 'topogit watch', since: new Date().toISOString() };
-    // A command holds the cluster: skip the pass.
-    const lock = await this.c.etcd.get(this.c.keys.lock(cluster)).catch(() => undefined);
-    if (lock === undefined) return undefined;
-    if (lock && lock.lease !== this.#lease) return undefined;
     // This daemon's holds on the cluster (a pass, a write-back retry) share one lock; the last one
-    // out lets it go. A lock of ours that nothing here holds (a release that failed) is taken back.
-    const entry = this.#slots.get(cluster) ?? { slot: { mod: lock ? lock.mod : undefined }, holds: 0 };
+    // out lets it go. The hold is counted before anything is awaited, so a release in between
+    // cannot leave a stale revision behind.
+    const entry = this.#slots.get(cluster) ?? { slot: { mod: undefined }, holds: 0 };
     this.#slots.set(cluster, entry);
     entry.holds++;
-    const hold = new EtcdHold(this.c.etcd, this.c.keys, cluster, () => this.#lease, () => this.#stale(), lockValue, entry.slot, { mod: token.mod });
-    const run = fn(hold);
+    const done = async (): Promise<void> => {
+      if (--entry.holds > 0) return;
+      if (this.#slots.get(cluster) === entry) this.#slots.delete(cluster);
+      const unlocking = releaseSlot(this.c.etcd, this.c.keys, cluster, entry.slot);
+      this.#unlocking.set(cluster, unlocking);
+      await unlocking;
+      if (this.#unlocking.get(cluster) === unlocking) this.#unlocking.delete(cluster);
+    };
+    let run: Promise<T> | undefined;
     const running = this.#inPass.get(cluster) ?? new Set<Promise<unknown>>();
-    running.add(run);
-    this.#inPass.set(cluster, running);
     try {
+      // The lock a previous pass is letting go is gone before this one looks.
+      await this.#unlocking.get(cluster);
+      if (entry.slot.mod === undefined) {
+        // A command holds the cluster: skip the pass. A lock of ours nothing here holds (a release
+        // that failed) is taken back, and let go at the end.
+        const lock = await this.c.etcd.get(this.c.keys.lock(cluster)).catch(() => undefined);
+        if (lock === undefined || (lock && lock.lease !== this.#lease)) return undefined;
+        if (lock && entry.slot.mod === undefined) entry.slot.mod = lock.mod;
+      }
+      const hold = new EtcdHold(this.c.etcd, this.c.keys, cluster, () => this.#lease, () => this.#stale(), lockValue, entry.slot, { mod: token.mod });
+      run = Promise.resolve().then(() => fn(hold));
+      running.add(run);
+      this.#inPass.set(cluster, running);
       return await run;
     } finally {
-      running.delete(run);
+      if (run) running.delete(run);
       if (running.size === 0 && this.#inPass.get(cluster) === running) this.#inPass.delete(cluster);
-      if (--entry.holds === 0) {
-        this.#slots.delete(cluster);
-        await releaseSlot(this.c.etcd, this.c.keys, cluster, entry.slot);
-      }
+      await done();
     }
   }
 
@@ -249,11 +263,13 @@ export class EtcdElections implements Elections {
       // when we manage the cluster, else given back.
       for (const [c, l] of leaderOf) {
         if (l.kv.lease !== lease || this.#leading.has(c) || this.#releasing.has(c)) continue;
-        if (this.#clusters.includes(c) && l.name === me.name) {
+        // (Not one we just handed over and whose resign failed: that one is resigned again.)
+        const handedOver = (this.#freeSince.get(c) ?? 0) > Date.now();
+        if (this.#clusters.includes(c) && l.name === me.name && !handedOver) {
           this.#leading.set(c, { mod: l.kv.mod, since: l.since });
           this.o.onChange(c, true, `this daemon leads ${c} (etcd, revision ${l.kv.mod})`);
         } else {
-          await this.c.etcd.txn(`resign ${c}`, [{ key: k.leader(c), target: 'Mod', op: '==', value: l.kv.mod }], [{ del: k.leader(c) }]);
+          await this.c.etcd.txn(`resign ${c}`, [{ key: k.leader(c), target: 'Mod', op: '==', value: l.kv.mod }], [{ del: k.leader(c) }]).catch(() => undefined);
         }
       }
       // Leadership of a cluster no longer managed here is given up.

@@ -151,8 +151,12 @@ export class EtcdStateStore implements StatePort {
       const next = f(kv ? { ...EMPTY_STATE, ...(JSON.parse(kv.value) as ClusterState) } : EMPTY_STATE);
       const fence = this.hold ? (await this.hold.fence()).cmps : [];
       const same: Cmp = kv ? { key, target: 'Mod', op: '==', value: kv.mod } : { key, target: 'Create', op: '==', value: 0 };
-      const r = await this.etcd.txn(`write the state of ${cluster}`, [same, ...fence], [{ put: key, value: JSON.stringify(next) }]);
+      const text = JSON.stringify(next);
+      const r = await this.etcd.txn(`write the state of ${cluster}`, [same, ...fence], [{ put: key, value: text }]);
       if (r.succeeded) return next;
+      // A write whose first answer was lost may have been applied: then the state is already this.
+      const now = await this.etcd.get(key);
+      if (now && now.value === text && (!kv || BigInt(now.mod) > BigInt(kv.mod))) return next;
       if (this.hold && !(await this.hold.confirm())) throw new Error(`not writing the state of ${cluster}: ${this.hold.refusal ?? 'no longer holding it'}`);
     }
     throw new Error(`the state of ${cluster} kept changing under this write (5 attempts)`);
@@ -187,13 +191,13 @@ export class EtcdCoordinator implements Coordinator {
     const ttlMs = this.ttlSeconds * 1000;
     const started = Date.now();
     let lease: string;
+    // Freshness by the monotonic clock, from before the grant was sent (never later than etcd's).
+    let renewedAt = performance.now();
     try {
       lease = await this.etcd.grant(this.ttlSeconds);
     } catch (e) {
       throw new TopogitError('TOPOGIT_COORDINATOR', `cannot lock ${cluster}: ${(e as Error).message}`, 'check that etcd is up and has a quorum (--coordinator)');
     }
-    // Freshness by the monotonic clock: a wall clock stepped back must not stretch the lease.
-    let renewedAt = performance.now();
     let lost: string | undefined;
     const renew = setInterval(() => {
       const sent = performance.now();

@@ -71,7 +71,8 @@ export function decideSpread(i: SpreadInput): SpreadDecision {
     // The first in rank among the daemons under their share that manage it goes at once (a daemon
     // that reaches its share stops being one of them).
     const eligible = i.members.filter((m) => m.clusters.includes(c) && (counts.get(m.name) ?? 0) < share.ceil).sort((a, b) => affinity(b.name, c) - affinity(a.name, c));
-    const first = eligible[0]?.name === i.self;
+    // A cluster this daemon just handed over (its freeSince lies ahead) is left to the others.
+    const first = eligible[0]?.name === i.self && (i.freeSince.get(c) ?? i.now) <= i.now;
     const waited = i.now - (i.freeSince.get(c) ?? i.now) >= i.graceMs;
     if (first || waited) {
       take.push(c);

@@ -167,7 +167,9 @@ export class GitKeeper {
             sleep: (ms) => new Promise((r) => this.t.setTimeout(() => r(), ms)),
             state,
             mayAct,
-            retryWriteBack: (req) => this.serial(() => (this.deps.retryWriteBack ?? retryWriteBack)({ ...req, edit: (text) => this.recorded(req.file, req.edit(text)) })),
+            // Asked again when its turn comes: the queue may have held it behind a slow fetch.
+            retryWriteBack: (req) =>
+              this.serial(async (): Promise<WriteBackRetryResult> => ((await mayAct()) ? (this.deps.retryWriteBack ?? retryWriteBack)({ ...req, edit: (text) => this.recorded(req.file, req.edit(text)) }) : { kind: 'failed', error: 'this daemon may no longer act on the cluster' })),
           },
           this.deps.repoDir,
           { force },

@@ -65,7 +65,7 @@ export async function applyPlan(plan: ClusterPlan, ctx: ApplyContext): Promise<A
       }
       // Writes taken away at a router before anything was promoted go back to the old primary,
       // and only then (a failed promote may have left the candidate writable: never both).
-      if (isSwitchover(step) && oldWritable && !doneActions.some((a) => a.kind === 'promote')) {
+      if (isSwitchover(step) && oldWritable && stillHeld && !doneActions.some((a) => a.kind === 'promote')) {
         for (const a of doneActions) {
           if (a.kind !== 'route' || a.to !== 'maint') continue;
           try {

@@ -37,3 +37,19 @@ describe('--coordinator', () => {
     expect(callMsFor(60)).toBe(1000);
   });
 });
+
+describe('guardedOpen', () => {
+  it('asks the hold before opening and before every statement: once it is not fresh, nothing more reaches the server', async () => {
+    const { guardedOpen } = await import('../../src/coordination/coordinator.js');
+    let fresh = true;
+    const sent: string[] = [];
+    const hold = { confirm: async () => fresh, fresh: () => fresh, refusal: undefined as string | undefined, release: async () => undefined };
+    const open = guardedOpen(async () => ({ query: async (sql: string) => (sent.push(sql), []), close: async () => undefined }), hold);
+    const s = await open({ host: '127.0.0.1', port: 3306 }, { user: 'u', password: 'p' }, { connectMs: 100, queryMs: 100 });
+    await s.query('STOP REPLICA');
+    fresh = false;
+    await expect(s.query('CHANGE MASTER TO MASTER_HOST=?')).rejects.toThrow(/not acting: this process may no longer act on the cluster/);
+    await expect(open({ host: '127.0.0.1', port: 3306 }, { user: 'u', password: 'p' }, { connectMs: 100, queryMs: 100 })).rejects.toThrow(/not acting/);
+    expect(sent).toEqual(['STOP REPLICA']);
+  });
+});

@@ -94,4 +94,15 @@ describe('spreading clusters across daemons', () => {
     const balanced = new Map(clusters.map((c, n) => [c, n < 5 ? 'a' : 'b']));
     expect(decideSpread({ self: 'a', members: idle, leaders: balanced, freeSince: new Map(), overloadedSince: 0, busy: new Set(), now: 1e6, graceMs: 300, settleMs: 4000 })).toMatchObject({ release: [], overloadedSince: null });
   });
+
+  it('a cluster just handed over is not taken straight back by the daemon that ranks first for it', () => {
+    // Whoever ranks first for c04 among three daemons hands it over: it must not take it back at once.
+    const members = [member('a', ['c01', 'c02', 'c03', 'c04']), member('b', ['c01', 'c02', 'c03', 'c04']), member('c', ['c01', 'c02', 'c03', 'c04'])];
+    const first = ['a', 'b', 'c'].sort((x, y) => affinity(y, 'c04') - affinity(x, 'c04'))[0] as string;
+    const leaders = new Map([['c01', first], ['c02', first === 'a' ? 'b' : 'a']]);
+    const handedOver = decideSpread({ self: first, members, leaders, freeSince: new Map([['c04', 20_000]]), overloadedSince: null, busy: new Set(), now: 10_000, graceMs: 300, settleMs: 4000 });
+    expect(handedOver.take).not.toContain('c04');
+    // Once its own wait is over, anyone may take it (nobody stays leaderless).
+    expect(decideSpread({ self: first, members, leaders, freeSince: new Map([['c04', 20_000]]), overloadedSince: null, busy: new Set(), now: 20_300, graceMs: 300, settleMs: 4000 }).take).toContain('c04');
+  });
 });
