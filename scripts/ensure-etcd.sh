@@ -10,15 +10,8 @@ have_etcd() {
 }
 if have_etcd; then exit 0; fi
 . "$(dirname "$0")/lib/apt.sh"
-# The package would start a system-wide etcd on 127.0.0.1:2379 (a daemon nobody asked for, and
-# one that holds the port): a policy-rc.d that refuses every service start, for the length of the
-# install only (unless one was there already).
-policy=/usr/sbin/policy-rc.d
-before="[ -e $policy ] || { printf '#!/bin/sh\nexit 101\n' > $policy && chmod +x $policy && touch $policy.topogit; }"
-after="[ -e $policy.topogit ] && rm -f $policy $policy.topogit || true"
-# Under systemd the unit is enabled by the package and would start at the next boot: disable it.
-after="$after; if [ -d /run/systemd/system ]; then systemctl disable --now etcd >/dev/null 2>&1 || true; fi"
-apt_install etcd-server "the coordination tests (they run their own etcd members; the system service is left stopped)" "$before" "$after" || {
+# The package would start a system-wide service nobody asked for (and one that holds a port).
+apt_install_stopped etcd-server etcd "the coordination tests (they run their own etcd members; the system service is left stopped)" || {
   echo "topogit: no etcd, so the coordination tests will fail: run apt-get install -y etcd-server as root (or set TOPOGIT_ETCD to an etcd binary), then rerun" >&2
   exit 1
 }

@@ -10,15 +10,8 @@ have_haproxy() {
 }
 if have_haproxy; then exit 0; fi
 . "$(dirname "$0")/lib/apt.sh"
-# The package would start a system-wide haproxy (its default config listens on nothing useful, but
-# it is a daemon nobody asked for): a policy-rc.d that refuses every service start, for the length
-# of the install only (unless one was there already).
-policy=/usr/sbin/policy-rc.d
-before="[ -e $policy ] || { printf '#!/bin/sh\nexit 101\n' > $policy && chmod +x $policy && touch $policy.topogit; }"
-after="[ -e $policy.topogit ] && rm -f $policy $policy.topogit || true"
-# Under systemd the unit is enabled by the package and would start at the next boot: disable it.
-after="$after; if [ -d /run/systemd/system ]; then systemctl disable --now haproxy >/dev/null 2>&1 || true; fi"
-apt_install haproxy "the routing tests (they run their own haproxy; the system service is left stopped)" "$before" "$after" || {
+# The package would start a system-wide service nobody asked for (and one that holds a port).
+apt_install_stopped haproxy haproxy "the routing tests (they run their own haproxy; the system service is left stopped)" || {
   echo "topogit: no haproxy, so the routing tests will fail: run apt-get install -y haproxy as root (or set TOPOGIT_HAPROXY to an haproxy binary), then rerun" >&2
   exit 1
 }

@@ -9,11 +9,7 @@ have_server() {
 if have_server; then exit 0; fi
 . "$(dirname "$0")/lib/apt.sh"
 # The package would start a system-wide server on 127.0.0.1:3306; the sandbox neither needs nor
-# wants it: a policy-rc.d that refuses every service start, for the length of the install only
-# (unless one was there already).
-policy=/usr/sbin/policy-rc.d
-before="[ -e $policy ] || { printf '#!/bin/sh\nexit 101\n' > $policy && chmod +x $policy && touch $policy.topogit; }"
-after="[ -e $policy.topogit ] && rm -f $policy $policy.topogit || true"
-apt_install mariadb-server "the sandbox (it runs its own servers; the system service is left stopped)" "$before" "$after" || exit 1
+# wants it.
+apt_install_stopped mariadb-server mariadb "the sandbox (it runs its own servers; the system service is left stopped)" || exit 1
 have_server || { echo "topogit: mariadb-server installed but mariadbd not found" >&2; exit 1; }
 echo "topogit: $(/usr/sbin/mariadbd --version 2>/dev/null || mariadbd --version)"

@@ -28,3 +28,15 @@ apt_install() {
   [ -n "$after" ] && $sudo sh -c "$after"
   return "$status"
 }
+
+# apt_install_stopped PACKAGE UNIT WHY: apt_install for a package that ships a system service the
+# tests do not want (they run their own processes): a policy-rc.d refuses every service start for
+# the length of the install only (unless one was there already), and under systemd the unit, which
+# the package enables, is disabled so it does not start at the next boot either.
+apt_install_stopped() {
+  local package=$1 unit=$2 why=$3 policy=/usr/sbin/policy-rc.d before after
+  before="[ -e $policy ] || { printf '#!/bin/sh\nexit 101\n' > $policy && chmod +x $policy && touch $policy.topogit; }"
+  after="[ -e $policy.topogit ] && rm -f $policy $policy.topogit || true"
+  after="$after; if [ -d /run/systemd/system ]; then systemctl disable --now $unit >/dev/null 2>&1 || true; fi"
+  apt_install "$package" "$why" "$before" "$after"
+}
