@@ -135,6 +135,31 @@ describe.sequential('the etcd coordinator', () => {
     }
   });
 
+  it('a write-back retry that starts as a pass ends shares its lock: it never adopts the revision being let go', async () => {
+    const c = (await coordinator()) as EtcdCoordinator;
+    const e = await c.elections({ name: 'd5', busy: () => false, onChange: () => undefined });
+    await e.start();
+    e.setClusters(['relay']);
+    await waitFor('d5 to lead relay', () => e.leads('relay'), (x) => x, 5000);
+    let retry: Promise<boolean | undefined> | undefined;
+    await e.pass('relay', async (hold) => {
+      expect(await hold.confirm()).toBe(true);
+      // As the daemon does: the retry is kicked as the pass finishes.
+      retry = e.pass('relay', async (h) => {
+        await new Promise((r) => setTimeout(r, 50));
+        return h.confirm();
+      });
+    });
+    expect(await retry).toBe(true);
+    const raw = new Etcd3({ hosts: etcd.endpoints });
+    try {
+      expect(await raw.get(keysUnder(PREFIX).lock('relay')).string()).toBeNull();
+    } finally {
+      raw.close();
+      await e.stop();
+    }
+  });
+
   it('a leader key of ours that this daemon does not know of (a campaign whose answer was lost) is taken up, not left stuck', async () => {
     const c = (await coordinator()) as EtcdCoordinator;
     const e = await c.elections({ name: 'd4', busy: () => false, onChange: () => undefined });
