@@ -62,6 +62,11 @@ async function writable(): Promise<string[]> {
 async function primaryNow(): Promise<string> {
   return waitFor('exactly one writable instance', writable, (w) => w.length === 1, 20_000).then((w) => w[0] as string);
 }
+/** Restarts the old primary (rejoined by the daemon) and says how many failover commits the remote has then. */
+async function restartAndCount(name: string, source: string): Promise<number> {
+  await restart(name, source);
+  return (await failoverCommits()).length;
+}
 /** The old primary comes back and is rejoined by the daemons (a later failover needs its vote). */
 async function restart(name: string, source: string): Promise<void> {
   expect((await fleet.run('sandbox', 'start', name)).code).toBe(0);
@@ -243,5 +248,28 @@ describe.sequential('coordination on etcd', () => {
     await waitFor('the failover after etcd is back', failoverCommits, (c) => c.length === before + 1, 40_000);
     const primary = await primaryNow();
     await restart(old, primary);
+  }, 150_000);
+
+  it('a manual `topogit failover` from a CI-style clone with the etcd coordinator: it locks the cluster, its record lands in etcd, and a daemon started afterwards does not fail over again', async () => {
+    for (const d of daemons) if (d.child.exitCode === null && d.child.signalCode === null) await kill9(d);
+    const old = await primaryNow();
+    const before = (await failoverCommits()).length;
+    expect((await fleet.run('sandbox', 'kill', old)).code).toBe(0);
+    const ci = path.join(fleet.dir, 'ci-manual');
+    await exec('git', ['clone', '-q', bare, ci], { env: gitEnv() });
+    let out = '';
+    const code = await main(['--coordinator', etcd.url, 'failover', 'shop', '--yes'], { out: (x) => (out += x), err: (x) => (out += x), env: gitEnv(), cwd: ci });
+    expect(out).toMatch(/promoted/);
+    expect(code).toBe(0);
+    const primary = await primaryNow();
+    expect(primary).not.toBe(old);
+    await waitFor('the manual failover commit on the remote', failoverCommits, (c) => c.length === before + 1, 10_000);
+    // The record is in etcd, not in the CI clone: a daemon in another clone knows it.
+    const d = await startDaemon('after-manual');
+    await waitFor('the new daemon to lead shop', () => leads(d), (x) => x, 10_000);
+    expect(await restartAndCount(old, primary)).toBe(before + 1);
+    // It knew the returning instance as the failover's former primary (the state in etcd): a rejoin, not a drift repair.
+    await waitFor(`the daemon to log the rejoin of ${old}`, () => d.log(), (l) => l.includes(`"msg":"${old} rejoined under ${primary}"`), 10_000);
+    expect(started(d)).toBe(0);
   }, 150_000);
 });
