@@ -11,6 +11,7 @@ import { Metrics } from '../../src/daemon/metrics.js';
 import { startHttp, worstHealth } from '../../src/daemon/http.js';
 import type { ClusterJson, ClustersJson, HttpServer } from '../../src/daemon/http.js';
 import { within } from '../support/wait.js';
+import { QUIET } from '../support/quiet-cluster.js';
 
 // ---------------------------------------------------------------------------------------------
 // A realistic cluster: db001 primary (OK), db002 replica lagging, db003 unreachable.
@@ -127,17 +128,9 @@ const BILLING: ClusterSnapshot = {
   file: 'clusters/billing.yaml',
   view: null,
   analysis: null,
-  conditions: [],
-  lastPass: null,
-  lastFailover: null,
+  ...QUIET,
   fileValid: false,
   fileIssues: ['instances[1].source: unknown instance db009'],
-  driftCount: 0,
-  shapes: [],
-  failover: null,
-  drift: [],
-  history: [],
-  routers: [],
 };
 
 // ---------------------------------------------------------------------------------------------

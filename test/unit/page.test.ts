@@ -11,6 +11,7 @@ import { startHttp } from '../../src/daemon/http.js';
 import { Metrics } from '../../src/daemon/metrics.js';
 import type { ClusterSnapshot, DaemonSnapshot } from '../../src/daemon/model.js';
 import { clusterId, esc, renderCluster, renderPage } from '../../src/daemon/page/render.js';
+import { QUIET } from '../support/quiet-cluster.js';
 import { eventHub } from '../../src/daemon/page/events.js';
 import { clustersJson } from '../../src/daemon/http.js';
 import type { ServerResponse } from 'node:http';
@@ -39,20 +40,6 @@ function inst(over: Partial<InstanceJson> & Pick<InstanceJson, 'name'>): Instanc
   };
 }
 
-/** A cluster with nothing to say beyond its tree: no condition, drift, history or router. */
-const QUIET = {
-  conditions: [],
-  lastPass: null,
-  lastFailover: null,
-  fileValid: true,
-  fileIssues: [],
-  driftCount: 0,
-  shapes: [],
-  failover: null,
-  drift: [],
-  history: [],
-  routers: [],
-} as const;
 
 function cluster(over: Partial<ClusterJson> = {}): ClusterJson {
   return {

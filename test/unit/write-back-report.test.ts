@@ -13,6 +13,7 @@ import type { ClusterView } from '../../src/core/classify.js';
 import type { ProbeResult } from '../../src/core/model.js';
 import { staleFiles, type StaleFilePorts } from '../../src/engine/stale-file.js';
 import { clusterSpec, instance } from '../support/spec.js';
+import { QUIET } from '../support/quiet-cluster.js';
 
 const SPEC = clusterSpec('shop', [instance('db001', '10.0.0.1'), instance('db002', '10.0.0.2', { source: 'db001' })]);
 const RECORD: PendingWriteBack = {
@@ -52,17 +53,8 @@ describe('WriteBackPending on the page and in the metrics', () => {
       primary: 'db002',
       livePrimaries: ['db002'],
       tree: [],
+      ...QUIET,
       conditions: [{ type: 'WriteBackPending', status: true, reason: `${REASON} <b>`, since: RECORD.since }],
-      lastPass: null,
-      lastFailover: null,
-      fileValid: true,
-      fileIssues: [],
-      driftCount: 0,
-      shapes: [],
-      failover: null,
-      drift: [],
-      history: [],
-      routers: [],
     } as unknown as ClusterJson;
     const html = renderCluster(c, 'active');
     expect(html).toContain(`<li><strong>WriteBackPending</strong>: ${REASON.replace('->', '-&gt;')} &lt;b&gt;</li>`);
