@@ -32,6 +32,15 @@ async function cli(cwd: string, ...argv: string[]): Promise<{ code: number; out:
   return { code, out, err };
 }
 
+/** A daemon's elections on `c`, started, leading `cluster` (awaited). */
+async function leading(c: Coordinator, name: string, cluster: string): Promise<Elections> {
+  const e = await c.elections({ name, busy: () => false, onChange: () => undefined });
+  await e.start();
+  e.setClusters([cluster]);
+  await waitFor(`${name} to lead ${cluster}`, () => e.leads(cluster), (x) => x, 5000);
+  return e;
+}
+
 describe.sequential('the etcd coordinator', () => {
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'topogit-etcd-coord-'));
@@ -78,10 +87,7 @@ describe.sequential('the etcd coordinator', () => {
 
   it('fencing: a leader whose key changed (another daemon leads) proves nothing and writes no state', async () => {
     const c = (await coordinator()) as EtcdCoordinator;
-    const e = await c.elections({ name: 'd2', busy: () => false, onChange: () => undefined });
-    await e.start();
-    e.setClusters(['fenced']);
-    await waitFor('d2 to lead fenced', () => e.leads('fenced'), (x) => x, 5000);
+    const e = await leading(c, 'd2', 'fenced');
     const result = await e.pass('fenced', async (hold) => {
       const state = c.stateFor(hold);
       await state.update('fenced', (s) => ({ ...s, ackedAt: 'first' }));
@@ -103,10 +109,7 @@ describe.sequential('the etcd coordinator', () => {
 
   it('two holds of one daemon (a pass and a write-back retry) share the lock: each proves leadership in etcd, the last one out lets it go', async () => {
     const c = (await coordinator()) as EtcdCoordinator;
-    const e = await c.elections({ name: 'd3', busy: () => false, onChange: () => undefined });
-    await e.start();
-    e.setClusters(['shared']);
-    await waitFor('d3 to lead shared', () => e.leads('shared'), (x) => x, 5000);
+    const e = await leading(c, 'd3', 'shared');
     const raw = new Etcd3({ hosts: etcd.endpoints });
     const lockKey = keysUnder(PREFIX).lock('shared');
     try {
@@ -137,10 +140,7 @@ describe.sequential('the etcd coordinator', () => {
 
   it('a write-back retry that starts as a pass ends shares its lock: it never adopts the revision being let go', async () => {
     const c = (await coordinator()) as EtcdCoordinator;
-    const e = await c.elections({ name: 'd5', busy: () => false, onChange: () => undefined });
-    await e.start();
-    e.setClusters(['relay']);
-    await waitFor('d5 to lead relay', () => e.leads('relay'), (x) => x, 5000);
+    const e = await leading(c, 'd5', 'relay');
     let retry: Promise<boolean | undefined> | undefined;
     await e.pass('relay', async (hold) => {
       expect(await hold.confirm()).toBe(true);
@@ -179,10 +179,7 @@ describe.sequential('the etcd coordinator', () => {
 
   it('a name is one live daemon\'s: a second daemon with the same --name waits, and says why', async () => {
     const c = (await coordinator()) as EtcdCoordinator;
-    const a = await c.elections({ name: 'twin', busy: () => false, onChange: () => undefined });
-    await a.start();
-    a.setClusters(['t1']);
-    await waitFor('the first twin to lead t1', () => a.leads('t1'), (x) => x, 5000);
+    const a = await leading(c, 'twin', 't1');
     const b = await c.elections({ name: 'twin', busy: () => false, onChange: () => undefined });
     await b.start();
     b.setClusters(['t1', 't2']);
