@@ -88,14 +88,19 @@ const switchover: Step = {
   ],
 };
 
+/** The switchover plan run against `ports`. */
+function runSwitchover(ports: Parameters<typeof applyPlan>[1]['ports'], onEvent: (e: ApplyEvent) => void = () => undefined) {
+  return applyPlan(
+    { cluster: 'shop', file: spec.file, flavor: 'mariadb', steps: [switchover], notices: [] },
+    { spec, admin: { user: 'topogit', password: 'x' }, replication: { user: 'repl', password: 'y' }, timeouts: { connectMs: 100, queryMs: 100 }, ports, onEvent },
+  );
+}
+
 describe('applyPlan with a fake port', () => {
   it('gives the old primary its writes back when a switchover cannot promote', async () => {
     const f = fakeServers();
     const events: ApplyEvent[] = [];
-    const report = await applyPlan(
-      { cluster: 'shop', file: spec.file, flavor: 'mariadb', steps: [switchover], notices: [] },
-      { spec, admin: { user: 'topogit', password: 'x' }, replication: { user: 'repl', password: 'y' }, timeouts: { connectMs: 100, queryMs: 100 }, ports: f.ports, onEvent: (e) => events.push(e) },
-    );
+    const report = await runSwitchover(f.ports, (e) => events.push(e));
     expect(report.failed?.error).toMatch(/gave up after 1s waiting until it has executed everything db001 had/);
     expect(report.failed?.error).toContain('rolled back: db001 accepts writes again');
     expect(f.servers['127.0.0.11']?.readOnly).toBe(false);
@@ -107,24 +112,14 @@ describe('applyPlan with a fake port', () => {
 
   it('does not roll back when another member is writable (never two writable primaries)', async () => {
     const f = fakeServers();
-    const report = await applyPlan(
-      { cluster: 'shop', file: spec.file, flavor: 'mariadb', steps: [switchover], notices: [] },
-      {
-        spec,
-        admin: { user: 'topogit', password: 'x' },
-        replication: { user: 'repl', password: 'y' },
-        timeouts: { connectMs: 100, queryMs: 100 },
-        ports: {
-          ...f.ports,
-          // Someone made the candidate writable and detached it behind topogit's back.
-          sleep: async (ms: number) => {
-            await f.ports.sleep(ms);
-            f.servers['127.0.0.12'] = { ...(f.servers['127.0.0.12'] as InstanceState), readOnly: false, replication: [] };
-          },
-        },
-        onEvent: () => undefined,
+    const report = await runSwitchover({
+      ...f.ports,
+      // Someone made the candidate writable and detached it behind topogit's back.
+      sleep: async (ms: number) => {
+        await f.ports.sleep(ms);
+        f.servers['127.0.0.12'] = { ...(f.servers['127.0.0.12'] as InstanceState), readOnly: false, replication: [] };
       },
-    );
+    });
     expect(report.failed?.error).toMatch(/rolling back db001 failed too .*two writable primaries.*: it is read-only/);
     expect(f.servers['127.0.0.11']?.readOnly).toBe(true);
   });
@@ -132,18 +127,8 @@ describe('applyPlan with a fake port', () => {
   it('asks the command\'s lock before each change: once it is lost, nothing more, and no rollback that could make a second writer', async () => {
     const f = fakeServers();
     let asked = 0;
-    const report = await applyPlan(
-      { cluster: 'shop', file: spec.file, flavor: 'mariadb', steps: [switchover], notices: [] },
-      {
-        spec,
-        admin: { user: 'topogit', password: 'x' },
-        replication: { user: 'repl', password: 'y' },
-        timeouts: { connectMs: 100, queryMs: 100 },
-        // Held for the first change (read_only on db001), lost before the next one.
-        ports: { ...f.ports, mayAct: async () => ++asked <= 1 },
-        onEvent: () => undefined,
-      },
-    );
+    // Held for the first change (read_only on db001), lost before the next one.
+    const report = await runSwitchover({ ...f.ports, mayAct: async () => ++asked <= 1 });
     expect(report.failed?.error).toMatch(/lost its lock on the cluster; nothing more is changed; not rolled back: the lock was lost, db001 stays read-only/);
     expect(f.statements).toEqual(['127.0.0.11> SET GLOBAL read_only = 1']);
     expect(f.servers['127.0.0.11']?.readOnly).toBe(true);
